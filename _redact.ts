@@ -1,0 +1,64 @@
+/**
+ * Keeps secrets out of logs, errors and `last_error`. Destinations such as
+ * Slack webhook URLs are credentials in themselves, so any URL is cut down to
+ * its scheme and host, and anything that looks like a credential is masked.
+ *
+ * @module
+ */
+
+const URL_PATTERN = /\b([a-z][a-z0-9+.-]*):\/\/[^\s"'<>()]+/gi;
+const KEYED_SECRET =
+  /\b(token|secret|password|passwd|api[_-]?key|apikey|authorization|auth|key|signature|sig)(["']?\s*[:=]\s*["']?)([^\s"'&,;]+)/gi;
+const BEARER = /\b(bearer|basic)\s+[a-z0-9._~+/=-]+/gi;
+const WHSEC = /\bwhsec_[a-z0-9+/=]+/gi;
+
+/** The longest `last_error` Herald stores. */
+export const MAX_ERROR_LENGTH = 500;
+
+/** Cuts a URL down to `scheme://host` (the path and query may hold tokens). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.host === "") return `${u.protocol}//[redacted]`;
+    return `${u.protocol}//${u.host}/[redacted]`;
+  } catch {
+    return "[redacted url]";
+  }
+}
+
+/**
+ * Masks URLs, `key=value` credentials, bearer tokens and signing secrets in
+ * free text, then caps its length. Used on every message Herald did not write
+ * itself (driver errors, `fetch` errors, channel errors) before it is logged
+ * or stored. `extraSecrets` are exact strings to mask wherever they appear.
+ */
+export function redact(text: string, extraSecrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of extraSecrets) {
+    if (secret.length >= 4) out = out.split(secret).join("[redacted]");
+  }
+  out = out
+    .replace(URL_PATTERN, (m) => redactUrl(m))
+    .replace(WHSEC, "whsec_[redacted]")
+    .replace(BEARER, "$1 [redacted]")
+    .replace(KEYED_SECRET, "$1$2[redacted]");
+  return out.length > MAX_ERROR_LENGTH ? `${out.slice(0, MAX_ERROR_LENGTH - 1)}…` : out;
+}
+
+/** A short, secret-free description of any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const name = err.name && err.name !== "Error" ? `${err.name}: ` : "";
+    return redact(`${name}${err.message}`);
+  }
+  if (typeof err === "string") return redact(err);
+  return redact(`non-error thrown: ${safeString(err)}`);
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === "object" && value !== null ? JSON.stringify(value) ?? "object" : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

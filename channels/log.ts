@@ -1,0 +1,41 @@
+/**
+ * The `log` channel prints one line per route instead of delivering it. For
+ * development and demos; the destination is only a label.
+ *
+ * @module
+ */
+import type { Channel, SendContext } from "./channel.ts";
+import type { Route } from "../route.ts";
+
+/** Options of {@link logChannel}. */
+export interface LogChannelOptions {
+  /** Where lines go; defaults to `console.log`. */
+  readonly write?: (line: string) => void;
+}
+
+/**
+ * Creates a channel that writes `{"channel":"log","route":…,"kind":…,"to":…,"payload":…}`
+ * lines. The destination is printed, so keep secrets out of it.
+ *
+ * @example
+ * ```ts
+ * import { logChannel } from "./log.ts";
+ * const channels = { log: logChannel() };
+ * ```
+ */
+export function logChannel(options: LogChannelOptions = {}): Channel {
+  const write = options.write ?? ((line: string) => console.log(line));
+  return {
+    send(route: Route, ctx: SendContext): Promise<void> {
+      write(JSON.stringify({
+        channel: "log",
+        route: route.id,
+        attempt: ctx.attempt,
+        kind: route.kind,
+        to: route.destination,
+        payload: route.payload,
+      }));
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * The domain types shared by the worker, the stores and the channels: a
+ * notification, its routes, and the outcome of sending one.
+ *
+ * @module
+ */
+
+/** A value that survives a JSON round trip unchanged (what `jsonb` stores). */
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly JsonValue[]
+  | { readonly [key: string]: JsonValue };
+
+/** Where a route is in its life. Only `queued` routes are ever claimed. */
+export type RouteStatus = "queued" | "sent" | "failed" | "cancelled";
+
+/**
+ * One notification × channel × destination, as a channel sees it when it is
+ * asked to send it. `id` is stable across retries: channels pass it on as the
+ * idempotency key so receivers can drop duplicates (delivery is at least once).
+ */
+export interface Route {
+  /** The route id (`route_id`), a UUID; the idempotency key of every send. */
+  readonly id: string;
+  /** The notification this route delivers. */
+  readonly notificationId: string;
+  /** The notification's kind, e.g. `"order.shipped"`. */
+  readonly kind: string;
+  /** The notification's payload. */
+  readonly payload: JsonValue;
+  /** The name of the channel that sends it, e.g. `"webhook"`. */
+  readonly channel: string;
+  /** Channel-specific address: a URL, an e-mail address, a phone number. */
+  readonly destination: string;
+  /** Attempts made before this one. */
+  readonly attempts: number;
+  /** Per-route attempt limit; `null` means the worker's default. */
+  readonly maxAttempts: number | null;
+  /** Lower runs first. */
+  readonly priority: number;
+  /** When the route was enqueued. */
+  readonly createdAt: Date;
+}
+
+/** What the worker records when it finalises a claimed route. */
+export type Outcome =
+  | {
+    /** Delivered. */
+    readonly status: "sent";
+    /** Attempts made, this one included. */
+    readonly attempts: number;
+  }
+  | {
+    /** Failed for now; claimable again after `delayMs`. */
+    readonly status: "retry";
+    /** Attempts made, this one included. */
+    readonly attempts: number;
+    /** Delay from the store's clock until the route is due again. */
+    readonly delayMs: number;
+    /** Short, secret-free reason. */
+    readonly error: string;
+  }
+  | {
+    /** Failed for good. */
+    readonly status: "failed";
+    /** Attempts made, this one included. */
+    readonly attempts: number;
+    /** Short, secret-free reason. */
+    readonly error: string;
+  };
