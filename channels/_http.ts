@@ -1,0 +1,285 @@
+/**
+ * What every HTTP channel shares: one POST with a per-send timeout, no
+ * redirects, a capped read of the answer, and the mapping from HTTP status to
+ * Herald's outcomes (2xx sent; 408/425/429/5xx retried, honouring
+ * `Retry-After`; any other answer permanent).
+ *
+ * @module
+ */
+import type { SendContext } from "./channel.ts";
+import type { AddressGuard } from "./_address.ts";
+import {
+  type DeliveryDetails,
+  HeraldError,
+  InvalidArgumentError,
+  PermanentError,
+  RetryLaterError,
+} from "../errors.ts";
+import { redact, redactUrl } from "../_redact.ts";
+import { VERSION } from "../version.ts";
+
+/** Options every HTTP channel accepts besides its own. */
+export interface HttpOptions {
+  /** The `fetch` to send with; defaults to `globalThis.fetch`. Tests inject one. */
+  readonly fetch?: typeof fetch;
+  /**
+   * Per-send limit in milliseconds, covering DNS, connect, headers and the
+   * capped body read. Default 30 000. The worker's own signal still applies.
+   */
+  readonly timeoutMs?: number;
+  /** Clock in epoch milliseconds (for `Retry-After` dates, signatures); defaults to `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** {@link HttpOptions} with defaults filled in. */
+export interface ResolvedHttp {
+  readonly fetch: typeof fetch;
+  readonly timeoutMs: number;
+  readonly now: () => number;
+}
+
+/** The `User-Agent` of every request, so receivers can tell Herald apart. */
+export const USER_AGENT = `Herald/${VERSION}`;
+/** Default per-send timeout. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** At most this many bytes of an answer are read; the rest is cancelled. */
+export const MAX_BODY_BYTES = 4096;
+
+/** The part of an answer a provider hook may look at. */
+export interface HttpAnswer {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The response headers. */
+  readonly headers: Headers;
+  /** At most {@link MAX_BODY_BYTES} of the body, decoded as UTF-8. */
+  readonly text: string;
+}
+
+/** One request to make. */
+export interface HttpCall {
+  /** Channel name used as the prefix of every message. */
+  readonly channel: string;
+  /** Absolute URL; checked by `guard` first when there is one. */
+  readonly target: string;
+  /** Request headers besides `User-Agent`. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Request body (JSON or form text). */
+  readonly body: string;
+  /** Exact strings (keys, tokens) to mask in any message. */
+  readonly secrets: readonly string[];
+  /** Address guard for destinations taken from a route. */
+  readonly guard?: AddressGuard;
+  /**
+   * Provider-specific reading of an answer that is not a redirect: return an
+   * error to throw it, `undefined` to fall back to the status rules.
+   */
+  readonly classify?: (answer: HttpAnswer, where: string) => Error | undefined;
+}
+
+/** Validates and fills in {@link HttpOptions}; throws `InvalidArgumentError`. */
+export function resolveHttp(options: HttpOptions): ResolvedHttp {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new InvalidArgumentError("timeoutMs", "must be a positive number", timeoutMs);
+  }
+  return {
+    // Looked up per call so a later polyfill or test stub of globalThis.fetch applies.
+    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    timeoutMs,
+    now: options.now ?? Date.now,
+  };
+}
+
+/**
+ * POSTs `call` and classifies the answer: returns `{ httpStatus }` on 2xx,
+ * throws `PermanentError` / `RetryLaterError` otherwise, a `HeraldError`
+ * `HERALD_SEND_TIMEOUT` on timeout, and `ctx.signal.reason` when the worker
+ * aborted the send.
+ */
+export async function postHttp(
+  call: HttpCall,
+  ctx: SendContext,
+  http: ResolvedHttp,
+): Promise<DeliveryDetails> {
+  const timer = new AbortController();
+  const timeout = setTimeout(() => {
+    timer.abort(
+      new HeraldError(
+        "HERALD_SEND_TIMEOUT",
+        `${call.channel}: no answer within ${http.timeoutMs} ms`,
+      ),
+    );
+  }, http.timeoutMs);
+  const signal = AbortSignal.any([ctx.signal, timer.signal]);
+  let where = "the provider";
+  let secrets = call.secrets;
+  try {
+    const url = call.guard === undefined
+      ? new URL(call.target)
+      : await call.guard.check(call.target, call.channel, signal);
+    where = redactUrl(url.href);
+    // Receivers echo the request path in errors, and the path is often the
+    // credential (Slack, Discord, Telegram), so mask it like a key.
+    secrets = _withUrlSecrets(call.secrets, url);
+    const response = await http.fetch(url, {
+      method: "POST",
+      headers: { "user-agent": USER_AGENT, ...call.headers },
+      body: call.body,
+      redirect: "manual",
+      signal,
+    });
+    const text = await _readCapped(response);
+    return _classify({ ...call, secrets }, response, text, where, http.now);
+  } catch (err) {
+    // Whatever failed, an abort explains it best: the worker's first, so it
+    // sees its own reason, then our timeout.
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (timer.signal.aborted) throw timer.signal.reason;
+    if (err instanceof HeraldError) throw err;
+    throw new RetryLaterError(
+      `${call.channel}: request to ${where} failed: ${_describeNetworkError(err, secrets)}`,
+    );
+  } finally {
+    clearTimeout(timeout);
+  }
+}
+
+/**
+ * Parses a `Retry-After` value (delay seconds or an HTTP date) into a delay
+ * in milliseconds from `now`; `undefined` when absent or malformed.
+ */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^[0-9]+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+/** Whether a status is worth retrying: 408, 425, 429 and every 5xx. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || (status >= 500 && status <= 599);
+}
+
+/**
+ * The error for a failed answer: `RetryLaterError` for transient statuses,
+ * `PermanentError` for the rest. `detail` must already be redacted.
+ */
+export function statusError(params: {
+  channel: string;
+  status: number;
+  where: string;
+  detail: string;
+  retryAfterMs?: number | undefined;
+}): HeraldError {
+  const { channel, status, where, detail, retryAfterMs } = params;
+  const message = `${channel}: HTTP ${status} from ${where}${detail === "" ? "" : `: ${detail}`}`;
+  if (!isTransientStatus(status)) return new PermanentError(message, { httpStatus: status });
+  return retryAfterMs === undefined
+    ? new RetryLaterError(message, { httpStatus: status })
+    : new RetryLaterError(message, { httpStatus: status, retryAfterMs });
+}
+
+/** A body excerpt safe for messages: whitespace folded, secrets masked, short. */
+export function detailOf(text: string, secrets: readonly string[]): string {
+  const folded = text.replace(/\s+/g, " ").trim();
+  return redact(folded.length > 300 ? `${folded.slice(0, 300)}…` : folded, secrets);
+}
+
+function _classify(
+  call: HttpCall,
+  response: Response,
+  text: string,
+  where: string,
+  now: () => number,
+): DeliveryDetails {
+  const status = response.status;
+  // Browsers and some runtimes surface a manual redirect as an opaque
+  // response with status 0; others hand back the 3xx itself.
+  if (response.type === "opaqueredirect" || (status >= 300 && status <= 399)) {
+    const to = _redactedLocation(response.headers.get("location"), where);
+    const message = `${call.channel}: the destination answered with a redirect${to}` +
+      `${status === 0 ? "" : ` (HTTP ${status})`}; redirects are not followed, fix the URL`;
+    throw new PermanentError(message, status === 0 ? {} : { httpStatus: status });
+  }
+  const answer: HttpAnswer = { status, headers: response.headers, text };
+  const special = call.classify?.(answer, where);
+  if (special !== undefined) throw special;
+  if (status >= 200 && status <= 299) return { httpStatus: status };
+  throw statusError({
+    channel: call.channel,
+    status,
+    where,
+    detail: detailOf(text, call.secrets),
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), now()),
+  });
+}
+
+/** Reads at most {@link MAX_BODY_BYTES} and cancels the rest, so a huge answer costs nothing. */
+async function _readCapped(response: Response): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let done = false;
+  while (size < MAX_BODY_BYTES) {
+    const next = await reader.read();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    chunks.push(next.value);
+    size += next.value.byteLength;
+  }
+  if (!done) await reader.cancel();
+  reader.releaseLock();
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(all.subarray(0, MAX_BODY_BYTES));
+}
+
+/** Node's "fetch failed" says nothing; the useful part is in `cause`. */
+function _describeNetworkError(err: unknown, secrets: readonly string[]): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; depth < 3 && current !== undefined; depth++) {
+    if (!(current instanceof Error)) {
+      parts.push(String(current));
+      break;
+    }
+    const name = current.name && current.name !== "Error" ? `${current.name}: ` : "";
+    parts.push(`${name}${current.message}`);
+    current = current.cause;
+  }
+  // Mask the exact secrets before the pattern-based pass can half-rewrite them.
+  return redact(parts.join(": "), secrets);
+}
+
+function _withUrlSecrets(secrets: readonly string[], url: URL): string[] {
+  const parts = [url.href, `${url.pathname}${url.search}`, url.pathname];
+  for (const segment of url.pathname.split("/")) {
+    parts.push(segment);
+    try {
+      parts.push(decodeURIComponent(segment));
+    } catch {
+      // An undecodable segment is masked in its raw form only.
+    }
+  }
+  for (const value of url.searchParams.values()) parts.push(value);
+  // Short segments ("hooks", "v1") are not secret; longest first so a whole
+  // path is masked before its pieces.
+  return [...secrets, ...parts.filter((p) => p.length >= 8)].sort((a, b) => b.length - a.length);
+}
+
+function _redactedLocation(location: string | null, where: string): string {
+  if (location === null) return "";
+  try {
+    return ` to ${redactUrl(new URL(location, where).href)}`;
+  } catch {
+    return " to a malformed location";
+  }
+}
