@@ -1,0 +1,75 @@
+/**
+ * Versioned, idempotent schema migrations. They run in one transaction under
+ * an advisory lock keyed on the schema name, so any number of workers may
+ * start at once: the first applies, the rest wait and find nothing to do.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { HeraldError } from "./errors.ts";
+
+/** Migration `n` lives at index `n - 1`; never edit one that has shipped, add a new one. */
+const MIGRATIONS: readonly ((s: string) => string)[] = [
+  (s) => `
+    CREATE TABLE ${s}.notifications (
+      id uuid PRIMARY KEY,
+      kind text NOT NULL,
+      payload jsonb NOT NULL DEFAULT '{}'::jsonb,
+      idempotency_key text UNIQUE,
+      created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE ${s}.notification_routes (
+      route_id uuid PRIMARY KEY,
+      notification_id uuid NOT NULL REFERENCES ${s}.notifications (id) ON DELETE CASCADE,
+      seq int NOT NULL DEFAULT 0,
+      channel text NOT NULL,
+      destination text NOT NULL,
+      status text NOT NULL DEFAULT 'queued'
+        CHECK (status IN ('queued', 'sent', 'failed', 'cancelled')),
+      attempts int NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+      max_attempts int CHECK (max_attempts IS NULL OR max_attempts > 0),
+      priority int NOT NULL DEFAULT 0,
+      next_attempt_at timestamptz NOT NULL DEFAULT now(),
+      last_error text,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      sent_at timestamptz
+    );
+    -- Serves the claim: only queued rows, in claim order.
+    CREATE INDEX notification_routes_due ON ${s}.notification_routes (priority, next_attempt_at)
+      WHERE status = 'queued';
+    CREATE INDEX notification_routes_notification ON ${s}.notification_routes (notification_id);
+  `,
+];
+
+/** The schema version this build of Herald writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/** Applies what is missing; returns the resulting version. */
+export async function migrate(sql: postgres.Sql, schema: string): Promise<number> {
+  const quoted = `"${schema}"`; // checked against SCHEMA_NAME by the caller, quoted anyway
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.migrate:${schema}`}, 0))`;
+    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    await tx.unsafe(`
+      CREATE TABLE IF NOT EXISTS ${quoted}.schema_migrations (
+        version int PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const [row] = await tx.unsafe(
+      `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
+    );
+    const current: number = row?.["version"] ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new HeraldError(
+        "HERALD_STORE",
+        `schema "${schema}" is at version ${current}, newer than this Herald (${MIGRATIONS.length}); upgrade Herald`,
+      );
+    }
+    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+      await tx.unsafe(MIGRATIONS[v - 1]!(quoted)).simple();
+      await tx.unsafe(`INSERT INTO ${quoted}.schema_migrations (version) VALUES ($1)`, [v]);
+    }
+    return MIGRATIONS.length;
+  }) as number;
+}

@@ -1,0 +1,239 @@
+/**
+ * Input checks shared by every store, so `FakeStore` and `PostgresStore`
+ * refuse exactly the same things, before anything reaches SQL.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "./errors.ts";
+import type { JsonValue } from "./route.ts";
+
+/** Limits on what one `enqueue` call may carry. */
+export const LIMITS = {
+  /** Routes per notification. */
+  maxRoutes: 1_000,
+  /** Serialised payload size in bytes (UTF-8). */
+  maxPayloadBytes: 1_048_576,
+  /** Nesting depth of the payload. */
+  maxPayloadDepth: 64,
+  /** Destination length in characters. */
+  maxDestinationLength: 4_096,
+  /** Length of `kind` and of the idempotency key. */
+  maxKeyLength: 255,
+} as const;
+
+/** A channel name: lower-case letters, digits, `_` and `-`, starting with a letter. */
+export const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+/** A schema name Herald accepts (it is still quoted wherever it is used). */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+const INT4_MAX = 2_147_483_647;
+
+/** What an application hands to `enqueue`: the notification. */
+export interface NotificationInput {
+  /** What happened, e.g. `"order.shipped"`; free text, 1-255 characters. */
+  readonly kind: string;
+  /** Any JSON value; channels render it. Default `{}`. */
+  readonly payload?: JsonValue;
+  /**
+   * Makes `enqueue` idempotent: a second call with the same key returns the
+   * first call's ids and writes nothing.
+   */
+  readonly idempotencyKey?: string;
+}
+
+/** What an application hands to `enqueue`: one route of the notification. */
+export interface RouteInput {
+  /** The channel name, e.g. `"webhook"`. */
+  readonly channel: string;
+  /** Where to deliver: a URL, an address, a phone number. */
+  readonly destination: string;
+  /** Deliver no sooner than this; default now. */
+  readonly deliverAt?: Date;
+  /** Lower runs first; default 0. */
+  readonly priority?: number;
+  /** Overrides the worker's `maxAttempts` for this route. */
+  readonly maxAttempts?: number;
+}
+
+/** A notification that passed the checks, with its payload serialised. */
+export interface CheckedNotification {
+  readonly kind: string;
+  readonly payload: JsonValue;
+  readonly payloadJson: string;
+  readonly idempotencyKey: string | null;
+}
+
+/** A route that passed the checks, with defaults filled in. */
+export interface CheckedRoute {
+  readonly channel: string;
+  readonly destination: string;
+  readonly deliverAt: Date | null;
+  readonly priority: number;
+  readonly maxAttempts: number | null;
+}
+
+/** Checks an `enqueue` call's arguments; throws {@link InvalidArgumentError}. */
+export function checkEnqueue(
+  notification: unknown,
+  routes: unknown,
+): { notification: CheckedNotification; routes: CheckedRoute[] } {
+  return { notification: checkNotification(notification), routes: checkRoutes(routes) };
+}
+
+function checkNotification(input: unknown): CheckedNotification {
+  if (!isPlainObject(input)) {
+    throw new InvalidArgumentError("notification", "must be an object with a 'kind'", input);
+  }
+  const kind = checkText(input["kind"], "notification.kind", LIMITS.maxKeyLength);
+  const payload = input["payload"] === undefined ? {} : input["payload"];
+  checkJson(payload, "notification.payload", 0, []);
+  const payloadJson = JSON.stringify(payload);
+  const bytes = new TextEncoder().encode(payloadJson).length;
+  if (bytes > LIMITS.maxPayloadBytes) {
+    throw new InvalidArgumentError(
+      "notification.payload",
+      `is ${bytes} bytes as JSON; the limit is ${LIMITS.maxPayloadBytes}`,
+    );
+  }
+  const key = input["idempotencyKey"];
+  const idempotencyKey = key === undefined || key === null
+    ? null
+    : checkText(key, "notification.idempotencyKey", LIMITS.maxKeyLength);
+  return { kind, payload: payload as JsonValue, payloadJson, idempotencyKey };
+}
+
+function checkRoutes(input: unknown): CheckedRoute[] {
+  if (!Array.isArray(input)) throw new InvalidArgumentError("routes", "must be an array", input);
+  if (input.length === 0) throw new InvalidArgumentError("routes", "must hold at least one route");
+  if (input.length > LIMITS.maxRoutes) {
+    throw new InvalidArgumentError(
+      "routes",
+      `holds ${input.length} routes; the limit per notification is ${LIMITS.maxRoutes}`,
+    );
+  }
+  return input.map((route: unknown, i) => checkRoute(route, `routes[${i}]`));
+}
+
+function checkRoute(input: unknown, at: string): CheckedRoute {
+  if (!isPlainObject(input)) {
+    throw new InvalidArgumentError(at, "must be an object with 'channel' and 'destination'", input);
+  }
+  const channel = input["channel"];
+  if (typeof channel !== "string" || !CHANNEL_NAME.test(channel)) {
+    throw new InvalidArgumentError(
+      `${at}.channel`,
+      "must be 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter",
+      channel,
+    );
+  }
+  // The destination may be a secret (a Slack webhook URL): never echo it.
+  const destination = input["destination"];
+  if (typeof destination !== "string" || destination.trim() === "") {
+    throw new InvalidArgumentError(`${at}.destination`, "must be a non-empty string");
+  }
+  if (destination.length > LIMITS.maxDestinationLength) {
+    throw new InvalidArgumentError(
+      `${at}.destination`,
+      `is ${destination.length} characters; the limit is ${LIMITS.maxDestinationLength}`,
+    );
+  }
+  if (destination !== destination.trim()) {
+    throw new InvalidArgumentError(`${at}.destination`, "must not start or end with whitespace");
+  }
+  const bad = textProblem(destination);
+  if (bad) throw new InvalidArgumentError(`${at}.destination`, bad);
+
+  const deliverAt = input["deliverAt"];
+  if (deliverAt !== undefined && deliverAt !== null) {
+    if (!(deliverAt instanceof Date) || Number.isNaN(deliverAt.getTime())) {
+      throw new InvalidArgumentError(`${at}.deliverAt`, "must be a valid Date", deliverAt);
+    }
+  }
+  const priority = input["priority"] ?? 0;
+  if (!Number.isInteger(priority) || Math.abs(priority as number) > INT4_MAX) {
+    throw new InvalidArgumentError(`${at}.priority`, "must be an integer (lower runs first)", priority);
+  }
+  const maxAttempts = input["maxAttempts"] ?? null;
+  if (
+    maxAttempts !== null &&
+    (!Number.isInteger(maxAttempts) || (maxAttempts as number) < 1 || (maxAttempts as number) > 1000)
+  ) {
+    throw new InvalidArgumentError(`${at}.maxAttempts`, "must be an integer from 1 to 1000", maxAttempts);
+  }
+  return {
+    channel,
+    destination,
+    deliverAt: (deliverAt as Date | undefined) ?? null,
+    priority: priority as number,
+    maxAttempts: maxAttempts as number | null,
+  };
+}
+
+function checkText(value: unknown, field: string, max: number): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidArgumentError(field, "must be a non-empty string", value);
+  }
+  if (value.length > max) {
+    throw new InvalidArgumentError(field, `is ${value.length} characters; the limit is ${max}`);
+  }
+  const bad = textProblem(value);
+  if (bad) throw new InvalidArgumentError(field, bad);
+  return value;
+}
+
+/** Why Postgres `text`/`jsonb` would refuse (or mangle) this string, if it would. */
+function textProblem(s: string): string | undefined {
+  if (s.includes("\u0000")) return "must not contain NUL characters (Postgres text cannot store them)";
+  if (!s.isWellFormed()) return "must not contain lone UTF-16 surrogates";
+  return undefined;
+}
+
+function checkJson(value: unknown, path: string, depth: number, stack: object[]): void {
+  if (depth > LIMITS.maxPayloadDepth) {
+    throw new InvalidArgumentError(path, `nests deeper than ${LIMITS.maxPayloadDepth} levels`);
+  }
+  switch (typeof value) {
+    case "string": {
+      const bad = textProblem(value);
+      if (bad) throw new InvalidArgumentError(path, bad);
+      return;
+    }
+    case "boolean":
+      return;
+    case "number":
+      if (!Number.isFinite(value)) {
+        throw new InvalidArgumentError(path, "must be a finite number (JSON has no NaN or Infinity)", value);
+      }
+      return;
+    case "object": {
+      if (value === null) return;
+      if (stack.includes(value)) throw new InvalidArgumentError(path, "is a cyclic reference");
+      stack.push(value);
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => checkJson(item, `${path}[${i}]`, depth + 1, stack));
+      } else if (isPlainObject(value)) {
+        for (const [key, item] of Object.entries(value)) {
+          const bad = textProblem(key);
+          if (bad) throw new InvalidArgumentError(`${path} key`, bad);
+          checkJson(item, `${path}.${key.slice(0, 40)}`, depth + 1, stack);
+        }
+      } else {
+        const type = (value as object).constructor?.name ?? "object";
+        throw new InvalidArgumentError(
+          path,
+          `must be plain JSON; a ${type} does not survive a JSON round trip (convert it first)`,
+        );
+      }
+      stack.pop();
+      return;
+    }
+    default:
+      throw new InvalidArgumentError(path, `must be JSON; a ${typeof value} is not serialisable`);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

@@ -1,0 +1,53 @@
+/**
+ * The retry policy: a pure function of the attempt number, the policy and a
+ * random source, so tests can pin it exactly.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "./errors.ts";
+
+/** Exponential backoff with jitter, capped. */
+export interface RetryPolicy {
+  /** Delay before the first retry, before jitter; default 1 s. */
+  readonly baseMs: number;
+  /** No delay exceeds this, `Retry-After` included; default 1 h. */
+  readonly maxMs: number;
+}
+
+/** The default policy: 1 s doubling up to 1 h. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 1_000, maxMs: 3_600_000 };
+
+/**
+ * The delay before retrying after `attempts` failed attempts (1 = the first
+ * failure). The exponential delay is capped at `maxMs`, then jittered into its
+ * upper half, so a burst of failures does not come back as a burst while the
+ * wait still grows with every attempt.
+ *
+ * @example
+ * ```ts
+ * import { backoff } from "./retry.ts";
+ * backoff(3, { baseMs: 1000, maxMs: 60_000 }, () => 1); // 4000
+ * backoff(3, { baseMs: 1000, maxMs: 60_000 }, () => 0); // 2000
+ * ```
+ */
+export function backoff(attempts: number, policy: RetryPolicy, random: () => number): number {
+  const exponent = Math.min(Math.max(attempts - 1, 0), 52);
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** exponent);
+  const r = Math.min(Math.max(random(), 0), 1);
+  return Math.round(ceiling / 2 + (ceiling / 2) * r);
+}
+
+/** Checks a policy given by the user, naming the field at fault. */
+export function checkRetryPolicy(policy: Partial<RetryPolicy> | undefined): RetryPolicy {
+  const merged = { ...DEFAULT_RETRY_POLICY, ...policy };
+  for (const key of ["baseMs", "maxMs"] as const) {
+    const v = merged[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new InvalidArgumentError(`retry.${key}`, "must be a finite number >= 0", v);
+    }
+  }
+  if (merged.maxMs < merged.baseMs) {
+    throw new InvalidArgumentError("retry.maxMs", `must be >= retry.baseMs (${merged.baseMs})`, merged.maxMs);
+  }
+  return merged;
+}

@@ -1,0 +1,419 @@
+/**
+ * Where routes live. {@link Store} is the narrow, domain-level interface the
+ * worker drives; {@link PostgresStore} implements it on the `postgres` driver.
+ *
+ * Due-ness is decided by one clock: the database's `now()`. Workers on hosts
+ * with skewed clocks still agree on which routes are due, and a retry delay is
+ * added to the database's clock, not the worker's.
+ *
+ * @example
+ * ```ts ignore
+ * import { PostgresStore } from "./store.ts";
+ * const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:5432/test" });
+ * await store.migrate();
+ * const { routeIds } = await store.enqueue(
+ *   { kind: "order.shipped", payload: { order: 42 } },
+ *   [{ channel: "webhook", destination: "https://example.com/hooks" }],
+ * );
+ * await store.close();
+ * ```
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { HeraldError, InvalidArgumentError } from "./errors.ts";
+import type { JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+import { checkEnqueue, SCHEMA_NAME } from "./_validate.ts";
+import type { NotificationInput, RouteInput } from "./_validate.ts";
+import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
+
+export type { NotificationInput, RouteInput } from "./_validate.ts";
+
+/** What `enqueue` returns. */
+export interface Enqueued {
+  /** The notification's id. */
+  readonly notificationId: string;
+  /** One id per route, in the order the routes were given. */
+  readonly routeIds: readonly string[];
+  /** True when the idempotency key matched an earlier notification: nothing was written. */
+  readonly duplicate: boolean;
+}
+
+/** A route as stored, for tools and tests. */
+export interface RouteRecord {
+  readonly id: string;
+  readonly notificationId: string;
+  readonly channel: string;
+  readonly destination: string;
+  readonly status: RouteStatus;
+  readonly attempts: number;
+  readonly maxAttempts: number | null;
+  readonly priority: number;
+  readonly nextAttemptAt: Date;
+  readonly lastError: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly sentAt: Date | null;
+}
+
+/** Claims and finalises routes inside one open transaction. */
+export interface RouteTransaction {
+  /**
+   * Locks up to `limit` due routes (`FOR UPDATE SKIP LOCKED`), skipping the
+   * ids in `exclude` and rows another open transaction holds. The locks last
+   * until the transaction ends.
+   */
+  claimDue(params: { readonly limit: number; readonly exclude: readonly string[] }): Promise<Route[]>;
+  /** Records a claimed route's outcome; takes effect on commit. */
+  finalise(routeId: string, outcome: Outcome): Promise<void>;
+}
+
+/** Options of {@link Store.transaction}. */
+export interface TransactionOptions {
+  /**
+   * A safety net: the database ends the transaction if it sits idle (or a
+   * statement runs) longer than this, so a wedged worker cannot hold a row
+   * lock for ever. Unset: no limit.
+   */
+  readonly lockTimeoutMs?: number;
+}
+
+/**
+ * The storage contract the worker drives. Implementations: `PostgresStore`,
+ * and `FakeStore` in the tests; one conformance suite runs on both.
+ */
+export interface Store {
+  /** Applies pending migrations; returns the schema version. Safe to run concurrently. */
+  migrate(): Promise<number>;
+  /**
+   * Runs `fn` in a transaction: commit if it resolves, roll back (leaving
+   * every route as it was) if it throws.
+   */
+  transaction<T>(fn: (tx: RouteTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** Writes a notification and its routes atomically; validates first. */
+  enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued>;
+  /** Reads one route, or `undefined`. */
+  getRoute(routeId: string): Promise<RouteRecord | undefined>;
+  /** Releases connections. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link PostgresStore}. */
+export interface PostgresStoreOptions {
+  /** A connection URL (`DATABASE_URL`). Ignored when `sql` is given. */
+  readonly url?: string;
+  /**
+   * Your own `postgres` instance; Herald will not end it on `close()`. Give
+   * it at least `concurrency + 1` connections.
+   */
+  readonly sql?: postgres.Sql;
+  /** The Postgres schema holding Herald's tables; default `herald`. */
+  readonly schema?: string;
+  /** Pool size when Herald opens the connection from `url`; default 10. */
+  readonly max?: number;
+}
+
+/** Checks a schema name; returns it. */
+export function checkSchema(schema: unknown): string {
+  if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
+    throw new InvalidArgumentError(
+      "schema",
+      "must be 1-63 characters of a-z, 0-9 and '_', not starting with a digit",
+      schema,
+    );
+  }
+  return schema;
+}
+
+/**
+ * Writes a notification and its routes with the caller's own `postgres`
+ * handle, so they commit or roll back with the caller's transaction (the
+ * transactional outbox). Given a pool rather than a transaction, it opens one.
+ *
+ * @example
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { enqueue } from "./store.ts";
+ * const sql = postgres(process.env.DATABASE_URL!);
+ * await sql.begin(async (tx) => {
+ *   await tx`UPDATE orders SET shipped = true WHERE id = 42`;
+ *   await enqueue(tx, { kind: "order.shipped", payload: { order: 42 } }, [
+ *     { channel: "webhook", destination: "https://example.com/hooks" },
+ *   ]);
+ * });
+ * ```
+ */
+export async function enqueue(
+  sqlOrTx: postgres.Sql | postgres.TransactionSql,
+  notification: NotificationInput,
+  routes: readonly RouteInput[],
+  options: { readonly schema?: string } = {},
+): Promise<Enqueued> {
+  const schema = checkSchema(options.schema ?? "herald");
+  const checked = checkEnqueue(notification, routes);
+  if ("savepoint" in sqlOrTx) return await insertNotification(sqlOrTx, schema, checked);
+  const sql = sqlOrTx as postgres.Sql;
+  return await sql.begin((tx) => insertNotification(tx, schema, checked)) as Enqueued;
+}
+
+async function insertNotification(
+  tx: postgres.TransactionSql,
+  schema: string,
+  { notification, routes }: ReturnType<typeof checkEnqueue>,
+): Promise<Enqueued> {
+  const notificationId = crypto.randomUUID();
+  const inserted = await tx`
+    INSERT INTO ${tx(schema)}.notifications (id, kind, payload, idempotency_key)
+    VALUES (${notificationId}, ${notification.kind}, ${notification.payloadJson}::text::jsonb,
+            ${notification.idempotencyKey})
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id`;
+  if (inserted.length === 0) {
+    const existing = await tx`
+      SELECT n.id, coalesce(array_agg(r.route_id ORDER BY r.created_at, r.seq)
+               FILTER (WHERE r.route_id IS NOT NULL), '{}') AS route_ids
+      FROM ${tx(schema)}.notifications n
+      LEFT JOIN ${tx(schema)}.notification_routes r ON r.notification_id = n.id
+      WHERE n.idempotency_key = ${notification.idempotencyKey}
+      GROUP BY n.id`;
+    const row = existing[0];
+    if (!row) throw new HeraldError("HERALD_STORE", "idempotency key conflict, but no row found");
+    return { notificationId: row["id"], routeIds: row["route_ids"], duplicate: true };
+  }
+  const rows = routes.map((r, seq) => ({
+    route_id: crypto.randomUUID(),
+    notification_id: notificationId,
+    seq,
+    channel: r.channel,
+    destination: r.destination,
+    max_attempts: r.maxAttempts,
+    priority: r.priority,
+    deliver_at: r.deliverAt,
+  }));
+  await tx`
+    INSERT INTO ${tx(schema)}.notification_routes
+      (route_id, notification_id, seq, channel, destination, max_attempts, priority, next_attempt_at)
+    SELECT route_id, notification_id, seq, channel, destination, max_attempts, priority,
+           coalesce(deliver_at, now())
+    FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
+      route_id uuid, notification_id uuid, seq int, channel text, destination text,
+      max_attempts int, priority int, deliver_at timestamptz)`;
+  return { notificationId, routeIds: rows.map((r) => r.route_id), duplicate: false };
+}
+
+/**
+ * {@link Store} on PostgreSQL 13+ through the `postgres` driver. Each route
+ * transaction holds one connection for as long as its send takes, so the pool
+ * must have a connection per concurrent claim loop.
+ */
+export class PostgresStore implements Store {
+  readonly #sql: postgres.Sql;
+  readonly #owned: boolean;
+  readonly #schema: string;
+  #closing: Promise<void> | undefined;
+
+  /** Connects lazily: nothing happens on the network until the first query. */
+  constructor(options: PostgresStoreOptions) {
+    this.#schema = checkSchema(options.schema ?? "herald");
+    if (options.sql) {
+      this.#sql = options.sql;
+      this.#owned = false;
+    } else {
+      if (typeof options.url !== "string" || options.url === "") {
+        throw new InvalidArgumentError("url", "a Postgres connection URL is required when 'sql' is not given");
+      }
+      const max = options.max ?? 10;
+      if (!Number.isInteger(max) || max < 1) {
+        throw new InvalidArgumentError("max", "must be a positive integer", max);
+      }
+      this.#sql = postgres(options.url, {
+        max,
+        onnotice: () => {},
+        connection: { application_name: "herald" },
+      });
+      this.#owned = true;
+    }
+  }
+
+  /** The schema holding Herald's tables. */
+  get schema(): string {
+    return this.#schema;
+  }
+
+  /** Applies pending migrations under an advisory lock; returns the schema version. */
+  async migrate(): Promise<number> {
+    return await migrate(this.#sql, this.#schema);
+  }
+
+  /** Runs `fn` in a transaction; rolls back if it throws. */
+  async transaction<T>(
+    fn: (tx: RouteTransaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    const schema = this.#schema;
+    let handle: PgRouteTransaction | undefined;
+    try {
+      return await this.#sql.begin(async (tx) => {
+        if (options.lockTimeoutMs !== undefined) {
+          const ms = String(Math.ceil(options.lockTimeoutMs));
+          await tx`SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
+                          set_config('statement_timeout', ${ms}, true)`;
+        }
+        const mine = new PgRouteTransaction(tx, schema);
+        handle = mine;
+        try {
+          return await fn(mine);
+        } catch (err) {
+          if (mine.ended) await ABANDONED;
+          throw err;
+        } finally {
+          // When the connection drops, `begin` rejects at once while `fn` may still
+          // be running (a send in flight). Once `fn` settles the driver would send
+          // COMMIT or ROLLBACK down a connection that may since have been reused by
+          // another transaction (or crash writing to a dead socket), so an
+          // abandoned scope is never allowed to settle.
+          if (mine.ended) await ABANDONED;
+        }
+      }) as T;
+    } finally {
+      // The driver must not be handed queries for a transaction that is over:
+      // on a dropped connection it would throw outside any promise.
+      handle?.end();
+    }
+  }
+
+  /** Writes a notification and its routes in one transaction of Herald's own. */
+  async enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {
+    return await enqueue(this.#sql, notification, routes, { schema: this.#schema });
+  }
+
+  /** Reads one route, or `undefined` (also for a malformed id). */
+  async getRoute(routeId: string): Promise<RouteRecord | undefined> {
+    if (!isUuid(routeId)) return undefined;
+    const rows = await this.#sql`
+      SELECT * FROM ${this.#sql(this.#schema)}.notification_routes WHERE route_id = ${routeId}`;
+    const row = rows[0];
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Ends the pool if Herald opened it: waits up to 5 s for queries, then cuts. */
+  close(): Promise<void> {
+    if (!this.#owned) return Promise.resolve();
+    this.#closing ??= this.#sql.end({ timeout: 5 });
+    return this.#closing;
+  }
+}
+
+class PgRouteTransaction implements RouteTransaction {
+  readonly #tx: postgres.TransactionSql;
+  readonly #schema: string;
+
+  #ended = false;
+
+  constructor(tx: postgres.TransactionSql, schema: string) {
+    this.#tx = tx;
+    this.#schema = schema;
+  }
+
+  end(): void {
+    this.#ended = true;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  #open(): postgres.TransactionSql {
+    if (this.#ended) {
+      throw new HeraldError(
+        "HERALD_STORE",
+        "the route's transaction has already ended (connection lost or lock timeout); nothing was recorded",
+      );
+    }
+    return this.#tx;
+  }
+
+  async claimDue(params: { limit: number; exclude: readonly string[] }): Promise<Route[]> {
+    const tx = this.#open();
+    const s = tx(this.#schema);
+    const rows = await tx`
+      SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
+             r.max_attempts, r.priority, r.created_at, n.kind, n.payload
+      FROM ${s}.notification_routes r
+      JOIN ${s}.notifications n ON n.id = r.notification_id
+      WHERE r.status = 'queued'
+        AND r.next_attempt_at <= now()
+        AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
+      ORDER BY r.priority, r.next_attempt_at
+      LIMIT ${params.limit}
+      FOR UPDATE OF r SKIP LOCKED`;
+    return rows.map((row) => ({
+      id: row["route_id"],
+      notificationId: row["notification_id"],
+      kind: row["kind"],
+      payload: row["payload"] as JsonValue,
+      channel: row["channel"],
+      destination: row["destination"],
+      attempts: row["attempts"],
+      maxAttempts: row["max_attempts"],
+      priority: row["priority"],
+      createdAt: row["created_at"],
+    }));
+  }
+
+  async finalise(routeId: string, outcome: Outcome): Promise<void> {
+    const tx = this.#open();
+    const s = tx(this.#schema);
+    switch (outcome.status) {
+      case "sent":
+        await tx`
+          UPDATE ${s}.notification_routes SET status = 'sent', attempts = ${outcome.attempts}, sent_at = now(),
+                 updated_at = now(), last_error = NULL
+          WHERE route_id = ${routeId}`;
+        return;
+      case "retry":
+        await tx`
+          UPDATE ${s}.notification_routes SET status = 'queued', attempts = ${outcome.attempts},
+                 next_attempt_at = now() + ${outcome.delayMs}::float8 * interval '1 millisecond',
+                 last_error = ${outcome.error}, updated_at = now()
+          WHERE route_id = ${routeId}`;
+        return;
+      case "failed":
+        await tx`
+          UPDATE ${s}.notification_routes SET status = 'failed', attempts = ${outcome.attempts},
+                 last_error = ${outcome.error}, updated_at = now()
+          WHERE route_id = ${routeId}`;
+        return;
+    }
+  }
+}
+
+function toRecord(row: postgres.Row): RouteRecord {
+  return {
+    id: row["route_id"],
+    notificationId: row["notification_id"],
+    channel: row["channel"],
+    destination: row["destination"],
+    status: row["status"],
+    attempts: row["attempts"],
+    maxAttempts: row["max_attempts"],
+    priority: row["priority"],
+    nextAttemptAt: row["next_attempt_at"],
+    lastError: row["last_error"],
+    createdAt: row["created_at"],
+    updatedAt: row["updated_at"],
+    sentAt: row["sent_at"],
+  };
+}
+
+/** Never settles: parks the driver's transaction scope after its connection was lost. */
+const ABANDONED: Promise<never> = new Promise<never>(() => {});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a canonical UUID string. */
+export function isUuid(value: unknown): value is string {
+  return typeof value === "string" && UUID.test(value);
+}
+
+export { SCHEMA_VERSION };

@@ -1,0 +1,266 @@
+/**
+ * An in-memory {@link Store} with real transaction semantics, for tests that
+ * drive the worker deterministically: a claim locks rows until the
+ * transaction ends, `SKIP LOCKED` skips rows another open transaction holds,
+ * writes become visible on commit and vanish on rollback. Due-ness uses the
+ * injected clock, the way `PostgresStore` uses the database's.
+ */
+import { HeraldError } from "../errors.ts";
+import type { JsonValue, Outcome, Route, RouteStatus } from "../route.ts";
+import type {
+  Enqueued,
+  NotificationInput,
+  RouteInput,
+  RouteRecord,
+  RouteTransaction,
+  Store,
+  TransactionOptions,
+} from "../store.ts";
+import { SCHEMA_VERSION } from "../store.ts";
+import { checkEnqueue } from "../_validate.ts";
+
+interface Row {
+  id: string;
+  notificationId: string;
+  seq: number;
+  channel: string;
+  destination: string;
+  status: RouteStatus;
+  attempts: number;
+  maxAttempts: number | null;
+  priority: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
+}
+
+interface NotificationRow {
+  id: string;
+  kind: string;
+  payload: JsonValue;
+  idempotencyKey: string | null;
+}
+
+/** Operations a test can make fail once, to check the rollback path. */
+export type FakeFault = "claim" | "finalise" | "commit";
+
+/** Options of {@link FakeStore}. */
+export interface FakeStoreOptions {
+  /** The store's clock (decides due-ness); default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** The in-memory store. */
+export class FakeStore implements Store {
+  readonly #now: () => number;
+  readonly #routes = new Map<string, Row>();
+  readonly #notifications = new Map<string, NotificationRow>();
+  /** route id -> id of the transaction holding its row lock */
+  readonly #locks = new Map<string, number>();
+  readonly #faults = new Map<FakeFault, Error>();
+  #nextTx = 1;
+  #open = 0;
+  #order = 0;
+  /** Every `lockTimeoutMs` a transaction was opened with, for assertions. */
+  readonly lockTimeouts: number[] = [];
+
+  constructor(options: FakeStoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Transactions currently open (each holds its claimed rows). */
+  get openTransactions(): number {
+    return this.#open;
+  }
+
+  /** Makes the next `op` throw `error` inside its transaction. */
+  failNext(op: FakeFault, error: Error = new Error(`injected ${op} failure`)): void {
+    this.#faults.set(op, error);
+  }
+
+  migrate(): Promise<number> {
+    return Promise.resolve(SCHEMA_VERSION);
+  }
+
+  async transaction<T>(
+    fn: (tx: RouteTransaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    if (options.lockTimeoutMs !== undefined) this.lockTimeouts.push(options.lockTimeoutMs);
+    const id = this.#nextTx++;
+    const pending = new Map<string, Partial<Row>>();
+    let open = true;
+    this.#open++;
+    const guard = (): void => {
+      if (!open) throw new HeraldError("HERALD_STORE", "transaction is already closed");
+    };
+    const tx: RouteTransaction = {
+      claimDue: (params) => {
+        guard();
+        this.#fault("claim");
+        const now = this.#now();
+        const excluded = new Set(params.exclude);
+        const due = [...this.#routes.values()]
+          .filter((r) =>
+            r.status === "queued" && r.nextAttemptAt <= now && !excluded.has(r.id) &&
+            (this.#locks.get(r.id) ?? id) === id
+          )
+          .sort((a, b) =>
+            a.priority - b.priority || a.nextAttemptAt - b.nextAttemptAt || a.seq - b.seq
+          )
+          .slice(0, params.limit);
+        for (const r of due) this.#locks.set(r.id, id);
+        return Promise.resolve(due.map((r) => this.#toRoute(r)));
+      },
+      finalise: (routeId: string, outcome: Outcome) => {
+        guard();
+        this.#fault("finalise");
+        if (this.#locks.get(routeId) !== id) {
+          throw new HeraldError("HERALD_STORE", `route ${routeId} is not claimed by this transaction`);
+        }
+        pending.set(routeId, this.#apply(outcome));
+        return Promise.resolve();
+      },
+    };
+    const release = (): void => {
+      open = false;
+      this.#open--;
+      for (const [routeId, holder] of this.#locks) if (holder === id) this.#locks.delete(routeId);
+    };
+    let result: T;
+    try {
+      result = await fn(tx);
+      this.#fault("commit");
+    } catch (err) {
+      release();
+      throw err;
+    }
+    for (const [routeId, change] of pending) Object.assign(this.#routes.get(routeId)!, change);
+    release();
+    return result;
+  }
+
+  enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {
+    try {
+      const checked = checkEnqueue(notification, routes);
+      const key = checked.notification.idempotencyKey;
+      if (key !== null) {
+        const existing = [...this.#notifications.values()].find((n) => n.idempotencyKey === key);
+        if (existing) {
+          const routeIds = [...this.#routes.values()]
+            .filter((r) => r.notificationId === existing.id)
+            .sort((a, b) => a.seq - b.seq)
+            .map((r) => r.id);
+          return Promise.resolve({ notificationId: existing.id, routeIds, duplicate: true });
+        }
+      }
+      const notificationId = crypto.randomUUID();
+      const now = this.#now();
+      this.#notifications.set(notificationId, {
+        id: notificationId,
+        kind: checked.notification.kind,
+        payload: JSON.parse(checked.notification.payloadJson),
+        idempotencyKey: key,
+      });
+      const routeIds = checked.routes.map((r) => {
+        const id = crypto.randomUUID();
+        this.#routes.set(id, {
+          id,
+          notificationId,
+          seq: this.#order++,
+          channel: r.channel,
+          destination: r.destination,
+          status: "queued",
+          attempts: 0,
+          maxAttempts: r.maxAttempts,
+          priority: r.priority,
+          nextAttemptAt: r.deliverAt?.getTime() ?? now,
+          lastError: null,
+          createdAt: now,
+          updatedAt: now,
+          sentAt: null,
+        });
+        return id;
+      });
+      return Promise.resolve({ notificationId, routeIds, duplicate: false });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  getRoute(routeId: string): Promise<RouteRecord | undefined> {
+    const r = this.#routes.get(routeId);
+    return Promise.resolve(r ? toRecord(r) : undefined);
+  }
+
+  /** Every route, in enqueue order. */
+  allRoutes(): RouteRecord[] {
+    return [...this.#routes.values()].sort((a, b) => a.seq - b.seq).map(toRecord);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #fault(op: FakeFault): void {
+    const err = this.#faults.get(op);
+    if (err) {
+      this.#faults.delete(op);
+      throw err;
+    }
+  }
+
+  #apply(outcome: Outcome): Partial<Row> {
+    const now = this.#now();
+    switch (outcome.status) {
+      case "sent":
+        return { status: "sent", attempts: outcome.attempts, sentAt: now, updatedAt: now, lastError: null };
+      case "retry":
+        return {
+          status: "queued",
+          attempts: outcome.attempts,
+          nextAttemptAt: now + outcome.delayMs,
+          lastError: outcome.error,
+          updatedAt: now,
+        };
+      case "failed":
+        return { status: "failed", attempts: outcome.attempts, lastError: outcome.error, updatedAt: now };
+    }
+  }
+
+  #toRoute(r: Row): Route {
+    const n = this.#notifications.get(r.notificationId)!;
+    return {
+      id: r.id,
+      notificationId: r.notificationId,
+      kind: n.kind,
+      payload: structuredClone(n.payload),
+      channel: r.channel,
+      destination: r.destination,
+      attempts: r.attempts,
+      maxAttempts: r.maxAttempts,
+      priority: r.priority,
+      createdAt: new Date(r.createdAt),
+    };
+  }
+}
+
+function toRecord(r: Row): RouteRecord {
+  return {
+    id: r.id,
+    notificationId: r.notificationId,
+    channel: r.channel,
+    destination: r.destination,
+    status: r.status,
+    attempts: r.attempts,
+    maxAttempts: r.maxAttempts,
+    priority: r.priority,
+    nextAttemptAt: new Date(r.nextAttemptAt),
+    lastError: r.lastError,
+    createdAt: new Date(r.createdAt),
+    updatedAt: new Date(r.updatedAt),
+    sentAt: r.sentAt === null ? null : new Date(r.sentAt),
+  };
+}

@@ -1,0 +1,87 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { InvalidArgumentError } from "../errors.ts";
+import { enqueue, PostgresStore } from "../store.ts";
+import { storeContract } from "./_helpers/store_contract.ts";
+import { DATABASE_URL, freshStore, testSql } from "./_helpers/pg.ts";
+
+storeContract({ name: "PostgresStore", open: () => freshStore() });
+
+describe("PostgresStore on a real database", () => {
+  let env: Awaited<ReturnType<typeof freshStore>>;
+  before(async () => {
+    env = await freshStore();
+    await env.store.migrate();
+  });
+  after(async () => {
+    await env.cleanup();
+  });
+
+  it("enqueue inside an application transaction that rolls back leaves nothing", async () => {
+    const app = testSql(1);
+    try {
+      await assert.rejects(
+        app.begin(async (tx) => {
+          await enqueue(tx, { kind: "order.shipped" }, [{ channel: "log", destination: "x" }], {
+            schema: env.schema,
+          });
+          throw new Error("application rolled back");
+        }),
+        /application rolled back/,
+      );
+      const [row] = await env.sql`
+        SELECT (SELECT count(*) FROM ${env.sql(env.schema)}.notifications)::int AS n,
+               (SELECT count(*) FROM ${env.sql(env.schema)}.notification_routes)::int AS r`;
+      assert.deepEqual({ n: row?.["n"], r: row?.["r"] }, { n: 0, r: 0 });
+
+      const committed = await app.begin((tx) =>
+        enqueue(tx, { kind: "order.shipped" }, [{ channel: "log", destination: "x" }], {
+          schema: env.schema,
+        })
+      );
+      assert.equal((await env.store.getRoute(committed.routeIds[0]!))?.status, "queued");
+    } finally {
+      await app.end({ timeout: 5 });
+    }
+  });
+
+  it("concurrent migrations from many stores are safe", async () => {
+    const stores = Array.from({ length: 4 }, () =>
+      new PostgresStore({ url: DATABASE_URL, schema: env.schema, max: 1 }));
+    try {
+      const versions = await Promise.all(stores.map((s) => s.migrate()));
+      assert.deepEqual(new Set(versions).size, 1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it("the lock timeout ends a transaction that sits idle too long", async () => {
+    const { routeIds } = await env.store.enqueue({ kind: "k" }, [{ channel: "log", destination: "x" }]);
+    const id = routeIds[0]!;
+    let release!: () => void;
+    const wedged = new Promise<void>((resolve) => (release = resolve));
+    const stalled = env.store.transaction(async (tx) => {
+      await tx.claimDue({ limit: 1, exclude: [] });
+      await wedged; // a send that never returns
+      await tx.finalise(id, { status: "sent", attempts: 1 });
+    }, { lockTimeoutMs: 200 });
+    // Postgres ends the idle session; the driver rejects the transaction.
+    await assert.rejects(stalled, /CONNECTION_CLOSED|idle-in-transaction|terminating/i);
+    release();
+    const route = await env.store.getRoute(id);
+    assert.equal(route?.status, "queued");
+    assert.equal(route?.attempts, 0);
+    const again = await env.store.transaction((tx) => tx.claimDue({ limit: 100, exclude: [] }));
+    assert.ok(again.some((r) => r.id === id), "the route is claimable again");
+  });
+
+  it("refuses a bad schema name before touching the database", () => {
+    for (const schema of ["", "Herald", "1abc", 'x"; DROP TABLE y; --', "a".repeat(64)]) {
+      assert.throws(
+        () => new PostgresStore({ url: DATABASE_URL, schema }),
+        (err: unknown) => err instanceof InvalidArgumentError && err.field === "schema",
+      );
+    }
+  });
+});
