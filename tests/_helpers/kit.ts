@@ -1,0 +1,62 @@
+/** Small deterministic tools for worker tests: a recording logger, a hand-driven sleep, events. */
+import type { Logger, LogLevel } from "../../logger.ts";
+import type { Channel } from "../../channels/channel.ts";
+import type { Route } from "../../route.ts";
+
+/** A logger that keeps every line, for assertions. */
+export function recordingLogger(): { logger: Logger; lines: { level: LogLevel; msg: string; fields: object }[] } {
+  const lines: { level: LogLevel; msg: string; fields: object }[] = [];
+  return { logger: { log: (level, msg, fields = {}) => void lines.push({ level, msg, fields }) }, lines };
+}
+
+/**
+ * Stands in for the worker's sleep between ticks: records each requested
+ * interval and waits until the test calls `wake()` (or the signal aborts).
+ */
+export class ManualSleep {
+  readonly calls: number[] = [];
+  #wake: (() => void) | undefined;
+  #sleeping: (() => void)[] = [];
+
+  readonly sleep = (ms: number, signal: AbortSignal): Promise<void> => {
+    this.calls.push(ms);
+    for (const notify of this.#sleeping.splice(0)) notify();
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  };
+
+  /** Resolves when the worker next goes to sleep (its tick is over). */
+  nextSleep(): Promise<void> {
+    return new Promise((resolve) => this.#sleeping.push(resolve));
+  }
+
+  /** Ends the current sleep: the worker ticks again. */
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** A channel whose behaviour a test scripts per call. */
+export function scriptedChannel(
+  behave: (route: Route, signal: AbortSignal, call: number) => unknown,
+): Channel & { calls: Route[] } {
+  const calls: Route[] = [];
+  return {
+    calls,
+    send(route, ctx) {
+      calls.push(route);
+      return behave(route, ctx.signal, calls.length) as Promise<void>;
+    },
+  };
+}
+
+/** Resolves with the next `name` event's detail. */
+export function nextEvent<T>(target: EventTarget, name: string): Promise<T> {
+  return new Promise((resolve) =>
+    target.addEventListener(name, (e) => resolve((e as CustomEvent<T>).detail), { once: true })
+  );
+}

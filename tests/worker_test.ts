@@ -1,0 +1,415 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { InvalidArgumentError, PermanentError, RetryLaterError } from "../errors.ts";
+import { backoff } from "../retry.ts";
+import { Worker, WORKER_DEFAULTS } from "../worker.ts";
+import type { WorkerOptions } from "../worker.ts";
+import { FakeStore } from "./fake_store.ts";
+import { ManualSleep, nextEvent, recordingLogger, scriptedChannel } from "./_helpers/kit.ts";
+
+const ok = () => scriptedChannel(() => Promise.resolve());
+
+function setup(options: Partial<WorkerOptions> = {}) {
+  let now = 1_700_000_000_000;
+  const store = new FakeStore({ now: () => now });
+  const { logger, lines } = recordingLogger();
+  const worker = new Worker({ store, channels: { log: ok() }, logger, random: () => 0, ...options });
+  return {
+    store,
+    worker,
+    lines,
+    advance: (ms: number) => void (now += ms),
+    enqueue: (n = 1, extra: object = {}) =>
+      store.enqueue(
+        { kind: "test", payload: { n } },
+        Array.from({ length: n }, (_, i) => ({ channel: "log", destination: `d${i}`, ...extra })),
+      ),
+  };
+}
+
+describe("Worker.run", () => {
+  it("ticks at once, then once per interval (default 5 s)", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, enqueue, store } = setup({ sleep: sleeper.sleep });
+    const { routeIds: [first] } = await enqueue();
+    const stop = new AbortController();
+    const slept = sleeper.nextSleep();
+    const running = worker.run(stop.signal);
+    await slept;
+    assert.equal((await store.getRoute(first!))?.status, "sent", "queued route drained at startup");
+    assert.deepEqual(sleeper.calls, [WORKER_DEFAULTS.interval]);
+
+    const { routeIds: [second] } = await enqueue();
+    assert.equal((await store.getRoute(second!))?.status, "queued", "nothing happens between ticks");
+    const sleptAgain = sleeper.nextSleep();
+    sleeper.wake();
+    await sleptAgain;
+    assert.equal((await store.getRoute(second!))?.status, "sent");
+    assert.deepEqual(sleeper.calls, [5_000, 5_000]);
+    stop.abort();
+    await running;
+  });
+
+  it("treats an interval <= 0 as the 5 s default and uses a given one", async () => {
+    for (const [interval, expected] of [[0, 5_000], [-1, 5_000], [250, 250]] as const) {
+      const sleeper = new ManualSleep();
+      const { worker } = setup({ sleep: sleeper.sleep, interval });
+      const stop = new AbortController();
+      const slept = sleeper.nextSleep();
+      const running = worker.run(stop.signal);
+      await slept;
+      stop.abort();
+      await running;
+      assert.deepEqual(sleeper.calls, [expected]);
+    }
+  });
+
+  it("logs a failed tick as a warning and goes on", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, enqueue, store, lines } = setup({ sleep: sleeper.sleep });
+    const { routeIds: [id] } = await enqueue();
+    store.failNext("claim", new Error("connection reset"));
+    const stop = new AbortController();
+    const slept = sleeper.nextSleep();
+    const running = worker.run(stop.signal);
+    await slept;
+    const warn = lines.find((l) => l.level === "warn");
+    assert.equal(warn?.msg, "tick failed; the loop goes on");
+    assert.match(String((warn?.fields as { error?: string }).error), /connection reset/);
+    assert.equal((await store.getRoute(id!))?.status, "queued");
+    const sleptAgain = sleeper.nextSleep();
+    sleeper.wake();
+    await sleptAgain;
+    assert.equal((await store.getRoute(id!))?.status, "sent");
+    stop.abort();
+    await running;
+  });
+
+  it("an aborted signal ends run cleanly, with no tick after the abort", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, enqueue, store } = setup({ sleep: sleeper.sleep });
+    const stop = new AbortController();
+    const slept = sleeper.nextSleep();
+    const running = worker.run(stop.signal);
+    await slept;
+    const { routeIds: [id] } = await enqueue();
+    stop.abort();
+    await running; // resolves, does not throw
+    assert.equal((await store.getRoute(id!))?.status, "queued");
+    assert.equal(await worker.tick(), 0, "a shut-down worker claims nothing");
+    assert.equal(sleeper.calls.length, 1);
+  });
+
+  it("returns at once when given an already aborted signal", async () => {
+    const { worker, enqueue, store } = setup();
+    const { routeIds: [id] } = await enqueue();
+    await worker.run(AbortSignal.abort());
+    assert.equal((await store.getRoute(id!))?.status, "queued");
+  });
+
+  it("refuses to run twice at once", async () => {
+    const sleeper = new ManualSleep();
+    const { worker } = setup({ sleep: sleeper.sleep });
+    const stop = new AbortController();
+    const slept = sleeper.nextSleep();
+    const running = worker.run(stop.signal);
+    await slept;
+    await assert.rejects(worker.run(), /already running/);
+    stop.abort();
+    await running;
+  });
+});
+
+describe("Worker.tick", () => {
+  it("handles at most routesPerTick routes, each in its own transaction", async () => {
+    const { worker, enqueue, store } = setup({ routesPerTick: 3 });
+    await enqueue(5);
+    assert.equal(await worker.tick(), 3);
+    assert.equal(store.lockTimeouts.length, 3, "one transaction per route");
+    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent", "queued", "queued"]);
+    assert.equal(await worker.tick(), 2);
+    assert.equal(await worker.tick(), 0);
+    assert.equal(store.openTransactions, 0);
+  });
+
+  it("stops as soon as a claim finds nothing, or the signal aborts", async () => {
+    const { worker, enqueue, store } = setup();
+    await enqueue(2);
+    assert.equal(await worker.tick(), 2);
+    assert.equal(store.lockTimeouts.length, 3, "two routes, then one empty claim");
+    await enqueue(3);
+    const stop = new AbortController();
+    worker.addEventListener("sent", () => stop.abort());
+    assert.equal(await worker.tick(stop.signal), 1);
+  });
+
+  it("excludes routes already handled in this tick, so a zero-backoff retry costs one attempt per tick", async () => {
+    const failing = scriptedChannel(() => Promise.reject(new Error("HTTP 503")));
+    const { worker, enqueue, store } = setup({
+      channels: { log: failing },
+      retry: { baseMs: 0, maxMs: 0 },
+      maxAttempts: 3,
+    });
+    const { routeIds: [id] } = await enqueue();
+    assert.equal(await worker.tick(), 1);
+    assert.equal(failing.calls.length, 1);
+    let route = await store.getRoute(id!);
+    assert.equal(route?.status, "queued");
+    assert.equal(route?.attempts, 1);
+    assert.equal(await worker.tick(), 1);
+    assert.equal((await store.getRoute(id!))?.attempts, 2);
+    assert.equal(await worker.tick(), 1);
+    route = await store.getRoute(id!);
+    assert.equal(route?.status, "failed");
+    assert.equal(route?.attempts, 3);
+    assert.match(route?.lastError ?? "", /gave up after 3 attempts: HTTP 503/);
+    assert.equal(await worker.tick(), 0);
+  });
+
+  it("any error rolls the route's transaction back, leaving it as it was", async () => {
+    const { worker, enqueue, store } = setup();
+    const { routeIds: [id] } = await enqueue();
+    store.failNext("finalise", new Error("deadlock detected"));
+    await assert.rejects(worker.tick(), /deadlock detected/);
+    const route = await store.getRoute(id!);
+    assert.equal(route?.status, "queued");
+    assert.equal(route?.attempts, 0);
+    assert.equal(store.openTransactions, 0);
+    store.failNext("commit", new Error("could not serialize"));
+    await assert.rejects(worker.tick(), /could not serialize/);
+    assert.equal((await store.getRoute(id!))?.status, "queued");
+    assert.equal(await worker.tick(), 1);
+    assert.equal((await store.getRoute(id!))?.status, "sent");
+  });
+});
+
+describe("finalising outcomes", () => {
+  it("success marks the route sent with sent_at", async () => {
+    const { worker, enqueue, store } = setup();
+    const { routeIds: [id] } = await enqueue();
+    const sent = nextEvent<{ routeId: string; attempt: number }>(worker, "sent");
+    await worker.tick();
+    assert.deepEqual(await sent, { routeId: id, channel: "log", attempt: 1 });
+    const route = await store.getRoute(id!);
+    assert.equal(route?.status, "sent");
+    assert.equal(route?.attempts, 1);
+    assert.ok(route?.sentAt instanceof Date);
+  });
+
+  it("a permanent error fails the route at once", async () => {
+    const channel = scriptedChannel(() => {
+      throw new PermanentError("HTTP 404 from example.com", { httpStatus: 404 });
+    });
+    const { worker, enqueue, store } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    const failed = nextEvent<{ httpStatus?: number }>(worker, "failed");
+    await worker.tick();
+    assert.equal((await failed).httpStatus, 404);
+    const route = await store.getRoute(id!);
+    assert.equal(route?.status, "failed");
+    assert.equal(route?.attempts, 1);
+    assert.equal(route?.lastError, "PermanentError: HTTP 404 from example.com");
+  });
+
+  it("a transient error schedules a retry after backoff(attempts)", async () => {
+    const channel = scriptedChannel(() => Promise.reject(new TypeError("fetch failed")));
+    const { worker, enqueue, store, advance } = setup({
+      channels: { log: channel },
+      retry: { baseMs: 1_000, maxMs: 60_000 },
+      random: () => 0.5,
+    });
+    const { routeIds: [id] } = await enqueue();
+    await worker.tick();
+    let route = await store.getRoute(id!);
+    const expected = backoff(1, { baseMs: 1_000, maxMs: 60_000 }, () => 0.5);
+    assert.equal(expected, 750);
+    assert.equal(route!.nextAttemptAt.getTime() - route!.updatedAt.getTime(), expected);
+    assert.equal(route?.lastError, "TypeError: fetch failed");
+    assert.equal(await worker.tick(), 0, "not due yet");
+    advance(expected);
+    assert.equal(await worker.tick(), 1);
+    route = await store.getRoute(id!);
+    assert.equal(route?.attempts, 2);
+    assert.equal(route!.nextAttemptAt.getTime() - route!.updatedAt.getTime(), 1_500);
+  });
+
+  it("honours Retry-After, capped at the policy's maximum", async () => {
+    let retryAfterMs = 42_000;
+    const channel = scriptedChannel(() => Promise.reject(new RetryLaterError("HTTP 429", { retryAfterMs })));
+    const { worker, enqueue, store } = setup({ channels: { log: channel }, retry: { baseMs: 10, maxMs: 60_000 } });
+    const { routeIds: [a] } = await enqueue();
+    await worker.tick();
+    let route = await store.getRoute(a!);
+    assert.equal(route!.nextAttemptAt.getTime() - route!.updatedAt.getTime(), 42_000);
+    retryAfterMs = 86_400_000;
+    const { routeIds: [b] } = await enqueue();
+    await worker.tick();
+    route = await store.getRoute(b!);
+    assert.equal(route!.nextAttemptAt.getTime() - route!.updatedAt.getTime(), 60_000);
+  });
+
+  it("a route's own maxAttempts overrides the worker's", async () => {
+    const channel = scriptedChannel(() => Promise.reject(new Error("nope")));
+    const { worker, enqueue, store } = setup({ channels: { log: channel }, maxAttempts: 5 });
+    const { routeIds: [id] } = await enqueue(1, { maxAttempts: 1 });
+    await worker.tick();
+    assert.equal((await store.getRoute(id!))?.status, "failed");
+  });
+
+  it("keeps secrets out of last_error and the logs", async () => {
+    const token = "xoxb-SECRET-TOKEN-1234567890";
+    const channel = scriptedChannel(() =>
+      Promise.reject(new Error(`error sending request for url (https://hooks.slack.com/services/${token})`))
+    );
+    const { worker, enqueue, store, lines } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue(1, { destination: `https://hooks.slack.com/services/${token}` });
+    await worker.tick();
+    const route = await store.getRoute(id!);
+    assert.ok(route?.lastError);
+    assert.equal(route.lastError.includes(token), false, route.lastError);
+    assert.equal(JSON.stringify(lines).includes(token), false);
+  });
+
+  it("fails a route whose channel is not configured, and goes on with the tick", async () => {
+    const { worker, store } = setup();
+    const { routeIds: [lost] } = await store.enqueue({ kind: "k" }, [{ channel: "pager", destination: "x" }]);
+    const { routeIds: [fine] } = await store.enqueue({ kind: "k" }, [{ channel: "log", destination: "y" }]);
+    assert.equal(await worker.tick(), 2);
+    const route = await store.getRoute(lost!);
+    assert.equal(route?.status, "failed");
+    assert.equal(route?.lastError, "channel 'pager' is not configured on this worker");
+    assert.equal((await store.getRoute(fine!))?.status, "sent");
+  });
+});
+
+describe("misbehaving channels", () => {
+  const cases: [string, () => unknown, RegExp][] = [
+    ["throws synchronously", () => {
+      throw new Error("sync boom");
+    }, /sync boom/],
+    ["throws a non-Error", () => {
+      throw { weird: true };
+    }, /non-error thrown/],
+    ["rejects with undefined", () => Promise.reject(undefined), /non-error thrown: undefined/],
+  ];
+  for (const [name, behave, lastError] of cases) {
+    it(`a channel that ${name} is retried, not a crash`, async () => {
+      const { worker, enqueue, store } = setup({ channels: { log: scriptedChannel(behave) } });
+      const { routeIds: [id] } = await enqueue();
+      assert.equal(await worker.tick(), 1);
+      const route = await store.getRoute(id!);
+      assert.equal(route?.status, "queued");
+      assert.equal(route?.attempts, 1);
+      assert.match(route?.lastError ?? "", lastError);
+    });
+  }
+
+  it("a channel that returns a non-promise counts as sent", async () => {
+    const { worker, enqueue, store } = setup({ channels: { log: scriptedChannel(() => 42) } });
+    const { routeIds: [id] } = await enqueue();
+    await worker.tick();
+    assert.equal((await store.getRoute(id!))?.status, "sent");
+  });
+
+  it("a send that outlives the timeout is cut off and retried", async () => {
+    const hung = scriptedChannel(() => new Promise(() => {})); // ignores its signal for ever
+    const { worker, enqueue, store } = setup({ channels: { log: hung }, sendTimeoutMs: 20 });
+    const { routeIds: [id] } = await enqueue();
+    assert.equal(await worker.tick(), 1);
+    const route = await store.getRoute(id!);
+    assert.equal(route?.status, "queued");
+    assert.equal(route?.attempts, 1);
+    assert.match(route?.lastError ?? "", /timed out after 20 ms/);
+    assert.equal(store.lockTimeouts[0], 20 + 5_000, "the lock safety net sits above the send timeout");
+  });
+});
+
+describe("Worker.shutdown", () => {
+  it("lets an in-flight send finish before the deadline", async () => {
+    let finish!: () => void;
+    const channel = scriptedChannel(() => new Promise<void>((r) => (finish = r)));
+    const { worker, enqueue, store } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue(2);
+    const claimed = nextEvent(worker, "claimed");
+    const ticking = worker.tick();
+    await claimed;
+    const stopping = worker.shutdown({ timeoutMs: 60_000 });
+    finish();
+    await stopping;
+    assert.equal(await ticking, 1, "no claim after shutdown began");
+    assert.equal((await store.getRoute(id!))?.status, "sent");
+    assert.equal(worker.shutdown(), stopping, "safe to call twice");
+  });
+
+  it("aborts sends still in flight at the deadline; their routes stay queued, attempts unspent", async () => {
+    let sawAbort = false;
+    const channel = scriptedChannel((_r, signal) =>
+      new Promise((_, reject) =>
+        signal.addEventListener("abort", () => {
+          sawAbort = true;
+          reject(signal.reason);
+        })
+      )
+    );
+    const { worker, enqueue, store } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    const claimed = nextEvent(worker, "claimed");
+    const ticking = worker.tick();
+    await claimed;
+    await worker.shutdown({ timeoutMs: 0 });
+    assert.equal(await ticking, 0);
+    assert.ok(sawAbort, "the channel saw its signal abort");
+    const route = await store.getRoute(id!);
+    assert.equal(route?.status, "queued");
+    assert.equal(route?.attempts, 0);
+    assert.equal(route?.lastError, null);
+    assert.equal(store.openTransactions, 0);
+  });
+});
+
+describe("Worker config", () => {
+  const store = new FakeStore();
+  const bad: [string, Partial<WorkerOptions>][] = [
+    ["interval", { interval: Number.NaN }],
+    ["interval", { interval: "5s" as unknown as number }],
+    ["routesPerTick", { routesPerTick: 0 }],
+    ["routesPerTick", { routesPerTick: 1.5 }],
+    ["maxAttempts", { maxAttempts: 0 }],
+    ["maxAttempts", { maxAttempts: -3 }],
+    ["sendTimeoutMs", { sendTimeoutMs: 0 }],
+    ["shutdownTimeoutMs", { shutdownTimeoutMs: -1 }],
+    ["retry.baseMs", { retry: { baseMs: -1 } }],
+    ["retry.maxMs", { retry: { baseMs: 10, maxMs: 5 } }],
+    ["channels", { channels: { "Not A Name": { send: () => Promise.resolve() } } }],
+    ["channels.log", { channels: { log: {} as never } }],
+    ["store", { store: {} as never }],
+    ["logger", { logger: {} as never }],
+    ["random", { random: 4 as never }],
+  ];
+  for (const [field, options] of bad) {
+    it(`refuses a bad '${field}' with a typed error naming it`, () => {
+      assert.throws(
+        () => new Worker({ store, channels: {}, ...options }),
+        (err: unknown) =>
+          err instanceof InvalidArgumentError && err.field === field && err.message.includes(`'${field}'`),
+      );
+    });
+  }
+});
+
+describe("backoff", () => {
+  it("doubles per attempt, caps, and jitters into the upper half", () => {
+    const policy = { baseMs: 1_000, maxMs: 10_000 };
+    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => backoff(n, policy, () => 1)), [
+      1_000,
+      2_000,
+      4_000,
+      8_000,
+      10_000,
+      10_000,
+    ]);
+    assert.equal(backoff(3, policy, () => 0), 2_000);
+    assert.equal(backoff(1_000, policy, () => 0.5), 7_500);
+    assert.equal(backoff(1, { baseMs: 0, maxMs: 0 }, () => 0.9), 0);
+  });
+});
