@@ -24,7 +24,7 @@ describe("Standard Webhooks signatures", () => {
     assert.equal(await signWebhook(SPEC), SPEC.signature);
   });
 
-  it("agrees with an independent node:crypto HMAC", async () => {
+  it("agrees with an independent node:crypto HMAC", () => {
     const key = Buffer.from(SPEC.secret.slice(6), "base64");
     const mac = createHmac("sha256", key).update(`${SPEC.id}.${SPEC.timestamp}.${SPEC.body}`);
     assert.equal(`v1,${mac.digest("base64")}`, SPEC.signature);

@@ -1,0 +1,38 @@
+/**
+ * The `slack` channel: posts to a Slack incoming webhook.
+ *
+ * @module
+ */
+import type { Channel } from "./channel.ts";
+import type { Route } from "../route.ts";
+import { type JsonObject, jsonUrlChannel, type WebhookUrlChannelOptions } from "./_json_post.ts";
+import { requireText } from "./_payload.ts";
+
+/** Options of {@link slackChannel}. */
+export type SlackChannelOptions = WebhookUrlChannelOptions;
+
+/**
+ * Creates the Slack channel. The destination is the incoming webhook URL
+ * (`https://hooks.slack.com/services/…`, a credential: it never appears in
+ * errors). By default the message is `{ text: payload.text }`, plus
+ * `payload.blocks` when it is an array; pass `template` to build any
+ * message Slack accepts.
+ *
+ * @example
+ * ```ts
+ * import { slackChannel } from "./slack.ts";
+ * const slack = slackChannel({
+ *   template: (route) => ({ text: `${route.kind}: ${JSON.stringify(route.payload)}` }),
+ * });
+ * ```
+ */
+export function slackChannel(options: SlackChannelOptions = {}): Channel {
+  return jsonUrlChannel("slack", options, _render);
+}
+
+function _render(route: Route): JsonObject {
+  const text = requireText(route, "slack");
+  const payload = route.payload as JsonObject;
+  const blocks = payload["blocks"];
+  return Array.isArray(blocks) ? { text, blocks } : { text };
+}
