@@ -1,0 +1,141 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { discordChannel, slackChannel, teamsChannel } from "../channels/mod.ts";
+import { PermanentError, RetryLaterError } from "../errors.ts";
+import { startServer, type TestHandler } from "./_helpers/http_server.ts";
+import { makeCtx, makeRoute, rejection } from "./_helpers/http_route.ts";
+import type { Channel } from "../channels/channel.ts";
+import type { Route } from "../route.ts";
+import type { RecordedRequest } from "./_helpers/http_server.ts";
+
+const local = { allowHosts: ["127.0.0.1"] } as const;
+
+/** Sends `route` (destination appended to the server URL) and returns the request seen. */
+async function capture(
+  channel: Channel,
+  route: Partial<Route>,
+  handler?: TestHandler,
+): Promise<{ req: RecordedRequest | undefined; result: unknown }> {
+  const server = await startServer(handler);
+  try {
+    const full = makeRoute({ ...route, destination: `${server.url}${route.destination ?? "/"}` });
+    const result = await channel.send(full, makeCtx()).catch((err: unknown) => err);
+    return { req: server.requests[0], result };
+  } finally {
+    await server.close();
+  }
+}
+
+describe("slack channel", () => {
+  it("posts { text } as JSON to the incoming webhook", async () => {
+    const { req, result } = await capture(
+      slackChannel(local),
+      { destination: "/services/T000/B000/XXXXXXXX" },
+      (_q, res) => void res.writeHead(200, { "content-type": "text/plain" }).end("ok"),
+    );
+    assert.deepEqual(result, { httpStatus: 200 });
+    assert.equal(req?.method, "POST");
+    assert.equal(req?.path, "/services/T000/B000/XXXXXXXX");
+    assert.equal(req?.headers["content-type"], "application/json");
+    assert.equal(req?.headers["user-agent"], "Herald/0.1.0");
+    assert.deepEqual(JSON.parse(req?.body ?? ""), { text: "Order 42 shipped" });
+  });
+
+  it("passes payload.blocks along and uses a template when given", async () => {
+    const blocks = [{ type: "section", text: { type: "mrkdwn", text: "*hi*" } }];
+    const withBlocks = await capture(slackChannel(local), { payload: { text: "hi", blocks } });
+    assert.deepEqual(JSON.parse(withBlocks.req?.body ?? ""), { text: "hi", blocks });
+    const templated = await capture(
+      slackChannel({ ...local, template: (r) => ({ text: `${r.kind}!` }) }),
+      { payload: { no: "text" } },
+    );
+    assert.deepEqual(JSON.parse(templated.req?.body ?? ""), { text: "order.shipped!" });
+  });
+
+  it("fails permanently without text, and on Slack's 404 no_service", async () => {
+    const noText = await capture(slackChannel(local), { payload: { other: 1 } });
+    assert.ok(noText.result instanceof PermanentError);
+    assert.match(noText.result.message, /no string 'text'/);
+    assert.equal(noText.req, undefined);
+    const gone = await capture(
+      slackChannel(local),
+      { destination: "/services/T000/B000/SECRETSECRET" },
+      (_q, res) => void res.writeHead(404).end("no_service"),
+    );
+    assert.ok(gone.result instanceof PermanentError);
+    assert.match(gone.result.message, /HTTP 404 .*no_service/);
+    assert.equal(gone.result.message.includes("SECRETSECRET"), false);
+  });
+});
+
+describe("discord channel", () => {
+  it("posts { content } with mentions disabled", async () => {
+    const { req, result } = await capture(
+      discordChannel(local),
+      { destination: "/api/webhooks/123456789012345678/tokentokentoken" },
+    );
+    assert.deepEqual(result, { httpStatus: 204 });
+    assert.equal(req?.path, "/api/webhooks/123456789012345678/tokentokentoken");
+    assert.deepEqual(JSON.parse(req?.body ?? ""), {
+      content: "Order 42 shipped",
+      allowed_mentions: { parse: [] },
+    });
+  });
+
+  it("cuts content to 2000 characters", async () => {
+    const { req } = await capture(discordChannel(local), { payload: { text: "y".repeat(2500) } });
+    const sent = JSON.parse(req?.body ?? "") as { content: string };
+    assert.equal(sent.content.length, 2000);
+  });
+
+  it("reads retry_after from a 429 body when the header is missing", async () => {
+    const { result } = await capture(discordChannel(local), {}, (_q, res) => {
+      res.writeHead(429, { "content-type": "application/json" });
+      res.end(JSON.stringify({ message: "You are being rate limited.", retry_after: 1.5 }));
+    });
+    assert.ok(result instanceof RetryLaterError);
+    assert.equal(result.retryAfterMs, 1500);
+    assert.equal(result.httpStatus, 429);
+  });
+});
+
+describe("teams channel", () => {
+  it("posts an Adaptive Card message", async () => {
+    const { req, result } = await capture(
+      teamsChannel(local),
+      { payload: { title: "Deploy", text: "api is live" } },
+      (_q, res) => void res.writeHead(202).end(),
+    );
+    assert.deepEqual(result, { httpStatus: 202 });
+    assert.deepEqual(JSON.parse(req?.body ?? ""), {
+      type: "message",
+      attachments: [{
+        contentType: "application/vnd.microsoft.card.adaptive",
+        content: {
+          $schema: "http://adaptivecards.io/schemas/adaptive-card.json",
+          type: "AdaptiveCard",
+          version: "1.4",
+          body: [
+            { type: "TextBlock", text: "Deploy", weight: "Bolder", size: "Medium", wrap: true },
+            { type: "TextBlock", text: "api is live", wrap: true },
+          ],
+        },
+      }],
+    });
+  });
+
+  it("treats a legacy connector's HTTP 200 with an embedded 429 as retry-later", async () => {
+    const { result } = await capture(teamsChannel(local), {}, (_q, res) => {
+      res.writeHead(200).end("Microsoft Teams endpoint returned HTTP error 429 with ContextId x");
+    });
+    assert.ok(result instanceof RetryLaterError, String(result));
+  });
+
+  it("refuses private destinations like the other URL channels", async () => {
+    const err = await rejection(
+      teamsChannel().send(makeRoute({ destination: "https://10.0.0.5/webhook" }), makeCtx()),
+    );
+    assert.ok(err instanceof PermanentError);
+    assert.match(err.message, /^teams: refused destination: host is a private address/);
+  });
+});
