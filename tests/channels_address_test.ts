@@ -17,6 +17,9 @@ const REFUSED: readonly [string, RegExp][] = [
   ["100.127.255.254", /carrier-grade NAT/],
   ["127.0.0.1", /loopback/],
   ["127.255.0.9", /loopback/],
+  // WHATWG URL parsing turns these spellings into 127.0.0.1 before the check.
+  ["2130706433", /loopback/],
+  ["0x7f.1", /loopback/],
   ["169.254.169.254", /link-local/],
   ["172.16.0.1", /private/],
   ["172.31.255.255", /private/],
