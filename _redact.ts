@@ -57,7 +57,9 @@ export function describeError(err: unknown): string {
 
 function safeString(value: unknown): string {
   try {
-    return typeof value === "object" && value !== null ? JSON.stringify(value) ?? "object" : String(value);
+    return typeof value === "object" && value !== null
+      ? JSON.stringify(value) ?? "object"
+      : String(value);
   } catch {
     return Object.prototype.toString.call(value);
   }

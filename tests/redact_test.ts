@@ -11,7 +11,9 @@ describe("redact", () => {
     assert.equal(redactUrl("not a url"), "[redacted url]");
   });
   it("masks key=value credentials, bearer tokens and signing secrets", () => {
-    const out = redact("api_key=abc123def token: zzz999 Bearer eyJhbGciOi whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    const out = redact(
+      "api_key=abc123def token: zzz999 Bearer eyJhbGciOi whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    );
     for (const s of ["abc123def", "zzz999", "eyJhbGciOi", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]) {
       assert.equal(out.includes(s), false, `${s} leaked in ${out}`);
     }

@@ -20,13 +20,13 @@ export function testSql(max = 4): postgres.Sql {
 }
 
 /** A store on a fresh schema, plus a cleanup that drops it and closes everything. */
-export async function freshStore(
+export function freshStore(
   options: { max?: number } = {},
 ): Promise<{ store: PostgresStore; schema: string; sql: postgres.Sql; cleanup(): Promise<void> }> {
   const schema = uniqueSchema();
   const store = new PostgresStore({ url: DATABASE_URL, schema, max: options.max ?? 4 });
   const sql = testSql(2);
-  return {
+  return Promise.resolve({
     store,
     schema,
     sql,
@@ -35,5 +35,5 @@ export async function freshStore(
       await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await sql.end({ timeout: 5 });
     },
-  };
+  });
 }

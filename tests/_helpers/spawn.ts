@@ -1,0 +1,70 @@
+/** Spawns Herald's program under the runtime running the test, so each runtime tests itself. */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
+
+/** The name of the runtime running this test. */
+export const RUNTIME: "deno" | "bun" | "node" = "Deno" in globalThis
+  ? "deno"
+  : "Bun" in globalThis
+  ? "bun"
+  : "node";
+
+/** The command line that runs `mod.ts` on this runtime. */
+export function programArgs(args: readonly string[]): [string, string[]] {
+  const exe = process.execPath;
+  if (RUNTIME === "deno") return [exe, ["run", "-A", MOD, ...args]];
+  if (RUNTIME === "bun") return [exe, ["run", MOD, ...args]];
+  return [exe, [MOD, ...args]];
+}
+
+/** Starts the program; the caller reads its output and waits for it. */
+export function startProgram(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+): ChildProcess {
+  const [exe, argv] = programArgs(args);
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...env })) {
+    if (v !== undefined) merged[k] = v;
+  }
+  return spawn(exe, argv, { env: merged, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** Runs the program to completion. */
+export function runProgram(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = startProgram(args, env);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Resolves when a line of `stream` matches `pattern`. */
+export function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    const onData = (d: Buffer | string): void => {
+      buffer += d.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      const hit = lines.find((l) => pattern.test(l));
+      if (hit !== undefined) {
+        stream.off("data", onData);
+        resolve(hit);
+      }
+    };
+    stream.on("data", onData);
+    stream.on("end", () => reject(new Error(`stream ended before a line matched ${pattern}`)));
+  });
+}
