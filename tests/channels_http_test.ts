@@ -78,6 +78,25 @@ describe("transport failures", () => {
     assert.equal(err.message.includes("s3cr3t-value"), false);
   });
 
+  it("treats an opaque redirect (status 0, as browsers report it) as permanent", async () => {
+    const opaque = {
+      type: "opaqueredirect",
+      status: 0,
+      headers: new Headers(),
+      body: null,
+    } as unknown as Response;
+    const viaFetch = webhookChannel({
+      allowHosts: ["hooks.example"],
+      fetch: () => Promise.resolve(opaque),
+    });
+    const err = await rejection(
+      viaFetch.send(makeRoute({ destination: "https://hooks.example/x" }), makeCtx()),
+    );
+    assert.ok(err instanceof PermanentError, String(err));
+    assert.equal(err.httpStatus, undefined);
+    assert.match(err.message, /redirect; redirects are not followed/);
+  });
+
   it("reads at most a few KiB of an oversize answer and cancels the rest", async () => {
     const big = "x".repeat(1024 * 1024);
     const ok = await sendTo((_q, res) => void res.writeHead(200).end(big));
