@@ -151,14 +151,23 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
   }
   const priority = input["priority"] ?? 0;
   if (!Number.isInteger(priority) || Math.abs(priority as number) > INT4_MAX) {
-    throw new InvalidArgumentError(`${at}.priority`, "must be an integer (lower runs first)", priority);
+    throw new InvalidArgumentError(
+      `${at}.priority`,
+      "must be an integer (lower runs first)",
+      priority,
+    );
   }
   const maxAttempts = input["maxAttempts"] ?? null;
   if (
     maxAttempts !== null &&
-    (!Number.isInteger(maxAttempts) || (maxAttempts as number) < 1 || (maxAttempts as number) > 1000)
+    (!Number.isInteger(maxAttempts) || (maxAttempts as number) < 1 ||
+      (maxAttempts as number) > 1000)
   ) {
-    throw new InvalidArgumentError(`${at}.maxAttempts`, "must be an integer from 1 to 1000", maxAttempts);
+    throw new InvalidArgumentError(
+      `${at}.maxAttempts`,
+      "must be an integer from 1 to 1000",
+      maxAttempts,
+    );
   }
   return {
     channel,
@@ -183,7 +192,9 @@ function checkText(value: unknown, field: string, max: number): string {
 
 /** Why Postgres `text`/`jsonb` would refuse (or mangle) this string, if it would. */
 function textProblem(s: string): string | undefined {
-  if (s.includes("\u0000")) return "must not contain NUL characters (Postgres text cannot store them)";
+  if (s.includes("\u0000")) {
+    return "must not contain NUL characters (Postgres text cannot store them)";
+  }
   if (!s.isWellFormed()) return "must not contain lone UTF-16 surrogates";
   return undefined;
 }
@@ -202,7 +213,11 @@ function checkJson(value: unknown, path: string, depth: number, stack: object[])
       return;
     case "number":
       if (!Number.isFinite(value)) {
-        throw new InvalidArgumentError(path, "must be a finite number (JSON has no NaN or Infinity)", value);
+        throw new InvalidArgumentError(
+          path,
+          "must be a finite number (JSON has no NaN or Infinity)",
+          value,
+        );
       }
       return;
     case "object": {

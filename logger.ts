@@ -68,7 +68,9 @@ export function prettyLogger(options: LoggerOptions = {}): Logger {
     log(level, message, fields = {}) {
       if (RANK[level] < min) return;
       const time = new Date(now()).toISOString().slice(11, 23);
-      const rest = Object.entries(cleanFields(fields)).map(([k, v]) => ` ${k}=${JSON.stringify(v)}`);
+      const rest = Object.entries(cleanFields(fields)).map(([k, v]) =>
+        ` ${k}=${JSON.stringify(v)}`
+      );
       write(`${time} ${level.toUpperCase().padEnd(5)} ${redact(message)}${rest.join("")}`);
     },
   };

@@ -47,7 +47,11 @@ export function checkRetryPolicy(policy: Partial<RetryPolicy> | undefined): Retr
     }
   }
   if (merged.maxMs < merged.baseMs) {
-    throw new InvalidArgumentError("retry.maxMs", `must be >= retry.baseMs (${merged.baseMs})`, merged.maxMs);
+    throw new InvalidArgumentError(
+      "retry.maxMs",
+      `must be >= retry.baseMs (${merged.baseMs})`,
+      merged.maxMs,
+    );
   }
   return merged;
 }

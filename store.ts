@@ -63,7 +63,9 @@ export interface RouteTransaction {
    * ids in `exclude` and rows another open transaction holds. The locks last
    * until the transaction ends.
    */
-  claimDue(params: { readonly limit: number; readonly exclude: readonly string[] }): Promise<Route[]>;
+  claimDue(
+    params: { readonly limit: number; readonly exclude: readonly string[] },
+  ): Promise<Route[]>;
   /** Records a claimed route's outcome; takes effect on commit. */
   finalise(routeId: string, outcome: Outcome): Promise<void>;
 }
@@ -89,7 +91,10 @@ export interface Store {
    * Runs `fn` in a transaction: commit if it resolves, roll back (leaving
    * every route as it was) if it throws.
    */
-  transaction<T>(fn: (tx: RouteTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  transaction<T>(
+    fn: (tx: RouteTransaction) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
   /** Writes a notification and its routes atomically; validates first. */
   enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued>;
   /** Reads one route, or `undefined`. */
@@ -220,7 +225,10 @@ export class PostgresStore implements Store {
       this.#owned = false;
     } else {
       if (typeof options.url !== "string" || options.url === "") {
-        throw new InvalidArgumentError("url", "a Postgres connection URL is required when 'sql' is not given");
+        throw new InvalidArgumentError(
+          "url",
+          "a Postgres connection URL is required when 'sql' is not given",
+        );
       }
       const max = options.max ?? 10;
       if (!Number.isInteger(max) || max < 1) {

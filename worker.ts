@@ -111,7 +111,10 @@ export type WorkerEventName = "claimed" | "sent" | "retry" | "failed";
 /** Raised inside a route's transaction to roll it back when shutdown cut a send short. */
 class SendAborted extends HeraldError {
   constructor() {
-    super("HERALD_SEND_TIMEOUT", "the worker shut down before the send finished; the route was released");
+    super(
+      "HERALD_SEND_TIMEOUT",
+      "the worker shut down before the send finished; the route was released",
+    );
   }
 }
 
@@ -160,10 +163,24 @@ export class Worker extends EventTarget implements Lifecycle {
     this.#store = store;
     this.#channels = checkChannels(options.channels);
     this.#interval = checkInterval(options.interval);
-    this.#routesPerTick = positiveInt("routesPerTick", options.routesPerTick, WORKER_DEFAULTS.routesPerTick, 100_000);
-    this.#maxAttempts = positiveInt("maxAttempts", options.maxAttempts, WORKER_DEFAULTS.maxAttempts, 1_000);
+    this.#routesPerTick = positiveInt(
+      "routesPerTick",
+      options.routesPerTick,
+      WORKER_DEFAULTS.routesPerTick,
+      100_000,
+    );
+    this.#maxAttempts = positiveInt(
+      "maxAttempts",
+      options.maxAttempts,
+      WORKER_DEFAULTS.maxAttempts,
+      1_000,
+    );
     this.#retry = checkRetryPolicy(options.retry);
-    this.#sendTimeoutMs = positiveMs("sendTimeoutMs", options.sendTimeoutMs, WORKER_DEFAULTS.sendTimeoutMs);
+    this.#sendTimeoutMs = positiveMs(
+      "sendTimeoutMs",
+      options.sendTimeoutMs,
+      WORKER_DEFAULTS.sendTimeoutMs,
+    );
     this.#shutdownTimeoutMs = nonNegativeMs(
       "shutdownTimeoutMs",
       options.shutdownTimeoutMs,
@@ -182,7 +199,12 @@ export class Worker extends EventTarget implements Lifecycle {
    * is released.
    */
   async run(signal?: AbortSignal): Promise<void> {
-    if (this.#running) throw new HeraldError("HERALD_INVALID_ARGUMENT", "Cannot run: this worker is already running");
+    if (this.#running) {
+      throw new HeraldError(
+        "HERALD_INVALID_ARGUMENT",
+        "Cannot run: this worker is already running",
+      );
+    }
     this.#running = true;
     const onAbort = (): void => void this.shutdown();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -286,7 +308,9 @@ export class Worker extends EventTarget implements Lifecycle {
     const abort = new AbortController();
     const timer = setTimeout(
       () =>
-        abort.abort(new HeraldError("HERALD_SEND_TIMEOUT", `send timed out after ${this.#sendTimeoutMs} ms`)),
+        abort.abort(
+          new HeraldError("HERALD_SEND_TIMEOUT", `send timed out after ${this.#sendTimeoutMs} ms`),
+        ),
       this.#sendTimeoutMs,
     );
     const onHard = (): void => abort.abort(this.#hard.signal.reason);
@@ -312,7 +336,9 @@ export class Worker extends EventTarget implements Lifecycle {
     if (attempts >= max) {
       return { status: "failed", attempts, error: `gave up after ${attempts} attempts: ${error}` };
     }
-    const retryAfter = code === "HERALD_RETRY_LATER" ? (err as { retryAfterMs?: unknown }).retryAfterMs : undefined;
+    const retryAfter = code === "HERALD_RETRY_LATER"
+      ? (err as { retryAfterMs?: unknown }).retryAfterMs
+      : undefined;
     const delayMs = typeof retryAfter === "number" && Number.isFinite(retryAfter)
       ? Math.min(Math.max(retryAfter, 0), this.#retry.maxMs)
       : backoff(attempts, this.#retry, this.#random);
@@ -320,7 +346,12 @@ export class Worker extends EventTarget implements Lifecycle {
   }
 
   #report(route: Route, outcome: Outcome, details: DeliveryDetails): void {
-    const base = { routeId: route.id, channel: route.channel, attempt: outcome.attempts, ...details };
+    const base = {
+      routeId: route.id,
+      channel: route.channel,
+      attempt: outcome.attempts,
+      ...details,
+    };
     const fields = { route_id: route.id, channel: route.channel, attempt: outcome.attempts };
     switch (outcome.status) {
       case "sent":
@@ -328,7 +359,11 @@ export class Worker extends EventTarget implements Lifecycle {
         this.#emit("sent", base);
         return;
       case "retry":
-        this.#logger.log("info", "route will be retried", { ...fields, delay_ms: outcome.delayMs, error: outcome.error });
+        this.#logger.log("info", "route will be retried", {
+          ...fields,
+          delay_ms: outcome.delayMs,
+          error: outcome.error,
+        });
         this.#emit("retry", { ...base, error: outcome.error, delayMs: outcome.delayMs });
         return;
       case "failed":
@@ -365,7 +400,9 @@ export class Worker extends EventTarget implements Lifecycle {
     const first = await Promise.race([settled, deadline]);
     clearTimeout(timer);
     if (first === "deadline") {
-      this.#logger.log("warn", "shutdown deadline passed; aborting in-flight sends", { timeout_ms: timeoutMs });
+      this.#logger.log("warn", "shutdown deadline passed; aborting in-flight sends", {
+        timeout_ms: timeoutMs,
+      });
       this.#hard.abort(new HeraldError("HERALD_SEND_TIMEOUT", "worker shut down"));
       await settled;
     }
@@ -409,7 +446,11 @@ function httpStatusOf(err: unknown): DeliveryDetails {
 
 function checkChannels(channels: unknown): ReadonlyMap<string, Channel> {
   if (typeof channels !== "object" || channels === null || Array.isArray(channels)) {
-    throw new InvalidArgumentError("channels", "must be an object mapping channel names to channels", channels);
+    throw new InvalidArgumentError(
+      "channels",
+      "must be an object mapping channel names to channels",
+      channels,
+    );
   }
   const map = new Map<string, Channel>();
   for (const [name, channel] of Object.entries(channels)) {
@@ -447,7 +488,11 @@ function positiveInt(field: string, value: unknown, fallback: number, max: numbe
 function positiveMs(field: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(field, "must be a positive number of milliseconds (at most 2^31-1)", value);
+    throw new InvalidArgumentError(
+      field,
+      "must be a positive number of milliseconds (at most 2^31-1)",
+      value,
+    );
   }
   return value;
 }
@@ -455,7 +500,11 @@ function positiveMs(field: string, value: unknown, fallback: number): number {
 function nonNegativeMs(field: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(field, "must be a number of milliseconds from 0 to 2^31-1", value);
+    throw new InvalidArgumentError(
+      field,
+      "must be a number of milliseconds from 0 to 2^31-1",
+      value,
+    );
   }
   return value;
 }
@@ -467,8 +516,14 @@ function checkFunction<T>(field: string, value: T | undefined): T | undefined {
   return value;
 }
 
-function checkFunctionHolder<T>(field: string, value: T | undefined, method: string): T | undefined {
-  if (value !== undefined && typeof (value as Record<string, unknown> | null)?.[method] !== "function") {
+function checkFunctionHolder<T>(
+  field: string,
+  value: T | undefined,
+  method: string,
+): T | undefined {
+  if (
+    value !== undefined && typeof (value as Record<string, unknown> | null)?.[method] !== "function"
+  ) {
     throw new InvalidArgumentError(field, `must have a ${method}() method`);
   }
   return value;

@@ -118,7 +118,10 @@ export class FakeStore implements Store {
         guard();
         this.#fault("finalise");
         if (this.#locks.get(routeId) !== id) {
-          throw new HeraldError("HERALD_STORE", `route ${routeId} is not claimed by this transaction`);
+          throw new HeraldError(
+            "HERALD_STORE",
+            `route ${routeId} is not claimed by this transaction`,
+          );
         }
         pending.set(routeId, this.#apply(outcome));
         return Promise.resolve();
@@ -216,7 +219,13 @@ export class FakeStore implements Store {
     const now = this.#now();
     switch (outcome.status) {
       case "sent":
-        return { status: "sent", attempts: outcome.attempts, sentAt: now, updatedAt: now, lastError: null };
+        return {
+          status: "sent",
+          attempts: outcome.attempts,
+          sentAt: now,
+          updatedAt: now,
+          lastError: null,
+        };
       case "retry":
         return {
           status: "queued",
@@ -226,7 +235,12 @@ export class FakeStore implements Store {
           updatedAt: now,
         };
       case "failed":
-        return { status: "failed", attempts: outcome.attempts, lastError: outcome.error, updatedAt: now };
+        return {
+          status: "failed",
+          attempts: outcome.attempts,
+          lastError: outcome.error,
+          updatedAt: now,
+        };
     }
   }
 

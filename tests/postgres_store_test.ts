@@ -46,8 +46,10 @@ describe("PostgresStore on a real database", () => {
   });
 
   it("concurrent migrations from many stores are safe", async () => {
-    const stores = Array.from({ length: 4 }, () =>
-      new PostgresStore({ url: DATABASE_URL, schema: env.schema, max: 1 }));
+    const stores = Array.from(
+      { length: 4 },
+      () => new PostgresStore({ url: DATABASE_URL, schema: env.schema, max: 1 }),
+    );
     try {
       const versions = await Promise.all(stores.map((s) => s.migrate()));
       assert.deepEqual(new Set(versions).size, 1);
@@ -57,7 +59,10 @@ describe("PostgresStore on a real database", () => {
   });
 
   it("the lock timeout ends a transaction that sits idle too long", async () => {
-    const { routeIds } = await env.store.enqueue({ kind: "k" }, [{ channel: "log", destination: "x" }]);
+    const { routeIds } = await env.store.enqueue({ kind: "k" }, [{
+      channel: "log",
+      destination: "x",
+    }]);
     const id = routeIds[0]!;
     let release!: () => void;
     const wedged = new Promise<void>((resolve) => (release = resolve));

@@ -13,7 +13,13 @@ function setup(options: Partial<WorkerOptions> = {}) {
   let now = 1_700_000_000_000;
   const store = new FakeStore({ now: () => now });
   const { logger, lines } = recordingLogger();
-  const worker = new Worker({ store, channels: { log: ok() }, logger, random: () => 0, ...options });
+  const worker = new Worker({
+    store,
+    channels: { log: ok() },
+    logger,
+    random: () => 0,
+    ...options,
+  });
   return {
     store,
     worker,
@@ -40,7 +46,11 @@ describe("Worker.run", () => {
     assert.deepEqual(sleeper.calls, [WORKER_DEFAULTS.interval]);
 
     const { routeIds: [second] } = await enqueue();
-    assert.equal((await store.getRoute(second!))?.status, "queued", "nothing happens between ticks");
+    assert.equal(
+      (await store.getRoute(second!))?.status,
+      "queued",
+      "nothing happens between ticks",
+    );
     const sleptAgain = sleeper.nextSleep();
     sleeper.wake();
     await sleptAgain;
@@ -126,7 +136,13 @@ describe("Worker.tick", () => {
     await enqueue(5);
     assert.equal(await worker.tick(), 3);
     assert.equal(store.lockTimeouts.length, 3, "one transaction per route");
-    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent", "queued", "queued"]);
+    assert.deepEqual(store.allRoutes().map((r) => r.status), [
+      "sent",
+      "sent",
+      "sent",
+      "queued",
+      "queued",
+    ]);
     assert.equal(await worker.tick(), 2);
     assert.equal(await worker.tick(), 0);
     assert.equal(store.openTransactions, 0);
@@ -235,8 +251,13 @@ describe("finalising outcomes", () => {
 
   it("honours Retry-After, capped at the policy's maximum", async () => {
     let retryAfterMs = 42_000;
-    const channel = scriptedChannel(() => Promise.reject(new RetryLaterError("HTTP 429", { retryAfterMs })));
-    const { worker, enqueue, store } = setup({ channels: { log: channel }, retry: { baseMs: 10, maxMs: 60_000 } });
+    const channel = scriptedChannel(() =>
+      Promise.reject(new RetryLaterError("HTTP 429", { retryAfterMs }))
+    );
+    const { worker, enqueue, store } = setup({
+      channels: { log: channel },
+      retry: { baseMs: 10, maxMs: 60_000 },
+    });
     const { routeIds: [a] } = await enqueue();
     await worker.tick();
     let route = await store.getRoute(a!);
@@ -259,10 +280,14 @@ describe("finalising outcomes", () => {
   it("keeps secrets out of last_error and the logs", async () => {
     const token = "xoxb-SECRET-TOKEN-1234567890";
     const channel = scriptedChannel(() =>
-      Promise.reject(new Error(`error sending request for url (https://hooks.slack.com/services/${token})`))
+      Promise.reject(
+        new Error(`error sending request for url (https://hooks.slack.com/services/${token})`),
+      )
     );
     const { worker, enqueue, store, lines } = setup({ channels: { log: channel } });
-    const { routeIds: [id] } = await enqueue(1, { destination: `https://hooks.slack.com/services/${token}` });
+    const { routeIds: [id] } = await enqueue(1, {
+      destination: `https://hooks.slack.com/services/${token}`,
+    });
     await worker.tick();
     const route = await store.getRoute(id!);
     assert.ok(route?.lastError);
@@ -272,8 +297,14 @@ describe("finalising outcomes", () => {
 
   it("fails a route whose channel is not configured, and goes on with the tick", async () => {
     const { worker, store } = setup();
-    const { routeIds: [lost] } = await store.enqueue({ kind: "k" }, [{ channel: "pager", destination: "x" }]);
-    const { routeIds: [fine] } = await store.enqueue({ kind: "k" }, [{ channel: "log", destination: "y" }]);
+    const { routeIds: [lost] } = await store.enqueue({ kind: "k" }, [{
+      channel: "pager",
+      destination: "x",
+    }]);
+    const { routeIds: [fine] } = await store.enqueue({ kind: "k" }, [{
+      channel: "log",
+      destination: "y",
+    }]);
     assert.equal(await worker.tick(), 2);
     const route = await store.getRoute(lost!);
     assert.equal(route?.status, "failed");
@@ -320,7 +351,11 @@ describe("misbehaving channels", () => {
     assert.equal(route?.status, "queued");
     assert.equal(route?.attempts, 1);
     assert.match(route?.lastError ?? "", /timed out after 20 ms/);
-    assert.equal(store.lockTimeouts[0], 20 + 5_000, "the lock safety net sits above the send timeout");
+    assert.equal(
+      store.lockTimeouts[0],
+      20 + 5_000,
+      "the lock safety net sits above the send timeout",
+    );
   });
 });
 
@@ -391,7 +426,8 @@ describe("Worker config", () => {
       assert.throws(
         () => new Worker({ store, channels: {}, ...options }),
         (err: unknown) =>
-          err instanceof InvalidArgumentError && err.field === field && err.message.includes(`'${field}'`),
+          err instanceof InvalidArgumentError && err.field === field &&
+          err.message.includes(`'${field}'`),
       );
     });
   }

@@ -4,9 +4,15 @@ import type { Channel } from "../../channels/channel.ts";
 import type { Route } from "../../route.ts";
 
 /** A logger that keeps every line, for assertions. */
-export function recordingLogger(): { logger: Logger; lines: { level: LogLevel; msg: string; fields: object }[] } {
+export function recordingLogger(): {
+  logger: Logger;
+  lines: { level: LogLevel; msg: string; fields: object }[];
+} {
   const lines: { level: LogLevel; msg: string; fields: object }[] = [];
-  return { logger: { log: (level, msg, fields = {}) => void lines.push({ level, msg, fields }) }, lines };
+  return {
+    logger: { log: (level, msg, fields = {}) => void lines.push({ level, msg, fields }) },
+    lines,
+  };
 }
 
 /**

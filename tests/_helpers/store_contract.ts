@@ -89,7 +89,9 @@ export function storeContract(target: ContractTarget): void {
         { channel: "log", destination: "2" },
         { channel: "log", destination: "3" },
       ]);
-      const got = await store.transaction((tx) => tx.claimDue({ limit: 1, exclude: [routeIds[0]!] }));
+      const got = await store.transaction((tx) =>
+        tx.claimDue({ limit: 1, exclude: [routeIds[0]!] })
+      );
       assert.equal(got.length, 1);
       assert.notEqual(got[0]!.id, routeIds[0]);
       const rest = await claimAll([routeIds[0]!, routeIds[1]!]);
@@ -157,7 +159,10 @@ export function storeContract(target: ContractTarget): void {
     });
 
     it("an error inside the transaction rolls back: status and attempts unchanged", async () => {
-      const { routeIds } = await store.enqueue({ kind: "k" }, [{ channel: "log", destination: "1" }]);
+      const { routeIds } = await store.enqueue({ kind: "k" }, [{
+        channel: "log",
+        destination: "1",
+      }]);
       const id = routeIds[0]!;
       await assert.rejects(
         store.transaction(async (tx) => {
@@ -195,8 +200,16 @@ export function storeContract(target: ContractTarget): void {
         [{ kind: "k" }, [], "routes"],
         [{ kind: "k" }, [{ channel: "Bad Name", destination: "x" }], "routes[0].channel"],
         [{ kind: "k" }, [{ channel: "log", destination: "" }], "routes[0].destination"],
-        [{ kind: "k", payload: { n: 1n } }, [{ channel: "log", destination: "x" }], "notification.payload.n"],
-        [{ kind: "k" }, [{ channel: "log", destination: "x" }, { channel: "", destination: "y" }], "routes[1].channel"],
+        [
+          { kind: "k", payload: { n: 1n } },
+          [{ channel: "log", destination: "x" }],
+          "notification.payload.n",
+        ],
+        [
+          { kind: "k" },
+          [{ channel: "log", destination: "x" }, { channel: "", destination: "y" }],
+          "routes[1].channel",
+        ],
       ];
       for (const [n, r, field] of cases) {
         await assert.rejects(
