@@ -12,6 +12,7 @@ export type HeraldErrorCode =
   | "HERALD_PERMANENT"
   | "HERALD_RETRY_LATER"
   | "HERALD_SEND_TIMEOUT"
+  | "HERALD_NETWORK"
   | "HERALD_LOCKED"
   | "HERALD_STORE";
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { lookup } from "node:dns/promises";
-import { InvalidArgumentError, PermanentError, RetryLaterError } from "../errors.ts";
+import { HeraldError, InvalidArgumentError, PermanentError } from "../errors.ts";
 import { redactUrl } from "../_redact.ts";
 import { formatIp, inRange, type IpBytes, nonGlobalClass, parseCidr, parseIp } from "./_ip.ts";
 
@@ -82,12 +82,16 @@ export function addressGuard(
       } catch (err) {
         if (signal.aborted) throw err;
         // Resolution failures are usually passing (a DNS outage), so retry.
-        throw new RetryLaterError(
+        throw new HeraldError(
+          "HERALD_NETWORK",
           `${channel}: could not resolve the destination host ${JSON.stringify(host)}`,
         );
       }
       if (addresses.length === 0) {
-        throw new RetryLaterError(`${channel}: the destination host has no addresses`);
+        throw new HeraldError(
+          "HERALD_NETWORK",
+          `${channel}: the destination host has no addresses`,
+        );
       }
       for (const text of addresses) {
         const ip = parseIp(text);

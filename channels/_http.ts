@@ -136,7 +136,9 @@ export async function postHttp(
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (timer.signal.aborted) throw timer.signal.reason;
     if (err instanceof HeraldError) throw err;
-    throw new RetryLaterError(
+    // Connection refused, reset, DNS failure: transient, retried with backoff.
+    throw new HeraldError(
+      "HERALD_NETWORK",
       `${call.channel}: request to ${where} failed: ${_describeNetworkError(err, secrets)}`,
     );
   } finally {

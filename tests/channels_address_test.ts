@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { addressGuard, type Resolver } from "../channels/_address.ts";
 import { formatIp, nonGlobalClass, parseIp } from "../channels/_ip.ts";
-import { InvalidArgumentError, PermanentError, RetryLaterError } from "../errors.ts";
+import { HeraldError, InvalidArgumentError, PermanentError } from "../errors.ts";
 import { rejection } from "./_helpers/http_route.ts";
 
 const signal = new AbortController().signal;
@@ -145,7 +145,7 @@ describe("address guard", () => {
   it("treats a resolution failure as transient", async () => {
     const failing = addressGuard({ resolve: () => Promise.reject(new Error("ENOTFOUND")) });
     const err = await rejection(failing.check("https://nxdomain.example/", "webhook", signal));
-    assert.ok(err instanceof RetryLaterError);
+    assert.ok(err instanceof HeraldError && err.code === "HERALD_NETWORK", String(err));
   });
 
   it("stops waiting for the resolver when the send is aborted", async () => {

@@ -112,7 +112,7 @@ describe("transport failures", () => {
     const err = await rejection(
       channel.send(makeRoute({ destination: `http://127.0.0.1:${port}/` }), makeCtx()),
     );
-    assert.ok(err instanceof RetryLaterError, String(err));
+    assert.ok(err instanceof HeraldError && err.code === "HERALD_NETWORK", String(err));
     assert.match(
       err.message,
       /^webhook: request to http:\/\/127\.0\.0\.1:\d+\/\[redacted\] failed/,
