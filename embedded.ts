@@ -4,9 +4,11 @@
  * `DATABASE_URL` keeps its routes in `./.herald/data`.
  *
  * It is for development, tests and demos. PGlite has one session, so the
- * embedded database runs one transaction at a time: use a worker
- * concurrency of 1, and never wait on one query while holding a transaction
- * open on the same database (that waits for ever). `statement_timeout` and
+ * embedded database runs one transaction at a time: a worker concurrency
+ * above 1 gains nothing (its claim loops take turns), your own queries wait
+ * while a route's transaction is open, and code that holds a transaction
+ * open while it waits on another query of the same database waits for ever.
+ * Only one process may open a data directory. `statement_timeout` and
  * `idle_in_transaction_session_timeout` are accepted but not enforced, so
  * `lockTimeoutMs` cannot end a stuck transaction; `COPY ... FROM STDIN` is
  * refused with SQLSTATE 0A000. For a real deployment, point `DATABASE_URL` at

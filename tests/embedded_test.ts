@@ -227,6 +227,19 @@ describe("embedded database", () => {
       await assert.rejects(db.store.getRoute(crypto.randomUUID()));
     });
 
+    it("an abort during the open closes what it opened and releases the lock", async () => {
+      await ensureCreated();
+      const stop = new AbortController();
+      const reason = new Error("stop opening");
+      await assert.rejects(
+        openEmbedded({ dataDir, signal: stop.signal, onProgress: () => stop.abort(reason) }),
+        (err: unknown) => err === reason,
+      );
+      assert.ok(!existsSync(`${dataDir}.lock`));
+      const db = await openEmbedded({ dataDir });
+      await db.close();
+    });
+
     it("refuses a directory that holds something other than a database", async () => {
       const dir = join(root, "project");
       mkdirSync(dir, { recursive: true });
@@ -246,6 +259,11 @@ describe("embedded database", () => {
       await assert.rejects(
         openEmbedded({ dataDir: join(root, "never", "data"), schema: "Bad-Name" }),
         (err: unknown) => err instanceof InvalidArgumentError && err.field === "schema",
+      );
+      const reason = new Error("aborted before");
+      await assert.rejects(
+        openEmbedded({ dataDir: join(root, "never", "data"), signal: AbortSignal.abort(reason) }),
+        (err: unknown) => err === reason,
       );
       assert.ok(!existsSync(join(root, "never")));
     });
