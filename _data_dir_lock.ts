@@ -60,7 +60,7 @@ const held = new Map<string, string>();
  */
 export async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> {
   const path = `${dataDir.replace(/[\\/]+$/, "")}.lock`;
-  const file = resolve(path);
+  const file = `${resolve(dataDir)}.lock`;
   mkdirSync(dirname(file), { recursive: true });
   const me: Holder = {
     pid: process.pid,
@@ -72,7 +72,8 @@ export async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> 
     if (tryCreate(file, me)) return hold(path, file, me.token);
     const holder = readHolder(file);
     if (holder === "gone") continue; // released meanwhile
-    // Lock files appear whole (hard link), so an unreadable one is debris, not a lock being taken.
+    // Lock files appear whole (hard link), so an unreadable one is debris, not a lock being taken
+    // (but for the instant between create and write where hard links are missing).
     if (holder !== undefined && !isAbandoned(file, holder)) {
       throw lockedError(dataDir, path, holder);
     }
@@ -85,7 +86,11 @@ export async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> 
   );
 }
 
-/** Creates the lock file atomically and complete: written aside, then hard-linked into place. */
+/**
+ * Creates the lock file atomically and complete: written aside, then
+ * hard-linked into place, so no one ever reads a half-written lock. Where the
+ * filesystem has no hard links, an exclusive create has to do.
+ */
 function tryCreate(file: string, me: Holder): boolean {
   const scratch = `${file}.${me.token}.tmp`;
   writeFileSync(scratch, JSON.stringify(me), { flag: "wx" });
@@ -93,10 +98,18 @@ function tryCreate(file: string, me: Holder): boolean {
     linkSync(scratch, file);
     return true;
   } catch (err) {
-    if (errorCode(err) === "EEXIST") return false;
-    throw err;
+    const code = errorCode(err);
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "ENOSYS") throw err;
   } finally {
     unlinkSync(scratch);
+  }
+  try {
+    writeFileSync(file, JSON.stringify(me), { flag: "wx" });
+    return true;
+  } catch (err) {
+    if (errorCode(err) === "EEXIST") return false;
+    throw err;
   }
 }
 

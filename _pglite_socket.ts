@@ -114,7 +114,8 @@ class Session {
         else {
           const batch = socket.takeBatch();
           if (batch) await this.#run(socket, batch);
-          if (socket.hasInput()) this.#ready.push(socket);
+          // The startup packet went alone; what the driver sent after it is still waiting.
+          if (socket.hasInput() && !this.#ready.includes(socket)) this.#ready.push(socket);
         }
       }
     } finally {

@@ -28,8 +28,8 @@
  *
  * @module
  */
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import postgres from "postgres";
 import { HeraldError, InvalidArgumentError } from "./errors.ts";
 import { checkSchema, PostgresStore } from "./store.ts";
@@ -98,12 +98,13 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
   signal?.throwIfAborted();
 
   const absolute = resolve(dataDir);
-  mkdirSync(dirname(absolute), { recursive: true });
+  const version = join(absolute, "PG_VERSION");
+  // Before the lock, so a mistaken `dataDir` leaves no lock file behind either.
+  if (!existsSync(version)) checkEmptyOrPartial(dataDir, absolute);
   const lock = await acquireDataDirLock(dataDir);
   let db: { close(): Promise<void> } | undefined;
   try {
-    const created = !existsSync(join(absolute, "PG_VERSION"));
-    if (created) checkEmptyOrPartial(dataDir, absolute);
+    const created = !existsSync(version);
     onProgress?.(
       created
         ? `creating the embedded database in ${dataDir} (first run, takes a few seconds)…`
