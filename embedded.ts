@@ -130,10 +130,10 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
       user: "postgres",
       database: "postgres",
       ssl: false,
-      max_lifetime: null,
+      max_lifetime: null, // recycling an in-process connection buys nothing
       onnotice: () => {},
       connection: { application_name: "herald" },
-    } as postgres.Options<Record<string, never>>);
+    } as postgres.Options<Record<string, never>>); // `socket` works, but the driver's types omit it
     return new Embedded(new PostgresStore({ sql, schema }), sql, dataDir, pglite, lock);
   } catch (err) {
     try {
