@@ -71,3 +71,21 @@ export type Outcome =
     /** Short, secret-free reason. */
     readonly error: string;
   };
+
+/**
+ * One attempt's record, handed to the store to finalise the route (and, where
+ * the store keeps one, to append to the attempt log) in the route's
+ * transaction.
+ */
+export interface Finalisation {
+  /** The claimed route. */
+  readonly routeId: string;
+  /** What to record. */
+  readonly outcome: Outcome;
+  /** When the send started (the worker's clock). */
+  readonly startedAt: Date;
+  /** How long the send took, in milliseconds. */
+  readonly durationMs: number;
+  /** The provider's HTTP status, when the channel reported one. */
+  readonly httpStatus?: number;
+}

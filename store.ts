@@ -22,7 +22,7 @@
  */
 import postgres from "postgres";
 import { HeraldError, InvalidArgumentError } from "./errors.ts";
-import type { JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+import type { Finalisation, JsonValue, Route, RouteStatus } from "./route.ts";
 import { checkEnqueue, SCHEMA_NAME } from "./_validate.ts";
 import type { NotificationInput, RouteInput } from "./_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
@@ -66,8 +66,22 @@ export interface RouteTransaction {
   claimDue(
     params: { readonly limit: number; readonly exclude: readonly string[] },
   ): Promise<Route[]>;
-  /** Records a claimed route's outcome; takes effect on commit. */
-  finalise(routeId: string, outcome: Outcome): Promise<void>;
+  /** Records claimed routes' outcomes; takes effect on commit. */
+  finalise(records: readonly Finalisation[]): Promise<void>;
+}
+
+/** What a store calls when routes may have become due. */
+export interface WakeHandlers {
+  /** New routes were committed (Postgres `NOTIFY`). */
+  onNotify(): void;
+  /** The listener (re)connected: announcements may have been missed, so catch up. */
+  onConnect(): void;
+}
+
+/** An open subscription to a store's notifications. */
+export interface Subscription {
+  /** Stops listening. */
+  close(): Promise<void>;
 }
 
 /** Options of {@link Store.transaction}. */
@@ -99,6 +113,12 @@ export interface Store {
   enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued>;
   /** Reads one route, or `undefined`. */
   getRoute(routeId: string): Promise<RouteRecord | undefined>;
+  /**
+   * Optional: calls `handlers` when routes are enqueued (and on every
+   * reconnect), so workers wake without waiting for their next poll. The
+   * table stays the truth; a missed notification only costs latency.
+   */
+  listen?(handlers: WakeHandlers): Promise<Subscription>;
   /** Releases connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -195,6 +215,9 @@ async function insertNotification(
     priority: r.priority,
     deliver_at: r.deliverAt,
   }));
+  const dueNow = routes.some((r) => r.deliverAt === null || r.deliverAt.getTime() <= Date.now());
+  // Delivered on commit, and only then: listening workers wake for routes that exist.
+  const notify = dueNow ? tx`SELECT pg_notify(${wakeChannel(schema)}, '')` : undefined;
   await tx`
     INSERT INTO ${tx(schema)}.notification_routes
       (route_id, notification_id, seq, channel, destination, max_attempts, priority, next_attempt_at)
@@ -203,6 +226,7 @@ async function insertNotification(
     FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
       route_id uuid, notification_id uuid, seq int, channel text, destination text,
       max_attempts int, priority int, deliver_at timestamptz)`;
+  await notify;
   return { notificationId, routeIds: rows.map((r) => r.route_id), duplicate: false };
 }
 
@@ -304,6 +328,16 @@ export class PostgresStore implements Store {
     return row ? toRecord(row) : undefined;
   }
 
+  /** Wakes `handlers` on every enqueue (Postgres `LISTEN`, on a connection of its own). */
+  async listen(handlers: WakeHandlers): Promise<Subscription> {
+    const sub = await this.#sql.listen(
+      wakeChannel(this.#schema),
+      () => handlers.onNotify(),
+      () => handlers.onConnect(),
+    );
+    return { close: () => sub.unlisten() };
+  }
+
   /** Ends the pool if Herald opened it: waits up to 5 s for queries, then cuts. */
   close(): Promise<void> {
     if (!this.#owned) return Promise.resolve();
@@ -369,31 +403,49 @@ class PgRouteTransaction implements RouteTransaction {
     }));
   }
 
-  async finalise(routeId: string, outcome: Outcome): Promise<void> {
+  async finalise(records: readonly Finalisation[]): Promise<void> {
     const tx = this.#open();
     const s = tx(this.#schema);
-    switch (outcome.status) {
-      case "sent":
-        await tx`
-          UPDATE ${s}.notification_routes SET status = 'sent', attempts = ${outcome.attempts}, sent_at = now(),
-                 updated_at = now(), last_error = NULL
-          WHERE route_id = ${routeId}`;
-        return;
-      case "retry":
-        await tx`
-          UPDATE ${s}.notification_routes SET status = 'queued', attempts = ${outcome.attempts},
-                 next_attempt_at = now() + ${outcome.delayMs}::float8 * interval '1 millisecond',
-                 last_error = ${outcome.error}, updated_at = now()
-          WHERE route_id = ${routeId}`;
-        return;
-      case "failed":
-        await tx`
-          UPDATE ${s}.notification_routes SET status = 'failed', attempts = ${outcome.attempts},
-                 last_error = ${outcome.error}, updated_at = now()
-          WHERE route_id = ${routeId}`;
-        return;
+    if (records.length === 1) {
+      // The common, one-route-per-transaction case: a plain prepared UPDATE.
+      const { routeId, outcome } = records[0]!;
+      const delay = outcome.status === "retry" ? outcome.delayMs : 0;
+      const error = outcome.status === "sent" ? null : outcome.error;
+      await tx`
+        UPDATE ${s}.notification_routes
+        SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
+            attempts = ${outcome.attempts},
+            next_attempt_at = CASE WHEN ${outcome.status} = 'retry'
+              THEN now() + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
+            sent_at = CASE WHEN ${outcome.status} = 'sent' THEN now() ELSE sent_at END,
+            last_error = ${error}, updated_at = now()
+        WHERE route_id = ${routeId}`;
+      return;
     }
+    const rows = records.map(({ routeId, outcome }) => ({
+      id: routeId,
+      status: outcome.status,
+      attempts: outcome.attempts,
+      delay: outcome.status === "retry" ? outcome.delayMs : 0,
+      error: outcome.status === "sent" ? null : outcome.error,
+    }));
+    await tx`
+      UPDATE ${s}.notification_routes r
+      SET status = CASE WHEN x.status = 'retry' THEN 'queued' ELSE x.status END,
+          attempts = x.attempts,
+          next_attempt_at = CASE WHEN x.status = 'retry'
+            THEN now() + x.delay * interval '1 millisecond' ELSE r.next_attempt_at END,
+          sent_at = CASE WHEN x.status = 'sent' THEN now() ELSE r.sent_at END,
+          last_error = x.error, updated_at = now()
+      FROM json_to_recordset(${JSON.stringify(rows)}::text::json)
+        AS x(id uuid, status text, attempts int, delay float8, error text)
+      WHERE r.route_id = x.id`;
   }
+}
+
+/** The `LISTEN`/`NOTIFY` channel of a schema's workers. */
+export function wakeChannel(schema: string): string {
+  return `herald:${schema}`;
 }
 
 function toRecord(row: postgres.Row): RouteRecord {

@@ -1,8 +1,7 @@
 /**
- * The worker: claim a due route, send it through its channel, record the
- * outcome, all in one transaction per route, so a slow channel holds one row
- * lock at a time and a crashed worker's routes are free again the moment its
- * connection drops.
+ * The worker: claim due routes, send them through their channels, record the
+ * outcomes, all inside the routes' own transaction, so a crashed worker's
+ * routes are free again the moment its connection drops.
  *
  * @example
  * ```ts ignore
@@ -10,9 +9,9 @@
  * import { PostgresStore } from "./store.ts";
  * import { logChannel } from "./channels/log.ts";
  *
- * const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:5432/test" });
+ * const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:5432/test", max: 5 });
  * await store.migrate();
- * const worker = new Worker({ store, channels: { log: logChannel() } });
+ * const worker = new Worker({ store, channels: { log: logChannel() }, concurrency: 4 });
  * const stop = new AbortController();
  * setTimeout(() => stop.abort(), 1000);
  * await worker.run(stop.signal);
@@ -21,61 +20,25 @@
  *
  * @module
  */
-import type { Channel } from "./channels/channel.ts";
-import { HeraldError, InvalidArgumentError } from "./errors.ts";
-import type { DeliveryDetails } from "./errors.ts";
-import { jsonLogger } from "./logger.ts";
-import type { Logger } from "./logger.ts";
-import { backoff, checkRetryPolicy } from "./retry.ts";
-import type { RetryPolicy } from "./retry.ts";
-import type { Outcome, Route } from "./route.ts";
-import type { Store } from "./store.ts";
+import { HeraldError } from "./errors.ts";
+import type { Finalisation, Route } from "./route.ts";
+import type { RouteTransaction, Subscription } from "./store.ts";
+import { attempt } from "./_attempt.ts";
+import type { AttemptResult } from "./_attempt.ts";
+import { checkMs, resolveWorkerOptions } from "./_worker_config.ts";
+import type { WorkerConfig, WorkerOptions } from "./_worker_config.ts";
 import { describeError } from "./_redact.ts";
-import { CHANNEL_NAME } from "./_validate.ts";
 
-/** Defaults of {@link WorkerOptions}. */
-export const WORKER_DEFAULTS = {
-  interval: 5_000,
-  routesPerTick: 100,
-  maxAttempts: 10,
-  sendTimeoutMs: 30_000,
-  shutdownTimeoutMs: 10_000,
-} as const;
+export { WORKER_DEFAULTS } from "./_worker_config.ts";
+export type { WorkerOptions } from "./_worker_config.ts";
 
 /**
  * How much longer than a send may a route transaction live before Postgres
  * ends it; covers the claim and finalise queries around the send.
  */
 const LOCK_MARGIN_MS = 5_000;
-
-/** Options of {@link Worker}. */
-export interface WorkerOptions {
-  /** Where routes are claimed and finalised. */
-  readonly store: Store;
-  /** Channels by name; a route's `channel` picks one. */
-  readonly channels: Readonly<Record<string, Channel>>;
-  /** Milliseconds between ticks; unset or <= 0 means 5 s. */
-  readonly interval?: number;
-  /** Most routes one tick handles (each in its own transaction); default 100. */
-  readonly routesPerTick?: number;
-  /** Attempts before a route fails for good, unless the route sets its own; default 10. */
-  readonly maxAttempts?: number;
-  /** Backoff between attempts; default 1 s doubling to 1 h, with jitter. */
-  readonly retry?: Partial<RetryPolicy>;
-  /** A send taking longer is aborted and retried; default 30 s. */
-  readonly sendTimeoutMs?: number;
-  /** How long `shutdown()` (or aborting `run`'s signal) lets sends finish; default 10 s. */
-  readonly shutdownTimeoutMs?: number;
-  /** Default: JSON lines on standard error at `info`. */
-  readonly logger?: Logger;
-  /** Randomness for backoff jitter; default `Math.random`. */
-  readonly random?: () => number;
-  /**
-   * Waits between ticks; resolves early when `signal` aborts. Injected by
-   * tests to drive `run` without timers.
-   */
-  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-}
+/** The poll interval is shortened by up to this fraction, so workers drift apart. */
+const POLL_JITTER = 0.1;
 
 /** Options of {@link Worker.shutdown}. */
 export interface ShutdownOptions {
@@ -93,7 +56,9 @@ export interface Lifecycle {
 
 /** The `detail` of the worker's events. */
 export interface RouteEventDetail {
+  /** The route's id. */
   readonly routeId: string;
+  /** The route's channel. */
   readonly channel: string;
   /** The attempt's number, starting at 1. */
   readonly attempt: number;
@@ -108,95 +73,45 @@ export interface RouteEventDetail {
 /** Names of the events a {@link Worker} dispatches, each a `CustomEvent<RouteEventDetail>`. */
 export type WorkerEventName = "claimed" | "sent" | "retry" | "failed";
 
-/** Raised inside a route's transaction to roll it back when shutdown cut a send short. */
-class SendAborted extends HeraldError {
-  constructor() {
-    super(
-      "HERALD_SEND_TIMEOUT",
-      "the worker shut down before the send finished; the route was released",
-    );
-  }
-}
-
 /**
- * Drains due routes. `run(signal)` ticks at once, then once per `interval`;
- * `tick()` is public so tests drive it without timers. Dispatches
- * `claimed`, `sent`, `retry` and `failed` events ({@link RouteEventDetail}).
+ * Drains due routes. `run(signal)` ticks at once, then whenever the store
+ * signals new routes (Postgres `LISTEN`) and at least once per `interval`;
+ * `tick()` is public so tests drive it without timers. Dispatches `claimed`,
+ * `sent`, `retry` and `failed` events ({@link RouteEventDetail}).
  *
  * @example
  * ```ts ignore
  * const worker = new Worker({ store, channels: { webhook: webhookChannel() } });
- * worker.addEventListener("failed", (e) => alert((e as CustomEvent).detail));
+ * worker.addEventListener("failed", (e) => console.warn((e as CustomEvent).detail));
  * await worker.tick(); // handle what is due now, then return
  * ```
  */
 export class Worker extends EventTarget implements Lifecycle {
-  readonly #store: Store;
-  readonly #channels: ReadonlyMap<string, Channel>;
-  readonly #interval: number;
-  readonly #routesPerTick: number;
-  readonly #maxAttempts: number;
-  readonly #retry: RetryPolicy;
-  readonly #sendTimeoutMs: number;
-  readonly #shutdownTimeoutMs: number;
-  readonly #logger: Logger;
-  readonly #random: () => number;
-  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly #config: WorkerConfig;
   /** Aborted first on shutdown: no new claims. */
   readonly #stop = new AbortController();
   /** Aborted at the shutdown deadline: in-flight sends are cut. */
   readonly #hard = new AbortController();
   readonly #busy = new Set<Promise<unknown>>();
+  /** Sleeping loops, woken early by a notification. */
+  readonly #sleepers = new Set<() => void>();
+  /** Bumped by every wake-up, so a loop busy at the time ticks again instead of sleeping. */
+  #wakes = 0;
   #running = false;
   #stopping: Promise<void> | undefined;
 
-  /** Checks every option; throws {@link InvalidArgumentError} naming the first bad one. */
+  /** Checks every option; throws `InvalidArgumentError` naming the first bad one. */
   constructor(options: WorkerOptions) {
     super();
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidArgumentError("options", "must be an object", options);
-    }
-    const store = options.store;
-    if (typeof store?.transaction !== "function") {
-      throw new InvalidArgumentError("store", "must be a Store (e.g. a PostgresStore)");
-    }
-    this.#store = store;
-    this.#channels = checkChannels(options.channels);
-    this.#interval = checkInterval(options.interval);
-    this.#routesPerTick = positiveInt(
-      "routesPerTick",
-      options.routesPerTick,
-      WORKER_DEFAULTS.routesPerTick,
-      100_000,
-    );
-    this.#maxAttempts = positiveInt(
-      "maxAttempts",
-      options.maxAttempts,
-      WORKER_DEFAULTS.maxAttempts,
-      1_000,
-    );
-    this.#retry = checkRetryPolicy(options.retry);
-    this.#sendTimeoutMs = positiveMs(
-      "sendTimeoutMs",
-      options.sendTimeoutMs,
-      WORKER_DEFAULTS.sendTimeoutMs,
-    );
-    this.#shutdownTimeoutMs = nonNegativeMs(
-      "shutdownTimeoutMs",
-      options.shutdownTimeoutMs,
-      WORKER_DEFAULTS.shutdownTimeoutMs,
-    );
-    this.#logger = checkFunctionHolder("logger", options.logger, "log") ?? jsonLogger();
-    this.#random = checkFunction("random", options.random) ?? Math.random;
-    this.#sleep = checkFunction("sleep", options.sleep) ?? sleep;
+    this.#config = resolveWorkerOptions(options);
   }
 
   /**
    * Ticks at once (routes queued before a restart go out immediately), then
-   * once per interval until `signal` aborts or `shutdown()` is called. A
-   * failed tick is logged as a warning and the loop goes on. Aborting
-   * `signal` shuts down gracefully; `run` resolves once every route it held
-   * is released.
+   * whenever woken and at least once per interval, in `concurrency` loops,
+   * until `signal` aborts or `shutdown()` is called. A failed tick is logged
+   * as a warning and the loop goes on. Aborting `signal` shuts down
+   * gracefully; `run` resolves once every route it held is released.
    */
   async run(signal?: AbortSignal): Promise<void> {
     if (this.#running) {
@@ -209,166 +124,178 @@ export class Worker extends EventTarget implements Lifecycle {
     const onAbort = (): void => void this.shutdown();
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) onAbort();
-    const loop = this.#loop();
-    this.#track(loop);
+    const { logger, concurrency, interval, routesPerTick, routesPerTransaction } = this.#config;
+    logger.log("info", "worker started", {
+      concurrency,
+      interval_ms: interval,
+      routes_per_tick: routesPerTick,
+      routes_per_transaction: routesPerTransaction,
+      channels: [...this.#config.channels.keys()].join(","),
+    });
+    const listening = this.#track(this.#listen());
+    const loops = Array.from({ length: concurrency }, () => this.#track(this.#loop()));
     try {
-      await loop;
+      await Promise.all([...loops, listening]);
     } finally {
       signal?.removeEventListener("abort", onAbort);
       this.#running = false;
     }
     await this.#stopping;
+    logger.log("info", "worker stopped");
+  }
+
+  /** Wakes sleeping loops now; loops busy ticking tick again when done. */
+  #wake(): void {
+    this.#wakes++;
+    for (const wake of this.#sleepers) wake();
   }
 
   async #loop(): Promise<void> {
+    const { interval, random, routesPerTick, logger } = this.#config;
     const stop = this.#stop.signal;
-    this.#logger.log("info", "worker started", {
-      interval_ms: this.#interval,
-      routes_per_tick: this.#routesPerTick,
-      channels: [...this.#channels.keys()].join(","),
-    });
     while (!stop.aborted) {
+      const wakes = this.#wakes;
+      let handled = 0;
       try {
-        await this.tick();
+        handled = await this.tick();
       } catch (err) {
-        this.#logger.log("warn", "tick failed; the loop goes on", { error: describeError(err) });
+        logger.log("warn", "tick failed; the loop goes on", { error: describeError(err) });
       }
       if (stop.aborted) break;
-      await this.#sleep(this.#interval, stop);
+      // A full tick means more is due; a wake-up during the tick may mean so.
+      if (handled >= routesPerTick || this.#wakes !== wakes) continue;
+      await this.#sleep(interval * (1 - POLL_JITTER * random()));
     }
-    this.#logger.log("info", "worker stopped");
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    const woken = new AbortController();
+    const wake = (): void => woken.abort();
+    this.#sleepers.add(wake);
+    try {
+      await this.#config.sleep(ms, AbortSignal.any([this.#stop.signal, woken.signal]));
+    } finally {
+      this.#sleepers.delete(wake);
+    }
   }
 
   /**
-   * Handles up to `routesPerTick` due routes, one transaction each, and
-   * resolves with how many it handled. Stops early when a claim finds nothing
-   * or `signal` aborts. Routes handled in this tick are not claimed again in
-   * it, so a retry that is due at once cannot burn through its attempts.
+   * Subscribes to the store's notifications until shutdown. Every
+   * (re)connect wakes the loops for a catch-up tick: routes enqueued while
+   * the listener was away were never announced.
+   */
+  async #listen(): Promise<void> {
+    const { store, listen, logger, interval } = this.#config;
+    if (!listen || !store.listen) return;
+    const stop = this.#stop.signal;
+    let subscription: Subscription | undefined;
+    while (!stop.aborted && !subscription) {
+      try {
+        subscription = await store.listen({
+          onNotify: () => this.#wake(),
+          onConnect: () => this.#wake(),
+        });
+      } catch (err) {
+        logger.log("warn", "could not listen for new routes; polling until it can", {
+          error: describeError(err),
+        });
+        await this.#sleep(interval);
+      }
+    }
+    if (!subscription) return;
+    await new Promise<void>((resolve) => {
+      if (stop.aborted) return resolve();
+      stop.addEventListener("abort", () => resolve(), { once: true });
+    });
+    try {
+      await subscription.close();
+    } catch (err) {
+      logger.log("warn", "could not stop listening", { error: describeError(err) });
+    }
+  }
+
+  /**
+   * Handles up to `routesPerTick` due routes, `routesPerTransaction` per
+   * transaction, and resolves with how many it handled. Stops early when a
+   * claim finds nothing or `signal` aborts. Routes handled in this tick are
+   * not claimed again in it, so a retry that is due at once cannot burn
+   * through its attempts.
    */
   tick(signal?: AbortSignal): Promise<number> {
     return this.#track(this.#tick(signal));
   }
 
   async #tick(signal: AbortSignal | undefined): Promise<number> {
+    const { store, routesPerTick, routesPerTransaction, sendTimeoutMs } = this.#config;
     const seen = new Set<string>();
     let handled = 0;
-    while (handled < this.#routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
-      let done: { route: Route; outcome: Outcome; details: DeliveryDetails } | undefined;
-      try {
-        done = await this.#store.transaction(
-          (tx) => this.#handleOne(tx, seen),
-          { lockTimeoutMs: this.#sendTimeoutMs + LOCK_MARGIN_MS },
-        );
-      } catch (err) {
-        if (err instanceof SendAborted) {
-          this.#logger.log("info", err.message);
-          break;
-        }
-        throw err;
-      }
-      if (!done) break;
-      handled++;
-      this.#report(done.route, done.outcome, done.details);
+    while (handled < routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
+      const limit = Math.min(routesPerTransaction, routesPerTick - handled);
+      const results = await store.transaction(
+        (tx) => this.#handleBatch(tx, seen, limit),
+        { lockTimeoutMs: sendTimeoutMs + LOCK_MARGIN_MS },
+      );
+      for (const result of results) this.#report(result);
+      const finalised = results.filter((r) => r.record).length;
+      handled += finalised;
+      // Fewer than asked for: nothing else is due. Unfinalised: shutdown cut in.
+      if (results.length < limit || finalised < results.length) break;
     }
     return handled;
   }
 
-  async #handleOne(
-    tx: Parameters<Parameters<Store["transaction"]>[0]>[0],
+  async #handleBatch(
+    tx: RouteTransaction,
     seen: Set<string>,
-  ): Promise<{ route: Route; outcome: Outcome; details: DeliveryDetails } | undefined> {
-    const [route] = await tx.claimDue({ limit: 1, exclude: [...seen] });
-    if (!route) return undefined;
-    seen.add(route.id);
-    const { outcome, details } = await this.#attempt(route);
-    await tx.finalise(route.id, outcome);
-    return { route, outcome, details };
-  }
-
-  async #attempt(route: Route): Promise<{ outcome: Outcome; details: DeliveryDetails }> {
-    const attempt = route.attempts + 1;
-    const channel = this.#channels.get(route.channel);
-    if (!channel) {
-      const error = `channel '${route.channel}' is not configured on this worker`;
-      return { outcome: { status: "failed", attempts: attempt, error }, details: {} };
+    limit: number,
+  ): Promise<AttemptResult[]> {
+    const routes = await tx.claimDue({ limit, exclude: [...seen] });
+    for (const route of routes) {
+      seen.add(route.id);
+      this.#emit("claimed", {
+        routeId: route.id,
+        channel: route.channel,
+        attempt: route.attempts + 1,
+      });
     }
-    this.#emit("claimed", { routeId: route.id, channel: route.channel, attempt });
-    try {
-      const details = await this.#send(channel, route, attempt);
-      return { outcome: { status: "sent", attempts: attempt }, details };
-    } catch (err) {
-      // Shutdown cut the send short: roll back so the attempt is not spent.
-      if (this.#hard.signal.aborted) throw new SendAborted();
-      return { outcome: this.#classify(err, route, attempt), details: httpStatusOf(err) };
-    }
-  }
-
-  /** Runs the channel with a timeout; a channel that ignores its signal is cut off anyway. */
-  async #send(channel: Channel, route: Route, attempt: number): Promise<DeliveryDetails> {
-    const abort = new AbortController();
-    const timer = setTimeout(
-      () =>
-        abort.abort(
-          new HeraldError("HERALD_SEND_TIMEOUT", `send timed out after ${this.#sendTimeoutMs} ms`),
-        ),
-      this.#sendTimeoutMs,
+    const results = await Promise.all(
+      routes.map((route) => attempt(route, this.#config, this.#hard.signal)),
     );
-    const onHard = (): void => abort.abort(this.#hard.signal.reason);
-    this.#hard.signal.addEventListener("abort", onHard, { once: true });
-    if (this.#hard.signal.aborted) onHard();
-    try {
-      const sending = new Promise<DeliveryDetails | void>((resolve) =>
-        resolve(channel.send(route, { signal: abort.signal, attempt }))
-      );
-      const result = await raceAbort(sending, abort.signal);
-      return typeof result === "object" && result !== null ? result : {};
-    } finally {
-      clearTimeout(timer);
-      this.#hard.signal.removeEventListener("abort", onHard);
-    }
+    const records = results.flatMap((r) => (r.record ? [r.record] : []));
+    if (records.length > 0) await tx.finalise(records);
+    return results;
   }
 
-  #classify(err: unknown, route: Route, attempts: number): Outcome {
-    const error = describeError(err);
-    const code = (err as { code?: unknown } | null)?.code;
-    if (code === "HERALD_PERMANENT") return { status: "failed", attempts, error };
-    const max = route.maxAttempts ?? this.#maxAttempts;
-    if (attempts >= max) {
-      return { status: "failed", attempts, error: `gave up after ${attempts} attempts: ${error}` };
+  #report({ route, record }: { route: Route; record: Finalisation | undefined }): void {
+    const { logger } = this.#config;
+    if (!record) {
+      logger.log("info", "send cut short by shutdown; route released", { route_id: route.id });
+      return;
     }
-    const retryAfter = code === "HERALD_RETRY_LATER"
-      ? (err as { retryAfterMs?: unknown }).retryAfterMs
-      : undefined;
-    const delayMs = typeof retryAfter === "number" && Number.isFinite(retryAfter)
-      ? Math.min(Math.max(retryAfter, 0), this.#retry.maxMs)
-      : backoff(attempts, this.#retry, this.#random);
-    return { status: "retry", attempts, delayMs, error };
-  }
-
-  #report(route: Route, outcome: Outcome, details: DeliveryDetails): void {
-    const base = {
+    const { outcome } = record;
+    const detail: RouteEventDetail = {
       routeId: route.id,
       channel: route.channel,
       attempt: outcome.attempts,
-      ...details,
+      ...(record.httpStatus === undefined ? {} : { httpStatus: record.httpStatus }),
     };
     const fields = { route_id: route.id, channel: route.channel, attempt: outcome.attempts };
     switch (outcome.status) {
       case "sent":
-        this.#logger.log("debug", "route sent", fields);
-        this.#emit("sent", base);
+        logger.log("debug", "route sent", fields);
+        this.#emit("sent", detail);
         return;
       case "retry":
-        this.#logger.log("info", "route will be retried", {
+        logger.log("info", "route will be retried", {
           ...fields,
           delay_ms: outcome.delayMs,
           error: outcome.error,
         });
-        this.#emit("retry", { ...base, error: outcome.error, delayMs: outcome.delayMs });
+        this.#emit("retry", { ...detail, error: outcome.error, delayMs: outcome.delayMs });
         return;
       case "failed":
-        this.#logger.log("warn", "route failed for good", { ...fields, error: outcome.error });
-        this.#emit("failed", { ...base, error: outcome.error });
+        logger.log("warn", "route failed for good", { ...fields, error: outcome.error });
+        this.#emit("failed", { ...detail, error: outcome.error });
         return;
     }
   }
@@ -379,13 +306,13 @@ export class Worker extends EventTarget implements Lifecycle {
 
   /**
    * Stops claiming at once, lets in-flight sends finish for up to
-   * `timeoutMs`, then aborts them: their transactions roll back, so their
-   * routes are claimable again with no attempt spent. Safe to call twice;
-   * resolves when everything the worker held is released.
+   * `timeoutMs`, then aborts them: their routes are left as they were
+   * (claimable again, no attempt spent). Safe to call twice; resolves when
+   * everything the worker held is released.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
     this.#stopping ??= this.#drain(
-      nonNegativeMs("timeoutMs", options.timeoutMs, this.#shutdownTimeoutMs),
+      checkMs("timeoutMs", options.timeoutMs, this.#config.shutdownTimeoutMs),
     );
     return this.#stopping;
   }
@@ -400,7 +327,7 @@ export class Worker extends EventTarget implements Lifecycle {
     const first = await Promise.race([settled, deadline]);
     clearTimeout(timer);
     if (first === "deadline") {
-      this.#logger.log("warn", "shutdown deadline passed; aborting in-flight sends", {
+      this.#config.logger.log("warn", "shutdown deadline passed; aborting in-flight sends", {
         timeout_ms: timeoutMs,
       });
       this.#hard.abort(new HeraldError("HERALD_SEND_TIMEOUT", "worker shut down"));
@@ -414,117 +341,4 @@ export class Worker extends EventTarget implements Lifecycle {
     work.then(forget, forget);
     return work;
   }
-}
-
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
-/** Waits `ms`, or less if `signal` aborts; never rejects. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-function httpStatusOf(err: unknown): DeliveryDetails {
-  const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
-  return typeof status === "number" ? { httpStatus: status } : {};
-}
-
-function checkChannels(channels: unknown): ReadonlyMap<string, Channel> {
-  if (typeof channels !== "object" || channels === null || Array.isArray(channels)) {
-    throw new InvalidArgumentError(
-      "channels",
-      "must be an object mapping channel names to channels",
-      channels,
-    );
-  }
-  const map = new Map<string, Channel>();
-  for (const [name, channel] of Object.entries(channels)) {
-    if (!CHANNEL_NAME.test(name)) {
-      throw new InvalidArgumentError(
-        "channels",
-        "names must be 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter",
-        name,
-      );
-    }
-    if (typeof (channel as Channel | null)?.send !== "function") {
-      throw new InvalidArgumentError(`channels.${name}`, "must have a send(route, ctx) method");
-    }
-    map.set(name, channel as Channel);
-  }
-  return map;
-}
-
-function checkInterval(value: unknown): number {
-  if (value === undefined) return WORKER_DEFAULTS.interval;
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new InvalidArgumentError("interval", "must be a finite number of milliseconds", value);
-  }
-  return value <= 0 ? WORKER_DEFAULTS.interval : value;
-}
-
-function positiveInt(field: string, value: unknown, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidArgumentError(field, `must be an integer from 1 to ${max}`, value);
-  }
-  return value;
-}
-
-function positiveMs(field: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(
-      field,
-      "must be a positive number of milliseconds (at most 2^31-1)",
-      value,
-    );
-  }
-  return value;
-}
-
-function nonNegativeMs(field: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
-    throw new InvalidArgumentError(
-      field,
-      "must be a number of milliseconds from 0 to 2^31-1",
-      value,
-    );
-  }
-  return value;
-}
-
-function checkFunction<T>(field: string, value: T | undefined): T | undefined {
-  if (value !== undefined && typeof value !== "function") {
-    throw new InvalidArgumentError(field, "must be a function", value);
-  }
-  return value;
-}
-
-function checkFunctionHolder<T>(
-  field: string,
-  value: T | undefined,
-  method: string,
-): T | undefined {
-  if (
-    value !== undefined && typeof (value as Record<string, unknown> | null)?.[method] !== "function"
-  ) {
-    throw new InvalidArgumentError(field, `must have a ${method}() method`);
-  }
-  return value;
 }

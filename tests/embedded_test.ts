@@ -69,13 +69,6 @@ function isLocked(pattern: RegExp): (err: unknown) => boolean {
   };
 }
 
-// Until the suite knows `concurrentTransactions`, running it here would hang on
-// its two-transaction tests; remove this guard once it does.
-const contractSource = readFileSync(
-  fileURLToPath(new URL("./_helpers/store_contract.ts", import.meta.url)),
-  "utf8",
-);
-
 describe("embedded database", () => {
   after(() => {
     rmSync(root, { recursive: true, force: true });
@@ -95,7 +88,7 @@ describe("embedded database", () => {
     // Each contract test gets a schema of its own on the one database. PGlite
     // has one session, so the tests that hold two transactions open at once
     // would wait for ever: `concurrentTransactions: false` skips them.
-    const target: ContractTarget & { readonly concurrentTransactions: boolean } = {
+    const target: ContractTarget = {
       name: "PostgresStore on embedded PGlite",
       concurrentTransactions: false,
       open() {
@@ -108,8 +101,7 @@ describe("embedded database", () => {
         });
       },
     };
-    if (contractSource.includes("concurrentTransactions")) storeContract(target);
-    else it.skip("store contract (needs ContractTarget.concurrentTransactions)", () => {});
+    storeContract(target);
 
     it("a committed enqueue wakes a store listener (LISTEN/NOTIFY on its own connection)", async () => {
       let connected!: () => void;

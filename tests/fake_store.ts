@@ -6,7 +6,7 @@
  * injected clock, the way `PostgresStore` uses the database's.
  */
 import { HeraldError } from "../errors.ts";
-import type { JsonValue, Outcome, Route, RouteStatus } from "../route.ts";
+import type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "../route.ts";
 import type {
   Enqueued,
   NotificationInput,
@@ -14,7 +14,9 @@ import type {
   RouteRecord,
   RouteTransaction,
   Store,
+  Subscription,
   TransactionOptions,
+  WakeHandlers,
 } from "../store.ts";
 import { SCHEMA_VERSION } from "../store.ts";
 import { checkEnqueue } from "../_validate.ts";
@@ -65,6 +67,11 @@ export class FakeStore implements Store {
   #order = 0;
   /** Every `lockTimeoutMs` a transaction was opened with, for assertions. */
   readonly lockTimeouts: number[] = [];
+  /** Every record handed to `finalise` (committed or not), for assertions. */
+  readonly finalised: Finalisation[] = [];
+  readonly #listeners = new Set<WakeHandlers>();
+  /** Set false to simulate notifications lost while a listener is disconnected. */
+  notifications = true;
 
   constructor(options: FakeStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -114,16 +121,19 @@ export class FakeStore implements Store {
         for (const r of due) this.#locks.set(r.id, id);
         return Promise.resolve(due.map((r) => this.#toRoute(r)));
       },
-      finalise: (routeId: string, outcome: Outcome) => {
+      finalise: (records: readonly Finalisation[]) => {
         guard();
         this.#fault("finalise");
-        if (this.#locks.get(routeId) !== id) {
-          throw new HeraldError(
-            "HERALD_STORE",
-            `route ${routeId} is not claimed by this transaction`,
-          );
+        for (const { routeId, outcome } of records) {
+          if (this.#locks.get(routeId) !== id) {
+            throw new HeraldError(
+              "HERALD_STORE",
+              `route ${routeId} is not claimed by this transaction`,
+            );
+          }
+          pending.set(routeId, this.#apply(outcome));
         }
-        pending.set(routeId, this.#apply(outcome));
+        this.finalised.push(...records);
         return Promise.resolve();
       },
     };
@@ -187,10 +197,37 @@ export class FakeStore implements Store {
         });
         return id;
       });
+      if (
+        this.notifications && checked.routes.some((r) => (r.deliverAt?.getTime() ?? now) <= now)
+      ) {
+        for (const l of this.#listeners) l.onNotify();
+      }
       return Promise.resolve({ notificationId, routeIds, duplicate: false });
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Like `LISTEN`: `onConnect` at once, `onNotify` on every enqueue of due routes. */
+  listen(handlers: WakeHandlers): Promise<Subscription> {
+    this.#listeners.add(handlers);
+    queueMicrotask(() => handlers.onConnect());
+    return Promise.resolve({
+      close: () => {
+        this.#listeners.delete(handlers);
+        return Promise.resolve();
+      },
+    });
+  }
+
+  /** Simulates the listener's connection dropping and coming back. */
+  reconnectListeners(): void {
+    for (const l of this.#listeners) l.onConnect();
+  }
+
+  /** How many subscriptions are open. */
+  get listenerCount(): number {
+    return this.#listeners.size;
   }
 
   getRoute(routeId: string): Promise<RouteRecord | undefined> {

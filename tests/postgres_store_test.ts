@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
 import { enqueue, PostgresStore } from "../store.ts";
-import { storeContract } from "./_helpers/store_contract.ts";
+import { rec, storeContract } from "./_helpers/store_contract.ts";
 import { DATABASE_URL, freshStore, testSql } from "./_helpers/pg.ts";
 
 storeContract({ name: "PostgresStore", open: () => freshStore() });
@@ -69,7 +69,7 @@ describe("PostgresStore on a real database", () => {
     const stalled = env.store.transaction(async (tx) => {
       await tx.claimDue({ limit: 1, exclude: [] });
       await wedged; // a send that never returns
-      await tx.finalise(id, { status: "sent", attempts: 1 });
+      await tx.finalise([rec(id, { status: "sent", attempts: 1 })]);
     }, { lockTimeoutMs: 200 });
     // Postgres ends the idle session; the driver rejects the transaction.
     await assert.rejects(stalled, /CONNECTION_CLOSED|idle-in-transaction|terminating/i);

@@ -34,9 +34,10 @@ function setup(options: Partial<WorkerOptions> = {}) {
 }
 
 describe("Worker.run", () => {
+  // These pin the poll loop itself; wake-ups are tested below.
   it("ticks at once, then once per interval (default 5 s)", async () => {
     const sleeper = new ManualSleep();
-    const { worker, enqueue, store } = setup({ sleep: sleeper.sleep });
+    const { worker, enqueue, store } = setup({ listen: false, sleep: sleeper.sleep });
     const { routeIds: [first] } = await enqueue();
     const stop = new AbortController();
     const slept = sleeper.nextSleep();
@@ -63,7 +64,7 @@ describe("Worker.run", () => {
   it("treats an interval <= 0 as the 5 s default and uses a given one", async () => {
     for (const [interval, expected] of [[0, 5_000], [-1, 5_000], [250, 250]] as const) {
       const sleeper = new ManualSleep();
-      const { worker } = setup({ sleep: sleeper.sleep, interval });
+      const { worker } = setup({ listen: false, sleep: sleeper.sleep, interval });
       const stop = new AbortController();
       const slept = sleeper.nextSleep();
       const running = worker.run(stop.signal);
@@ -76,7 +77,7 @@ describe("Worker.run", () => {
 
   it("logs a failed tick as a warning and goes on", async () => {
     const sleeper = new ManualSleep();
-    const { worker, enqueue, store, lines } = setup({ sleep: sleeper.sleep });
+    const { worker, enqueue, store, lines } = setup({ listen: false, sleep: sleeper.sleep });
     const { routeIds: [id] } = await enqueue();
     store.failNext("claim", new Error("connection reset"));
     const stop = new AbortController();
@@ -97,7 +98,7 @@ describe("Worker.run", () => {
 
   it("an aborted signal ends run cleanly, with no tick after the abort", async () => {
     const sleeper = new ManualSleep();
-    const { worker, enqueue, store } = setup({ sleep: sleeper.sleep });
+    const { worker, enqueue, store } = setup({ listen: false, sleep: sleeper.sleep });
     const stop = new AbortController();
     const slept = sleeper.nextSleep();
     const running = worker.run(stop.signal);
@@ -119,7 +120,7 @@ describe("Worker.run", () => {
 
   it("refuses to run twice at once", async () => {
     const sleeper = new ManualSleep();
-    const { worker } = setup({ sleep: sleeper.sleep });
+    const { worker } = setup({ listen: false, sleep: sleeper.sleep });
     const stop = new AbortController();
     const slept = sleeper.nextSleep();
     const running = worker.run(stop.signal);
@@ -447,5 +448,232 @@ describe("backoff", () => {
     assert.equal(backoff(3, policy, () => 0), 2_000);
     assert.equal(backoff(1_000, policy, () => 0.5), 7_500);
     assert.equal(backoff(1, { baseMs: 0, maxMs: 0 }, () => 0.9), 0);
+  });
+});
+
+describe("wake-ups (LISTEN)", () => {
+  it("a route enqueued while the worker sleeps is sent without waiting for the interval", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, enqueue, store } = setup({ sleep: sleeper.sleep, interval: 3_600_000 });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextSleep();
+    const sent = nextEvent<{ routeId: string }>(worker, "sent");
+    const { routeIds: [id] } = await enqueue();
+    assert.equal((await sent).routeId, id);
+    assert.equal((await store.getRoute(id!))?.status, "sent");
+    assert.ok(sleeper.calls.every((ms) => ms > 3_000_000), "never woken by the timer");
+    stop.abort();
+    await running;
+    assert.equal(store.listenerCount, 0, "the subscription is closed on shutdown");
+  });
+
+  it("a listener reconnect runs a catch-up tick", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, store, enqueue } = setup({ sleep: sleeper.sleep, interval: 3_600_000 });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextSleep();
+    // Enqueued while the listener is away: no notification reaches the worker.
+    store.notifications = false;
+    const { routeIds: [id] } = await enqueue();
+    store.notifications = true;
+    const sent = nextEvent<{ routeId: string }>(worker, "sent");
+    store.reconnectListeners();
+    assert.equal((await sent).routeId, id);
+    stop.abort();
+    await running;
+  });
+
+  it("listen: false keeps to polling", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, store } = setup({ listen: false, sleep: sleeper.sleep });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextSleep();
+    assert.equal(store.listenerCount, 0);
+    stop.abort();
+    await running;
+  });
+
+  it("a full tick is followed by another at once", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, enqueue, store } = setup({
+      listen: false,
+      sleep: sleeper.sleep,
+      routesPerTick: 2,
+    });
+    await enqueue(5);
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextSleep();
+    assert.deepEqual(store.allRoutes().map((r) => r.status), Array(5).fill("sent"));
+    assert.equal(sleeper.calls.length, 1, "no sleep between full ticks");
+    stop.abort();
+    await running;
+  });
+
+  it("shaves up to 10% off the interval at random", async () => {
+    const sleeper = new ManualSleep();
+    const { worker } = setup({
+      listen: false,
+      sleep: sleeper.sleep,
+      interval: 1_000,
+      random: () => 0.5,
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextSleep();
+    assert.deepEqual(sleeper.calls, [950]);
+    stop.abort();
+    await running;
+  });
+});
+
+describe("concurrency", () => {
+  it("N loops deliver every route exactly once", async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const allDone = new Promise<void>((r) => (release = r));
+    const total = 300;
+    const channel = scriptedChannel(async (route) => {
+      seen.push(route.id);
+      await Promise.resolve(); // yield, so loops interleave
+      if (seen.length === total) release();
+    });
+    const { worker, enqueue, store } = setup({
+      channels: { log: channel },
+      concurrency: 4,
+      routesPerTick: 7,
+      listen: false,
+      sleep: (_ms, signal) => new Promise((r) => signal.addEventListener("abort", () => r())),
+    });
+    await enqueue(total);
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await allDone;
+    stop.abort();
+    await running;
+    assert.equal(seen.length, total);
+    assert.equal(new Set(seen).size, total, "no route sent twice");
+    assert.ok(store.allRoutes().every((r) => r.status === "sent" && r.attempts === 1));
+  });
+
+  it("loops hold their routes in separate transactions at the same time", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const gate: (() => void)[] = [];
+    const channel = scriptedChannel(() => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      return new Promise<void>((r) =>
+        gate.push(() => {
+          inFlight--;
+          r();
+        })
+      );
+    });
+    const { worker, enqueue, store } = setup({
+      channels: { log: channel },
+      concurrency: 3,
+      listen: false,
+      sleep: (_ms, signal) => new Promise((r) => signal.addEventListener("abort", () => r())),
+    });
+    await enqueue(3);
+    const stop = new AbortController();
+    let claimed = 0;
+    const threeClaimed = new Promise<void>((resolve) =>
+      worker.addEventListener("claimed", () => ++claimed === 3 && resolve())
+    );
+    const running = worker.run(stop.signal);
+    await threeClaimed;
+    assert.equal(store.openTransactions, 3);
+    assert.equal(peak, 3);
+    for (const open of gate.splice(0)) open();
+    stop.abort();
+    await running;
+    assert.equal(store.openTransactions, 0);
+  });
+});
+
+describe("batch mode (routesPerTransaction > 1)", () => {
+  it("claims K routes in one transaction and finalises each with its own outcome", async () => {
+    const channel = scriptedChannel((route) => {
+      const p = route.destination;
+      if (p === "d0") return Promise.resolve({ httpStatus: 202 });
+      if (p === "d1") return Promise.reject(new PermanentError("HTTP 404", { httpStatus: 404 }));
+      if (p === "d2") {
+        return Promise.reject(new RetryLaterError("HTTP 429", { retryAfterMs: 5_000 }));
+      }
+      return Promise.reject(new Error("socket hang up"));
+    });
+    const { worker, enqueue, store } = setup({
+      channels: { log: channel },
+      routesPerTransaction: 10,
+    });
+    const { routeIds } = await enqueue(4);
+    assert.equal(await worker.tick(), 4);
+    assert.equal(store.lockTimeouts.length, 1, "one transaction for the whole batch");
+    const routes = await Promise.all(routeIds.map((id) => store.getRoute(id)));
+    assert.deepEqual(routes.map((r) => r?.status), ["sent", "failed", "queued", "queued"]);
+    assert.deepEqual(routes.map((r) => r?.attempts), [1, 1, 1, 1]);
+    assert.equal(routes[2]!.nextAttemptAt.getTime() - routes[2]!.updatedAt.getTime(), 5_000);
+    assert.match(routes[3]?.lastError ?? "", /socket hang up/);
+    assert.deepEqual(store.finalised.map((f) => f.httpStatus), [202, 404, undefined, undefined]);
+  });
+
+  it("sends a batch concurrently", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const channel = scriptedChannel(async () => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await Promise.resolve();
+      await Promise.resolve();
+      inFlight--;
+    });
+    const { worker, enqueue } = setup({ channels: { log: channel }, routesPerTransaction: 5 });
+    await enqueue(5);
+    assert.equal(await worker.tick(), 5);
+    assert.equal(peak, 5);
+  });
+
+  it("respects routesPerTick across batches and the seen-exclusion within a tick", async () => {
+    const failing = scriptedChannel(() => Promise.reject(new Error("HTTP 500")));
+    const { worker, enqueue, store } = setup({
+      channels: { log: failing },
+      routesPerTransaction: 4,
+      routesPerTick: 6,
+      retry: { baseMs: 0, maxMs: 0 },
+    });
+    await enqueue(3);
+    assert.equal(await worker.tick(), 3, "each route once per tick although due again at once");
+    assert.deepEqual(store.allRoutes().map((r) => r.attempts), [1, 1, 1]);
+    assert.equal(store.lockTimeouts.length, 1);
+  });
+
+  it("on a shutdown deadline, finished sends are recorded and cut ones left as they were", async () => {
+    const channel = scriptedChannel((route, signal) =>
+      route.destination === "d0" ? Promise.resolve() : new Promise((_, reject) => {
+        signal.addEventListener("abort", () => reject(signal.reason));
+      })
+    );
+    const { worker, enqueue, store } = setup({
+      channels: { log: channel },
+      routesPerTransaction: 3,
+    });
+    const { routeIds } = await enqueue(3);
+    let claimed = 0;
+    const allClaimed = new Promise<void>((resolve) =>
+      worker.addEventListener("claimed", () => ++claimed === 3 && resolve())
+    );
+    const ticking = worker.tick();
+    await allClaimed;
+    await worker.shutdown({ timeoutMs: 0 });
+    assert.equal(await ticking, 1);
+    const routes = await Promise.all(routeIds.map((id) => store.getRoute(id)));
+    assert.deepEqual(routes.map((r) => r?.status), ["sent", "queued", "queued"]);
+    assert.deepEqual(routes.map((r) => r?.attempts), [1, 0, 0]);
+    assert.equal(store.openTransactions, 0);
   });
 });

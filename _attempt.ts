@@ -1,0 +1,126 @@
+/**
+ * One attempt at one route: run its channel under a timeout, then turn what
+ * happened into an {@link Outcome}. Pure of storage, so the worker's
+ * transaction handling stays in one place.
+ *
+ * @module
+ */
+import type { Channel } from "./channels/channel.ts";
+import { HeraldError } from "./errors.ts";
+import type { DeliveryDetails } from "./errors.ts";
+import { backoff } from "./retry.ts";
+import type { Finalisation, Outcome, Route } from "./route.ts";
+import type { WorkerConfig } from "./_worker_config.ts";
+import { describeError } from "./_redact.ts";
+
+/** An attempt's result; `record` is absent when shutdown cut the send short. */
+export interface AttemptResult {
+  readonly route: Route;
+  /** What to finalise; absent: leave the route as it was (no attempt spent). */
+  readonly record: Finalisation | undefined;
+}
+
+/**
+ * Sends `route` and classifies the result. Never rejects: every failure
+ * becomes an outcome. `hard` aborts the send (shutdown deadline).
+ */
+export async function attempt(
+  route: Route,
+  config: WorkerConfig,
+  hard: AbortSignal,
+): Promise<AttemptResult> {
+  const attempts = route.attempts + 1;
+  const startedAt = new Date(config.now());
+  const began = performance.now();
+  const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => ({
+    route,
+    record: {
+      routeId: route.id,
+      outcome,
+      startedAt,
+      durationMs: Math.round((performance.now() - began) * 1000) / 1000,
+      ...(typeof details.httpStatus === "number" ? { httpStatus: details.httpStatus } : {}),
+    },
+  });
+  const channel = config.channels.get(route.channel);
+  if (!channel) {
+    const error = `channel '${route.channel}' is not configured on this worker`;
+    return record({ status: "failed", attempts, error });
+  }
+  try {
+    const details = await send(channel, route, attempts, config.sendTimeoutMs, hard);
+    return record({ status: "sent", attempts }, details);
+  } catch (err) {
+    // Shutdown cut the send short: record nothing, so the attempt is not spent.
+    if (hard.aborted) return { route, record: undefined };
+    return record(classify(err, route, attempts, config), httpStatusOf(err));
+  }
+}
+
+/** Runs the channel with a timeout; a channel that ignores its signal is cut off anyway. */
+async function send(
+  channel: Channel,
+  route: Route,
+  attempt: number,
+  timeoutMs: number,
+  hard: AbortSignal,
+): Promise<DeliveryDetails> {
+  const abort = new AbortController();
+  const timer = setTimeout(
+    () =>
+      abort.abort(new HeraldError("HERALD_SEND_TIMEOUT", `send timed out after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const onHard = (): void => abort.abort(hard.reason);
+  hard.addEventListener("abort", onHard, { once: true });
+  if (hard.aborted) onHard();
+  try {
+    // `new Promise` turns a synchronous throw or a non-promise return into a promise.
+    const sending = new Promise<DeliveryDetails | void>((resolve) =>
+      resolve(channel.send(route, { signal: abort.signal, attempt }))
+    );
+    const result = await raceAbort(sending, abort.signal);
+    return typeof result === "object" && result !== null ? result : {};
+  } finally {
+    clearTimeout(timer);
+    hard.removeEventListener("abort", onHard);
+  }
+}
+
+/** The outcome of a failed send. */
+export function classify(
+  err: unknown,
+  route: Route,
+  attempts: number,
+  config: Pick<WorkerConfig, "maxAttempts" | "retry" | "random">,
+): Outcome {
+  const error = describeError(err);
+  // Codes, not `instanceof`: a channel may come from another copy of Herald.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "HERALD_PERMANENT") return { status: "failed", attempts, error };
+  const max = route.maxAttempts ?? config.maxAttempts;
+  if (attempts >= max) {
+    return { status: "failed", attempts, error: `gave up after ${attempts} attempts: ${error}` };
+  }
+  const retryAfter = code === "HERALD_RETRY_LATER"
+    ? (err as { retryAfterMs?: unknown }).retryAfterMs
+    : undefined;
+  const delayMs = typeof retryAfter === "number" && Number.isFinite(retryAfter)
+    ? Math.min(Math.max(retryAfter, 0), config.retry.maxMs)
+    : backoff(attempts, config.retry, config.random);
+  return { status: "retry", attempts, delayMs, error };
+}
+
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function httpStatusOf(err: unknown): DeliveryDetails {
+  const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
+  return typeof status === "number" ? { httpStatus: status } : {};
+}
