@@ -40,6 +40,22 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
       WHERE status = 'queued';
     CREATE INDEX notification_routes_notification ON ${s}.notification_routes (notification_id);
   `,
+  // 2: the attempt log, one row per attempt, written in the route's transaction.
+  (s) => `
+    CREATE TABLE ${s}.route_attempts (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      route_id uuid NOT NULL REFERENCES ${s}.notification_routes (route_id) ON DELETE CASCADE,
+      attempt int NOT NULL,
+      started_at timestamptz NOT NULL,
+      duration_ms double precision NOT NULL,
+      outcome text NOT NULL CHECK (outcome IN ('sent', 'retry', 'failed')),
+      http_status int,
+      error text
+    );
+    CREATE INDEX route_attempts_route ON ${s}.route_attempts (route_id, id);
+    -- Serves "failures in the last hour" and pruning by age.
+    CREATE INDEX notification_routes_status_updated ON ${s}.notification_routes (status, updated_at);
+  `,
 ];
 
 /** The schema version this build of Herald writes. */

@@ -26,6 +26,7 @@ import type { Finalisation, JsonValue, Route, RouteStatus } from "./route.ts";
 import { checkEnqueue, SCHEMA_NAME } from "./_validate.ts";
 import type { NotificationInput, RouteInput } from "./_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
+import { ABANDONED, PgRouteTransaction } from "./_pg_transaction.ts";
 
 export type { NotificationInput, RouteInput } from "./_validate.ts";
 
@@ -54,6 +55,22 @@ export interface RouteRecord {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly sentAt: Date | null;
+}
+
+/** One row of the attempt log. */
+export interface AttemptRecord {
+  /** The attempt's number (1 = first; restarts after an operator's retry). */
+  readonly attempt: number;
+  /** When the send started. */
+  readonly startedAt: Date;
+  /** How long it took, in milliseconds. */
+  readonly durationMs: number;
+  /** What it led to. */
+  readonly outcome: "sent" | "retry" | "failed";
+  /** The provider's HTTP status, if any. */
+  readonly httpStatus: number | null;
+  /** The short, secret-free reason of a failure. */
+  readonly error: string | null;
 }
 
 /** Claims and finalises routes inside one open transaction. */
@@ -113,6 +130,8 @@ export interface Store {
   enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued>;
   /** Reads one route, or `undefined`. */
   getRoute(routeId: string): Promise<RouteRecord | undefined>;
+  /** The route's attempt log, oldest first. */
+  attempts(routeId: string): Promise<AttemptRecord[]>;
   /**
    * Optional: calls `handlers` when routes are enqueued (and on every
    * reconnect), so workers wake without waiting for their next poll. The
@@ -328,6 +347,22 @@ export class PostgresStore implements Store {
     return row ? toRecord(row) : undefined;
   }
 
+  /** The route's attempt log, oldest first (empty for an unknown or malformed id). */
+  async attempts(routeId: string): Promise<AttemptRecord[]> {
+    if (!isUuid(routeId)) return [];
+    const rows = await this.#sql`
+      SELECT attempt, started_at, duration_ms, outcome, http_status, error
+      FROM ${this.#sql(this.#schema)}.route_attempts WHERE route_id = ${routeId} ORDER BY id`;
+    return rows.map((r) => ({
+      attempt: r["attempt"],
+      startedAt: r["started_at"],
+      durationMs: r["duration_ms"],
+      outcome: r["outcome"],
+      httpStatus: r["http_status"],
+      error: r["error"],
+    }));
+  }
+
   /** Wakes `handlers` on every enqueue (Postgres `LISTEN`, on a connection of its own). */
   async listen(handlers: WakeHandlers): Promise<Subscription> {
     const sub = await this.#sql.listen(
@@ -343,103 +378,6 @@ export class PostgresStore implements Store {
     if (!this.#owned) return Promise.resolve();
     this.#closing ??= this.#sql.end({ timeout: 5 });
     return this.#closing;
-  }
-}
-
-class PgRouteTransaction implements RouteTransaction {
-  readonly #tx: postgres.TransactionSql;
-  readonly #schema: string;
-
-  #ended = false;
-
-  constructor(tx: postgres.TransactionSql, schema: string) {
-    this.#tx = tx;
-    this.#schema = schema;
-  }
-
-  end(): void {
-    this.#ended = true;
-  }
-
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  #open(): postgres.TransactionSql {
-    if (this.#ended) {
-      throw new HeraldError(
-        "HERALD_STORE",
-        "the route's transaction has already ended (connection lost or lock timeout); nothing was recorded",
-      );
-    }
-    return this.#tx;
-  }
-
-  async claimDue(params: { limit: number; exclude: readonly string[] }): Promise<Route[]> {
-    const tx = this.#open();
-    const s = tx(this.#schema);
-    const rows = await tx`
-      SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
-             r.max_attempts, r.priority, r.created_at, n.kind, n.payload
-      FROM ${s}.notification_routes r
-      JOIN ${s}.notifications n ON n.id = r.notification_id
-      WHERE r.status = 'queued'
-        AND r.next_attempt_at <= now()
-        AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
-      ORDER BY r.priority, r.next_attempt_at
-      LIMIT ${params.limit}
-      FOR UPDATE OF r SKIP LOCKED`;
-    return rows.map((row) => ({
-      id: row["route_id"],
-      notificationId: row["notification_id"],
-      kind: row["kind"],
-      payload: row["payload"] as JsonValue,
-      channel: row["channel"],
-      destination: row["destination"],
-      attempts: row["attempts"],
-      maxAttempts: row["max_attempts"],
-      priority: row["priority"],
-      createdAt: row["created_at"],
-    }));
-  }
-
-  async finalise(records: readonly Finalisation[]): Promise<void> {
-    const tx = this.#open();
-    const s = tx(this.#schema);
-    if (records.length === 1) {
-      // The common, one-route-per-transaction case: a plain prepared UPDATE.
-      const { routeId, outcome } = records[0]!;
-      const delay = outcome.status === "retry" ? outcome.delayMs : 0;
-      const error = outcome.status === "sent" ? null : outcome.error;
-      await tx`
-        UPDATE ${s}.notification_routes
-        SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
-            attempts = ${outcome.attempts},
-            next_attempt_at = CASE WHEN ${outcome.status} = 'retry'
-              THEN now() + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
-            sent_at = CASE WHEN ${outcome.status} = 'sent' THEN now() ELSE sent_at END,
-            last_error = ${error}, updated_at = now()
-        WHERE route_id = ${routeId}`;
-      return;
-    }
-    const rows = records.map(({ routeId, outcome }) => ({
-      id: routeId,
-      status: outcome.status,
-      attempts: outcome.attempts,
-      delay: outcome.status === "retry" ? outcome.delayMs : 0,
-      error: outcome.status === "sent" ? null : outcome.error,
-    }));
-    await tx`
-      UPDATE ${s}.notification_routes r
-      SET status = CASE WHEN x.status = 'retry' THEN 'queued' ELSE x.status END,
-          attempts = x.attempts,
-          next_attempt_at = CASE WHEN x.status = 'retry'
-            THEN now() + x.delay * interval '1 millisecond' ELSE r.next_attempt_at END,
-          sent_at = CASE WHEN x.status = 'sent' THEN now() ELSE r.sent_at END,
-          last_error = x.error, updated_at = now()
-      FROM json_to_recordset(${JSON.stringify(rows)}::text::json)
-        AS x(id uuid, status text, attempts int, delay float8, error text)
-      WHERE r.route_id = x.id`;
   }
 }
 
@@ -465,9 +403,6 @@ function toRecord(row: postgres.Row): RouteRecord {
     sentAt: row["sent_at"],
   };
 }
-
-/** Never settles: parks the driver's transaction scope after its connection was lost. */
-const ABANDONED: Promise<never> = new Promise<never>(() => {});
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -39,6 +39,10 @@ Options (each also read from the environment variable shown):
   --schema NAME             HERALD_SCHEMA      schema of Herald's tables (default herald)
   --interval MS             HERALD_INTERVAL_MS poll interval; <= 0 means 5000 (default 5000)
   --routes-per-tick N       HERALD_ROUTES_PER_TICK  routes one tick handles (default 100)
+  --concurrency N           HERALD_CONCURRENCY  claim loops, one connection each (default 1);
+                            the pool is N connections, plus 1 for LISTEN
+  --routes-per-transaction K  HERALD_ROUTES_PER_TRANSACTION  batch mode when K > 1 (default 1)
+  --no-listen               HERALD_LISTEN=false  poll only (PgBouncer transaction pooling)
   --max-attempts N          HERALD_MAX_ATTEMPTS attempts before a route fails (default 10)
   --send-timeout MS         HERALD_SEND_TIMEOUT_MS  per-send timeout (default 30000)
   --once                    drain what is due now, then exit 0 (cron, tests)
@@ -55,6 +59,9 @@ const OPTIONS = {
   schema: { type: "string" },
   interval: { type: "string" },
   "routes-per-tick": { type: "string" },
+  concurrency: { type: "string" },
+  "routes-per-transaction": { type: "string" },
+  "no-listen": { type: "boolean" },
   "max-attempts": { type: "string" },
   "send-timeout": { type: "string" },
   once: { type: "boolean" },
@@ -120,6 +127,9 @@ interface Config {
   readonly schema: string;
   readonly interval: number | undefined;
   readonly routesPerTick: number | undefined;
+  readonly concurrency: number | undefined;
+  readonly routesPerTransaction: number | undefined;
+  readonly listen: boolean;
   readonly maxAttempts: number | undefined;
   readonly sendTimeoutMs: number | undefined;
   readonly logger: Logger;
@@ -147,10 +157,25 @@ function readConfig(
     schema: pick("schema", "HERALD_SCHEMA") ?? "herald",
     interval: number("--interval", pick("interval", "HERALD_INTERVAL_MS")),
     routesPerTick: number("--routes-per-tick", pick("routes-per-tick", "HERALD_ROUTES_PER_TICK")),
+    concurrency: number("--concurrency", pick("concurrency", "HERALD_CONCURRENCY")),
+    routesPerTransaction: number(
+      "--routes-per-transaction",
+      pick("routes-per-transaction", "HERALD_ROUTES_PER_TRANSACTION"),
+    ),
+    listen: values["no-listen"] === true
+      ? false
+      : flag("HERALD_LISTEN", env["HERALD_LISTEN"], true),
     maxAttempts: number("--max-attempts", pick("max-attempts", "HERALD_MAX_ATTEMPTS")),
     sendTimeoutMs: number("--send-timeout", pick("send-timeout", "HERALD_SEND_TIMEOUT_MS")),
     logger: makeLogger({ level: level as LogLevel }),
   };
+}
+
+function flag(field: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new InvalidArgumentError(field, "must be true or false", raw);
 }
 
 function number(field: string, raw: string | undefined): number | undefined {
@@ -169,7 +194,9 @@ function openStore(config: Config): PostgresStore {
       "is not set; give --database-url or set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)",
     );
   }
-  return new PostgresStore({ url: config.databaseUrl, schema: config.schema, max: 2 });
+  // One connection per claim loop; LISTEN takes one more of its own.
+  const max = Math.max(1, Math.min(config.concurrency ?? 1, 1_000));
+  return new PostgresStore({ url: config.databaseUrl, schema: config.schema, max });
 }
 
 async function migrateCommand(config: Config, io: Io): Promise<number> {
@@ -190,9 +217,12 @@ async function runCommand(config: Config, once: boolean, io: Io): Promise<number
       store,
       channels: channelsFromEnv(io.env),
       logger: config.logger,
+      listen: config.listen,
       ...defined({
         interval: config.interval,
         routesPerTick: config.routesPerTick,
+        concurrency: config.concurrency,
+        routesPerTransaction: config.routesPerTransaction,
         maxAttempts: config.maxAttempts,
         sendTimeoutMs: config.sendTimeoutMs,
       }),

@@ -8,6 +8,7 @@
 import { HeraldError } from "../errors.ts";
 import type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "../route.ts";
 import type {
+  AttemptRecord,
   Enqueued,
   NotificationInput,
   RouteInput,
@@ -70,6 +71,7 @@ export class FakeStore implements Store {
   /** Every record handed to `finalise` (committed or not), for assertions. */
   readonly finalised: Finalisation[] = [];
   readonly #listeners = new Set<WakeHandlers>();
+  readonly #attempts = new Map<string, AttemptRecord[]>();
   /** Set false to simulate notifications lost while a listener is disconnected. */
   notifications = true;
 
@@ -98,6 +100,7 @@ export class FakeStore implements Store {
     if (options.lockTimeoutMs !== undefined) this.lockTimeouts.push(options.lockTimeoutMs);
     const id = this.#nextTx++;
     const pending = new Map<string, Partial<Row>>();
+    const logged: Finalisation[] = [];
     let open = true;
     this.#open++;
     const guard = (): void => {
@@ -134,6 +137,7 @@ export class FakeStore implements Store {
           pending.set(routeId, this.#apply(outcome));
         }
         this.finalised.push(...records);
+        logged.push(...records);
         return Promise.resolve();
       },
     };
@@ -151,6 +155,18 @@ export class FakeStore implements Store {
       throw err;
     }
     for (const [routeId, change] of pending) Object.assign(this.#routes.get(routeId)!, change);
+    for (const r of logged) {
+      const log = this.#attempts.get(r.routeId) ?? [];
+      log.push({
+        attempt: r.outcome.attempts,
+        startedAt: r.startedAt,
+        durationMs: r.durationMs,
+        outcome: r.outcome.status,
+        httpStatus: r.httpStatus ?? null,
+        error: r.outcome.status === "sent" ? null : r.outcome.error,
+      });
+      this.#attempts.set(r.routeId, log);
+    }
     release();
     return result;
   }
@@ -228,6 +244,10 @@ export class FakeStore implements Store {
   /** How many subscriptions are open. */
   get listenerCount(): number {
     return this.#listeners.size;
+  }
+
+  attempts(routeId: string): Promise<AttemptRecord[]> {
+    return Promise.resolve([...(this.#attempts.get(routeId) ?? [])]);
   }
 
   getRoute(routeId: string): Promise<RouteRecord | undefined> {

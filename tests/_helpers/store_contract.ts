@@ -177,6 +177,47 @@ export function storeContract(target: ContractTarget): void {
       assert.deepEqual((await claimAll()).map((r) => r.id), [b]);
     });
 
+    it("finalise appends to the attempt log, in the same transaction", async () => {
+      const { routeIds } = await store.enqueue({ kind: "k" }, [{
+        channel: "log",
+        destination: "1",
+      }]);
+      const id = routeIds[0]!;
+      const startedAt = new Date("2026-01-02T03:04:05.678Z");
+      await store.transaction(async (tx) => {
+        await tx.claimDue({ limit: 1, exclude: [] });
+        await tx.finalise([{
+          routeId: id,
+          outcome: { status: "retry", attempts: 1, delayMs: 0, error: "HTTP 503" },
+          startedAt,
+          durationMs: 12.5,
+          httpStatus: 503,
+        }]);
+      });
+      await assert.rejects(store.transaction(async (tx) => {
+        await tx.claimDue({ limit: 1, exclude: [] });
+        await tx.finalise([rec(id, { status: "sent", attempts: 2 })]);
+        throw new Error("rolled back");
+      }));
+      await store.transaction(async (tx) => {
+        await tx.claimDue({ limit: 1, exclude: [] });
+        await tx.finalise([rec(id, { status: "sent", attempts: 2 })]);
+      });
+      const log = await store.attempts(id);
+      assert.equal(log.length, 2, "the rolled-back attempt left no row");
+      assert.deepEqual(log[0], {
+        attempt: 1,
+        startedAt,
+        durationMs: 12.5,
+        outcome: "retry",
+        httpStatus: 503,
+        error: "HTTP 503",
+      });
+      assert.equal(log[1]?.outcome, "sent");
+      assert.equal(log[1]?.error, null);
+      assert.deepEqual(await store.attempts(crypto.randomUUID()), []);
+    });
+
     it("an error inside the transaction rolls back: status and attempts unchanged", async () => {
       const { routeIds } = await store.enqueue({ kind: "k" }, [{
         channel: "log",

@@ -1,0 +1,110 @@
+/**
+ * The Postgres side of one route transaction: the claim and the finalise
+ * queries, and the guard that keeps a transaction whose connection was lost
+ * from reaching the driver again.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { HeraldError } from "./errors.ts";
+import type { Finalisation, JsonValue, Route } from "./route.ts";
+import type { RouteTransaction } from "./store.ts";
+
+/** Never settles: parks the driver's transaction scope after its connection was lost. */
+export const ABANDONED: Promise<never> = new Promise<never>(() => {});
+
+/** A {@link RouteTransaction} on an open `postgres` transaction. */
+export class PgRouteTransaction implements RouteTransaction {
+  readonly #tx: postgres.TransactionSql;
+  readonly #schema: string;
+
+  #ended = false;
+
+  constructor(tx: postgres.TransactionSql, schema: string) {
+    this.#tx = tx;
+    this.#schema = schema;
+  }
+
+  end(): void {
+    this.#ended = true;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  #open(): postgres.TransactionSql {
+    if (this.#ended) {
+      throw new HeraldError(
+        "HERALD_STORE",
+        "the route's transaction has already ended (connection lost or lock timeout); nothing was recorded",
+      );
+    }
+    return this.#tx;
+  }
+
+  async claimDue(params: { limit: number; exclude: readonly string[] }): Promise<Route[]> {
+    const tx = this.#open();
+    const s = tx(this.#schema);
+    const rows = await tx`
+      SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
+             r.max_attempts, r.priority, r.created_at, n.kind, n.payload
+      FROM ${s}.notification_routes r
+      JOIN ${s}.notifications n ON n.id = r.notification_id
+      WHERE r.status = 'queued'
+        AND r.next_attempt_at <= now()
+        AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
+      ORDER BY r.priority, r.next_attempt_at
+      LIMIT ${params.limit}
+      FOR UPDATE OF r SKIP LOCKED`;
+    return rows.map((row) => ({
+      id: row["route_id"],
+      notificationId: row["notification_id"],
+      kind: row["kind"],
+      payload: row["payload"] as JsonValue,
+      channel: row["channel"],
+      destination: row["destination"],
+      attempts: row["attempts"],
+      maxAttempts: row["max_attempts"],
+      priority: row["priority"],
+      createdAt: row["created_at"],
+    }));
+  }
+
+  async finalise(records: readonly Finalisation[]): Promise<void> {
+    const tx = this.#open();
+    const s = tx(this.#schema);
+    const rows = records.map((r) => ({
+      id: r.routeId,
+      status: r.outcome.status,
+      attempts: r.outcome.attempts,
+      delay: r.outcome.status === "retry" ? r.outcome.delayMs : 0,
+      error: r.outcome.status === "sent" ? null : r.outcome.error,
+      started_at: r.startedAt.toISOString(),
+      duration_ms: r.durationMs,
+      http_status: r.httpStatus ?? null,
+    }));
+    // One statement whatever the batch size: update the routes and append the
+    // attempt log together, so a batch costs one round trip.
+    await tx`
+      WITH x AS (
+        SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
+          id uuid, status text, attempts int, delay float8, error text,
+          started_at timestamptz, duration_ms float8, http_status int)
+      ), updated AS (
+        UPDATE ${s}.notification_routes r
+        SET status = CASE WHEN x.status = 'retry' THEN 'queued' ELSE x.status END,
+            attempts = x.attempts,
+            next_attempt_at = CASE WHEN x.status = 'retry'
+              THEN now() + x.delay * interval '1 millisecond' ELSE r.next_attempt_at END,
+            sent_at = CASE WHEN x.status = 'sent' THEN now() ELSE r.sent_at END,
+            last_error = x.error, updated_at = now()
+        FROM x WHERE r.route_id = x.id
+        RETURNING r.route_id
+      )
+      INSERT INTO ${s}.route_attempts
+        (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
+      SELECT x.id, x.attempts, x.started_at, x.duration_ms, x.status, x.http_status, x.error
+      FROM x JOIN updated u ON u.route_id = x.id`;
+  }
+}
