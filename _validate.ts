@@ -27,6 +27,12 @@ export const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const INT4_MAX = 2_147_483_647;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a canonical UUID string (a route or notification id). */
+export function isUuid(value: unknown): value is string {
+  return typeof value === "string" && UUID.test(value);
+}
 
 /** What an application hands to `enqueue`: the notification. */
 export interface NotificationInput {

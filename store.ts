@@ -23,10 +23,26 @@
 import postgres from "postgres";
 import { HeraldError, InvalidArgumentError } from "./errors.ts";
 import type { Finalisation, JsonValue, Route, RouteStatus } from "./route.ts";
-import { checkEnqueue, SCHEMA_NAME } from "./_validate.ts";
+import { checkEnqueue, isUuid, SCHEMA_NAME } from "./_validate.ts";
 import type { NotificationInput, RouteInput } from "./_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
 import { ABANDONED, PgRouteTransaction } from "./_pg_transaction.ts";
+import * as admin from "./_pg_admin.ts";
+import type {
+  ChangeResult,
+  PruneOptions,
+  QueueStats,
+  RetrySelection,
+  RouteFilter,
+} from "./_pg_admin.ts";
+
+export type {
+  ChangeResult,
+  PruneOptions,
+  QueueStats,
+  RetrySelection,
+  RouteFilter,
+} from "./_pg_admin.ts";
 
 export type { NotificationInput, RouteInput } from "./_validate.ts";
 
@@ -363,6 +379,38 @@ export class PostgresStore implements Store {
     }));
   }
 
+  /** Counts by status and channel, the oldest due route's age, the last hour's failures. */
+  async stats(): Promise<QueueStats> {
+    return await admin.stats(this.#sql, this.#schema);
+  }
+
+  /** Routes matching `filter`, newest first. */
+  async listRoutes(filter: RouteFilter = {}): Promise<RouteRecord[]> {
+    return await admin.listRoutes(this.#sql, this.#schema, filter, toRecord);
+  }
+
+  /**
+   * Makes routes due now with a fresh attempt budget: by id (sent ones only
+   * with `force`), or every failed route (of a channel, since a time). Routes
+   * a worker holds right now are skipped, not waited for.
+   */
+  async retry(
+    selection: RetrySelection,
+    options: { readonly force?: boolean } = {},
+  ): Promise<ChangeResult> {
+    return await admin.retry(this.#sql, this.#schema, selection, options);
+  }
+
+  /** Cancels queued routes; others (and those in flight) are skipped. */
+  async cancel(routeIds: readonly string[]): Promise<ChangeResult> {
+    return await admin.cancel(this.#sql, this.#schema, routeIds);
+  }
+
+  /** Deletes finished routes older than `olderThanMs`, in batches; never queued ones. */
+  async prune(options: PruneOptions): Promise<number> {
+    return await admin.prune(this.#sql, this.#schema, options);
+  }
+
   /** Wakes `handlers` on every enqueue (Postgres `LISTEN`, on a connection of its own). */
   async listen(handlers: WakeHandlers): Promise<Subscription> {
     const sub = await this.#sql.listen(
@@ -404,11 +452,4 @@ function toRecord(row: postgres.Row): RouteRecord {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** True for a canonical UUID string. */
-export function isUuid(value: unknown): value is string {
-  return typeof value === "string" && UUID.test(value);
-}
-
-export { SCHEMA_VERSION };
+export { isUuid, SCHEMA_VERSION };
