@@ -68,6 +68,8 @@ export interface RouteEventDetail {
   readonly delayMs?: number;
   /** The provider's HTTP status, when the channel reported one. */
   readonly httpStatus?: number;
+  /** How long the send took, in milliseconds (not on `claimed`). */
+  readonly durationMs?: number;
 }
 
 /** Names of the events a {@link Worker} dispatches, each a `CustomEvent<RouteEventDetail>`. */
@@ -277,6 +279,7 @@ export class Worker extends EventTarget implements Lifecycle {
       routeId: route.id,
       channel: route.channel,
       attempt: outcome.attempts,
+      durationMs: record.durationMs,
       ...(record.httpStatus === undefined ? {} : { httpStatus: record.httpStatus }),
     };
     const fields = { route_id: route.id, channel: route.channel, attempt: outcome.attempts };

@@ -206,7 +206,14 @@ describe("finalising outcomes", () => {
     const { routeIds: [id] } = await enqueue();
     const sent = nextEvent<{ routeId: string; attempt: number }>(worker, "sent");
     await worker.tick();
-    assert.deepEqual(await sent, { routeId: id, channel: "log", attempt: 1 });
+    const detail = await sent;
+    assert.equal(typeof (detail as { durationMs?: unknown }).durationMs, "number");
+    assert.deepEqual({ ...detail, durationMs: 0 }, {
+      routeId: id,
+      channel: "log",
+      attempt: 1,
+      durationMs: 0,
+    });
     const route = await store.getRoute(id!);
     assert.equal(route?.status, "sent");
     assert.equal(route?.attempts, 1);
