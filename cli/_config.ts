@@ -1,0 +1,166 @@
+/**
+ * Turns flags and environment into settings, and opens the database: the
+ * Postgres at `DATABASE_URL`, or the embedded one when none is given.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "../errors.ts";
+import { jsonLogger, prettyLogger } from "../logger.ts";
+import type { Logger, LogLevel } from "../logger.ts";
+import { PostgresStore } from "../store.ts";
+import { DEFAULT_DATA_DIR, openEmbedded } from "../embedded.ts";
+
+/** Where the program reads and writes; tests pass their own. */
+export interface Io {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/** Parsed flag values, as `node:util` `parseArgs` gives them. */
+export type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
+
+/** Settings every command shares. */
+export interface Common {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly schema: string;
+  readonly logger: Logger;
+}
+
+/** The options every command takes. */
+export const COMMON_OPTIONS = {
+  "database-url": { type: "string" },
+  "data-dir": { type: "string" },
+  schema: { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The help lines of {@link COMMON_OPTIONS}. */
+export const COMMON_HELP = `Common options (each also read from the environment variable shown):
+  --database-url URL     DATABASE_URL        the Postgres to use; without it Herald runs on an
+                                             embedded database (one connection, concurrency 1,
+                                             for development: set DATABASE_URL in production)
+  --data-dir DIR         HERALD_DATA_DIR     the embedded database's directory (default ${DEFAULT_DATA_DIR})
+  --schema NAME          HERALD_SCHEMA       schema of Herald's tables (default herald)
+  --log-level LEVEL      HERALD_LOG_LEVEL    debug | info | warn | error (default info)
+  --log-format FORMAT    HERALD_LOG_FORMAT   json | pretty (default json)
+  -h, --help                                 this help`;
+
+/** A flag's value, else the environment variable's. */
+export function pick(
+  values: Values,
+  flag: string,
+  env: Io["env"],
+  name: string,
+): string | undefined {
+  const v = values[flag];
+  if (typeof v === "string") return v;
+  const e = env[name];
+  return e === "" ? undefined : e;
+}
+
+/** Reads the common settings. */
+export function readCommon(values: Values, env: Io["env"]): Common {
+  const level = pick(values, "log-level", env, "HERALD_LOG_LEVEL") ?? "info";
+  if (!["debug", "info", "warn", "error"].includes(level)) {
+    throw new InvalidArgumentError("--log-level", "must be debug, info, warn or error", level);
+  }
+  const format = pick(values, "log-format", env, "HERALD_LOG_FORMAT") ?? "json";
+  if (format !== "json" && format !== "pretty") {
+    throw new InvalidArgumentError("--log-format", "must be json or pretty", format);
+  }
+  const makeLogger = format === "json" ? jsonLogger : prettyLogger;
+  return {
+    databaseUrl: pick(values, "database-url", env, "DATABASE_URL"),
+    dataDir: pick(values, "data-dir", env, "HERALD_DATA_DIR") ?? DEFAULT_DATA_DIR,
+    schema: pick(values, "schema", env, "HERALD_SCHEMA") ?? "herald",
+    logger: makeLogger({ level: level as LogLevel }),
+  };
+}
+
+/** An open database: a store, whether it is embedded, and how to close it. */
+export interface Database {
+  readonly store: PostgresStore;
+  readonly embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured database. `connections` sizes the Postgres pool; the
+ * embedded database has one session whatever is asked.
+ */
+export async function openDatabase(common: Common, io: Io, connections = 1): Promise<Database> {
+  if (common.databaseUrl) {
+    const store = new PostgresStore({
+      url: common.databaseUrl,
+      schema: common.schema,
+      max: connections,
+    });
+    return { store, embedded: false, close: () => store.close() };
+  }
+  const db = await openEmbedded({
+    dataDir: common.dataDir,
+    schema: common.schema,
+    onProgress: (message) => io.err(`herald: ${message}`),
+  });
+  return { store: db.store, embedded: true, close: () => db.close() };
+}
+
+/** A number flag; `undefined` when not given. */
+export function numberFlag(field: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n)) {
+    throw new InvalidArgumentError(field, "must be a number", raw);
+  }
+  return n;
+}
+
+/** A boolean environment variable. */
+export function booleanEnv(field: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new InvalidArgumentError(field, "must be true or false", raw);
+}
+
+const UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** Parses `500ms`, `30s`, `15m`, `12h`, `7d`, `2w` into milliseconds. */
+export function parseDuration(field: string, raw: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(raw?.trim() ?? "");
+  if (!m) {
+    throw new InvalidArgumentError(
+      field,
+      "must be a duration such as 90s, 15m, 12h or 30d",
+      raw ?? "",
+    );
+  }
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+/** Parses a point in time: an ISO 8601 timestamp, or a duration meaning "that long ago". */
+export function parseTime(field: string, raw: string, now = Date.now()): Date {
+  if (/^\d+(?:\.\d+)?(ms|s|m|h|d|w)$/.test(raw.trim())) {
+    return new Date(now - parseDuration(field, raw));
+  }
+  const d = /^\d{4}-\d{2}-\d{2}/.test(raw) ? new Date(raw) : new Date(Number.NaN);
+  if (Number.isNaN(d.getTime())) {
+    throw new InvalidArgumentError(
+      field,
+      "must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration ago (1h)",
+      raw,
+    );
+  }
+  return d;
+}

@@ -1,0 +1,186 @@
+/**
+ * `herald run`: migrate, then deliver until SIGINT/SIGTERM (or, with
+ * `--once`, until nothing is due). Wires the signals to a graceful shutdown
+ * and optionally serves `/metrics` and `/healthz`.
+ *
+ * @module
+ */
+import process from "node:process";
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import { channelsFromEnv } from "../channels/env.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import { Metrics, metricsHandler } from "../metrics.ts";
+import { Worker } from "../worker.ts";
+import type { WorkerOptions } from "../worker.ts";
+import type { PostgresStore } from "../store.ts";
+import { booleanEnv, numberFlag, openDatabase, pick } from "./_config.ts";
+import type { Common, Io, Values } from "./_config.ts";
+import type { Command } from "./ops.ts";
+
+/** `herald run` */
+export const runCommand: Command = {
+  summary: "migrate, then deliver due routes until SIGINT/SIGTERM (the default command)",
+  usage: `herald [run] [options]
+
+  --once                       deliver what is due now, then exit 0 (cron jobs, tests)
+  --concurrency N              HERALD_CONCURRENCY   claim loops (default 1); each holds one
+                               connection while it sends, so the pool is N connections, plus
+                               1 for LISTEN. The embedded database allows 1 only.
+  --routes-per-transaction K   HERALD_ROUTES_PER_TRANSACTION  batch mode when K > 1 (default 1)
+  --interval MS                HERALD_INTERVAL_MS   poll interval; <= 0 means 5000 (default 5000)
+  --routes-per-tick N          HERALD_ROUTES_PER_TICK  routes one tick handles (default 100)
+  --max-attempts N             HERALD_MAX_ATTEMPTS  attempts before a route fails (default 10)
+  --send-timeout MS            HERALD_SEND_TIMEOUT_MS  per-send timeout (default 30000)
+  --shutdown-timeout MS        HERALD_SHUTDOWN_TIMEOUT_MS  grace for in-flight sends (default 10000)
+  --no-listen                  HERALD_LISTEN=false  poll only (PgBouncer transaction pooling)
+  --metrics-port P             HERALD_METRICS_PORT  serve /metrics and /healthz on this port
+  --metrics-host H             HERALD_METRICS_HOST  address to bind (default 127.0.0.1)
+
+Channels come from the environment: see docs/channels.md (HERALD_WEBHOOK_SECRET,
+HERALD_EMAIL_*, HERALD_TWILIO_*, HERALD_TELEGRAM_BOT_TOKEN, HERALD_ALLOW_HOSTS, ...).
+The first SIGINT/SIGTERM stops claiming and lets sends finish; a second aborts them.`,
+  options: {
+    once: { type: "boolean" },
+    concurrency: { type: "string" },
+    "routes-per-transaction": { type: "string" },
+    interval: { type: "string" },
+    "routes-per-tick": { type: "string" },
+    "max-attempts": { type: "string" },
+    "send-timeout": { type: "string" },
+    "shutdown-timeout": { type: "string" },
+    "no-listen": { type: "boolean" },
+    "metrics-port": { type: "string" },
+    "metrics-host": { type: "string" },
+  },
+  positionals: 0,
+  run,
+};
+
+async function run(
+  values: Values,
+  _args: readonly string[],
+  common: Common,
+  io: Io,
+): Promise<number> {
+  const env = io.env;
+  const num = (flag: string, name: string): number | undefined =>
+    numberFlag(`--${flag}`, pick(values, flag, env, name));
+  const settings = {
+    concurrency: num("concurrency", "HERALD_CONCURRENCY"),
+    routesPerTransaction: num("routes-per-transaction", "HERALD_ROUTES_PER_TRANSACTION"),
+    interval: num("interval", "HERALD_INTERVAL_MS"),
+    routesPerTick: num("routes-per-tick", "HERALD_ROUTES_PER_TICK"),
+    maxAttempts: num("max-attempts", "HERALD_MAX_ATTEMPTS"),
+    sendTimeoutMs: num("send-timeout", "HERALD_SEND_TIMEOUT_MS"),
+    shutdownTimeoutMs: num("shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT_MS"),
+  };
+  const listen = values["no-listen"] === true
+    ? false
+    : booleanEnv("HERALD_LISTEN", env["HERALD_LISTEN"], true);
+  const metricsPort = num("metrics-port", "HERALD_METRICS_PORT");
+  if (
+    metricsPort !== undefined &&
+    (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535)
+  ) {
+    throw new InvalidArgumentError(
+      "--metrics-port",
+      "must be a port number from 0 to 65535",
+      metricsPort,
+    );
+  }
+  const metricsHost = pick(values, "metrics-host", env, "HERALD_METRICS_HOST") ?? "127.0.0.1";
+  if (!common.databaseUrl && (settings.concurrency ?? 1) > 1) {
+    throw new InvalidArgumentError(
+      "--concurrency",
+      "must be 1 on the embedded database (one connection); set DATABASE_URL for more",
+      settings.concurrency,
+    );
+  }
+  const channels = channelsFromEnv(env);
+  const options: WorkerOptions = {
+    store: undefined as never,
+    channels,
+    logger: common.logger,
+    listen,
+    ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
+  };
+  // Check every option before touching the database.
+  new Worker({ ...options, store: { transaction: () => Promise.reject() } as never });
+
+  const db = await openDatabase(common, io, Math.max(1, settings.concurrency ?? 1));
+  let server: Server | undefined;
+  try {
+    await db.store.migrate();
+    const worker = new Worker({ ...options, store: db.store });
+    if (values["once"]) {
+      let total = 0;
+      for (let n = await worker.tick(); n > 0; n = await worker.tick()) total += n;
+      common.logger.log("info", "drained", { routes: total });
+      return 0;
+    }
+    const stop = new AbortController();
+    if (metricsPort !== undefined) {
+      server = await serveMetrics(
+        worker,
+        db.store,
+        metricsHost,
+        metricsPort,
+        () => !stop.signal.aborted,
+      );
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : metricsPort;
+      common.logger.log("info", "serving /metrics and /healthz", { host: metricsHost, port });
+    }
+    let signals = 0;
+    const onSignal = (name: string) => (): void => {
+      signals++;
+      common.logger.log(
+        "info",
+        signals === 1 ? `${name}: shutting down` : `${name}: aborting sends now`,
+      );
+      if (signals === 1) stop.abort();
+      else void worker.shutdown({ timeoutMs: 0 });
+    };
+    const onInt = onSignal("SIGINT");
+    const onTerm = onSignal("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    try {
+      await worker.run(stop.signal);
+    } finally {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    }
+    return 0;
+  } finally {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await db.close();
+  }
+}
+
+/** Serves the metrics handler with `node:http`, which all three runtimes have. */
+function serveMetrics(
+  worker: Worker,
+  store: PostgresStore,
+  host: string,
+  port: number,
+  healthy: () => boolean,
+): Promise<Server> {
+  const metrics = new Metrics();
+  metrics.observe(worker);
+  const handle = metricsHandler(metrics, store, healthy);
+  const server = createServer((req, res) => {
+    const request = new Request(new URL(req.url ?? "/", "http://metrics.local"), {
+      method: req.method ?? "GET",
+    });
+    handle(request).then(async (response) => {
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      res.end(req.method === "HEAD" ? undefined : await response.text());
+    }, () => res.writeHead(500).end());
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
