@@ -22,7 +22,7 @@
  */
 import postgres from "postgres";
 import { HeraldError, InvalidArgumentError } from "./errors.ts";
-import type { Finalisation, JsonValue, Route, RouteStatus } from "./route.ts";
+import type { Finalisation, Route, RouteStatus } from "./route.ts";
 import { checkEnqueue, isUuid, SCHEMA_NAME } from "./_validate.ts";
 import type { NotificationInput, RouteInput } from "./_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
