@@ -46,18 +46,36 @@ export type {
   WorkerEventName,
   WorkerOptions,
 } from "./worker.ts";
-export { checkSchema, enqueue, isUuid, PostgresStore, SCHEMA_VERSION } from "./store.ts";
+export {
+  checkSchema,
+  enqueue,
+  isUuid,
+  PostgresStore,
+  SCHEMA_VERSION,
+  wakeChannel,
+} from "./store.ts";
 export type {
+  AttemptRecord,
+  ChangeResult,
   Enqueued,
   NotificationInput,
   PostgresStoreOptions,
+  PruneOptions,
+  QueueStats,
+  RetrySelection,
+  RouteFilter,
   RouteInput,
   RouteRecord,
   RouteTransaction,
   Store,
+  Subscription,
   TransactionOptions,
+  WakeHandlers,
 } from "./store.ts";
-export type { JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+export { DEFAULT_DATA_DIR, openEmbedded } from "./embedded.ts";
+export type { EmbeddedDatabase, EmbeddedOptions } from "./embedded.ts";
+export { DEFAULT_BUCKETS, Metrics, metricsHandler } from "./metrics.ts";
 export { HeraldError, InvalidArgumentError, PermanentError, RetryLaterError } from "./errors.ts";
 export type { DeliveryDetails, HeraldErrorCode } from "./errors.ts";
 export { backoff, DEFAULT_RETRY_POLICY } from "./retry.ts";
