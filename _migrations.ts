@@ -64,6 +64,16 @@ export const SCHEMA_VERSION: number = MIGRATIONS.length;
 /** Applies what is missing; returns the resulting version. */
 export async function migrate(sql: postgres.Sql, schema: string): Promise<number> {
   const quoted = `"${schema}"`; // checked against SCHEMA_NAME by the caller, quoted anyway
+  // Up to date already: say so without DDL or the lock, so a worker role with
+  // no CREATE privilege can start (migrations run as the owner beforehand).
+  const [table] =
+    await sql`SELECT to_regclass(${`${quoted}.schema_migrations`}) IS NOT NULL AS found`;
+  if (table?.["found"]) {
+    const [row] = await sql.unsafe(
+      `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
+    );
+    if (row?.["version"] === MIGRATIONS.length) return MIGRATIONS.length;
+  }
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.migrate:${schema}`}, 0))`;
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
