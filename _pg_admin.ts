@@ -24,7 +24,9 @@ export interface QueueStats {
 
 /** Filters of `listRoutes`. */
 export interface RouteFilter {
+  /** Only routes in this status. */
   readonly status?: RouteStatus;
+  /** Only routes of this channel. */
   readonly channel?: string;
   /** At most this many, newest first; default 50, at most 10,000. */
   readonly limit?: number;

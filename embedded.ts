@@ -15,14 +15,17 @@
  * a Postgres server.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openEmbedded } from "./embedded.ts";
- * const db = await openEmbedded({ onProgress: (m) => console.error(m) });
- * try {
- *   await db.store.migrate();
- *   await db.store.enqueue({ kind: "order.shipped" }, [{ channel: "log", destination: "ops" }]);
- * } finally {
- *   await db.close();
+ *
+ * export async function enqueueLocally(): Promise<void> {
+ *   const db = await openEmbedded({ onProgress: (m) => console.error(m) });
+ *   try {
+ *     await db.store.migrate();
+ *     await db.store.enqueue({ kind: "order.shipped" }, [{ channel: "log", destination: "ops" }]);
+ *   } finally {
+ *     await db.close();
+ *   }
  * }
  * ```
  *
@@ -33,6 +36,7 @@ import { join, resolve } from "node:path";
 import postgres from "postgres";
 import { HeraldError, InvalidArgumentError } from "./errors.ts";
 import { checkSchema, PostgresStore } from "./store.ts";
+import type { SqlHandle } from "./store.ts";
 import { acquireDataDirLock } from "./_data_dir_lock.ts";
 import type { DataDirLock } from "./_data_dir_lock.ts";
 import { pgliteSocketFactory } from "./_pglite_socket.ts";
@@ -63,7 +67,7 @@ export interface EmbeddedDatabase {
    * The driver handle, for your own tables and for `enqueue(tx, ...)` inside
    * your transactions. One session: queries run one transaction at a time.
    */
-  readonly sql: postgres.Sql;
+  readonly sql: SqlHandle;
   /** The data directory, as given. */
   readonly dataDir: string;
   /** Ends the driver, closes the database and releases the lock. Safe to call twice. */
@@ -79,10 +83,13 @@ export interface EmbeddedDatabase {
  * loaded on demand, so programs that use `DATABASE_URL` never load it.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { openEmbedded } from "./embedded.ts";
- * await using db = await openEmbedded({ dataDir: "./.herald/data" });
- * await db.store.migrate();
+ *
+ * export async function migrateLocally(): Promise<number> {
+ *   await using db = await openEmbedded({ dataDir: "./.herald/data" });
+ *   return await db.store.migrate();
+ * }
  * ```
  */
 export async function openEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
@@ -214,3 +221,25 @@ function checkEmptyOrPartial(dataDir: string, absolute: string): void {
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type {
+  AttemptRecord,
+  ChangeResult,
+  Enqueued,
+  NotificationInput,
+  PostgresStore,
+  PruneOptions,
+  QueueStats,
+  RetrySelection,
+  RouteFilter,
+  RouteInput,
+  RouteRecord,
+  RouteTransaction,
+  SqlHandle,
+  Store,
+  Subscription,
+  TransactionOptions,
+  WakeHandlers,
+} from "./store.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";

@@ -5,11 +5,16 @@
  * anywhere; `herald run --metrics-port` serves it on 127.0.0.1.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Metrics, metricsHandler } from "./metrics.ts";
- * const metrics = new Metrics();
- * metrics.observe(worker);
- * Deno.serve({ hostname: "127.0.0.1", port: 9464 }, metricsHandler(metrics, store));
+ * import type { PostgresStore } from "./store.ts";
+ * import type { Worker } from "./worker.ts";
+ *
+ * export function metricsFor(worker: Worker, store: PostgresStore): (r: Request) => Promise<Response> {
+ *   const metrics = new Metrics();
+ *   metrics.observe(worker);
+ *   return metricsHandler(metrics, store); // mount it: Deno.serve, Bun.serve, a router...
+ * }
  * ```
  *
  * @module
@@ -163,3 +168,8 @@ export function metricsHandler(
 function label(value: string): string {
   return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { RouteEventDetail } from "./worker.ts";
+export type { QueueStats } from "./store.ts";
+export type { RouteStatus } from "./route.ts";

@@ -13,24 +13,26 @@
  * is the `herald` CLI; `--help` lists the commands.
  *
  * @example
- * ```ts ignore
- * import { logChannel, PostgresStore, webhookChannel, Worker } from "@herald/herald";
+ * ```ts
+ * import { logChannel, PostgresStore, webhookChannel, Worker } from "./mod.ts";
  *
- * const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:5432/test" });
- * await store.migrate();
- * await store.enqueue({ kind: "order.shipped", payload: { order: 42 } }, [
- *   { channel: "webhook", destination: "https://example.com/hooks/orders" },
- *   { channel: "log", destination: "ops" },
- * ]);
+ * export async function main(url: string, secret: string): Promise<void> {
+ *   const store = new PostgresStore({ url });
+ *   await store.migrate();
+ *   await store.enqueue({ kind: "order.shipped", payload: { order: 42 } }, [
+ *     { channel: "webhook", destination: "https://example.com/hooks/orders" },
+ *     { channel: "log", destination: "ops" },
+ *   ]);
  *
- * const worker = new Worker({
- *   store,
- *   channels: { log: logChannel(), webhook: webhookChannel({ secret: "whsec_..." }) },
- * });
- * const stop = new AbortController();
- * Deno.addSignalListener("SIGINT", () => stop.abort());
- * await worker.run(stop.signal); // resolves once everything is released
- * await store.close();
+ *   const worker = new Worker({
+ *     store,
+ *     channels: { log: logChannel(), webhook: webhookChannel({ secret }) },
+ *   });
+ *   const stop = new AbortController();
+ *   Deno.addSignalListener("SIGINT", () => stop.abort());
+ *   await worker.run(stop.signal); // resolves once everything is released
+ *   await store.close();
+ * }
  * ```
  *
  * @module
@@ -67,6 +69,7 @@ export type {
   RouteInput,
   RouteRecord,
   RouteTransaction,
+  SqlHandle,
   Store,
   Subscription,
   TransactionOptions,

@@ -7,15 +7,22 @@
  * added to the database's clock, not the worker's.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { PostgresStore } from "./store.ts";
- * const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:5432/test" });
- * await store.migrate();
- * const { routeIds } = await store.enqueue(
- *   { kind: "order.shipped", payload: { order: 42 } },
- *   [{ channel: "webhook", destination: "https://example.com/hooks" }],
- * );
- * await store.close();
+ *
+ * export async function notifyShipped(url: string): Promise<readonly string[]> {
+ *   const store = new PostgresStore({ url });
+ *   try {
+ *     await store.migrate();
+ *     const { routeIds } = await store.enqueue(
+ *       { kind: "order.shipped", payload: { order: 42 } },
+ *       [{ channel: "webhook", destination: "https://example.com/hooks" }],
+ *     );
+ *     return routeIds;
+ *   } finally {
+ *     await store.close();
+ *   }
+ * }
  * ```
  *
  * @module
@@ -58,18 +65,31 @@ export interface Enqueued {
 
 /** A route as stored, for tools and tests. */
 export interface RouteRecord {
+  /** The route id. */
   readonly id: string;
+  /** The notification it delivers. */
   readonly notificationId: string;
+  /** The channel's name. */
   readonly channel: string;
+  /** Where it goes; may be a credential (a Slack URL): print it redacted. */
   readonly destination: string;
+  /** Where it is in its life. */
   readonly status: RouteStatus;
+  /** Attempts made so far. */
   readonly attempts: number;
+  /** Its own attempt limit, or `null` for the worker's default. */
   readonly maxAttempts: number | null;
+  /** Lower runs first. */
   readonly priority: number;
+  /** When it is (or was) next due. */
   readonly nextAttemptAt: Date;
+  /** The last failure's short, secret-free reason. */
   readonly lastError: string | null;
+  /** When it was enqueued. */
   readonly createdAt: Date;
+  /** When it last changed. */
   readonly updatedAt: Date;
+  /** When it was delivered, if it was. */
   readonly sentAt: Date | null;
 }
 
@@ -158,6 +178,25 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * A handle of the `postgres` driver (porsager/postgres): a client made by
+ * `postgres(url)`, or the `tx` of `sql.begin((tx) => ...)`. Typed by the one
+ * method every handle has, so Herald's API does not tie you to the driver's
+ * type declarations; anything else is refused at run time.
+ */
+export interface SqlHandle {
+  /** Runs a query. */
+  unsafe(query: string, parameters?: never[]): PromiseLike<unknown>;
+}
+
+/** Checks that `value` is a `postgres` driver handle; returns it with the driver's type. */
+function driverHandle(field: string, value: unknown): postgres.Sql {
+  if (typeof value !== "function" || typeof (value as Partial<SqlHandle>).unsafe !== "function") {
+    throw new InvalidArgumentError(field, "must be a postgres.js client or transaction handle");
+  }
+  return value as postgres.Sql;
+}
+
 /** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions {
   /** A connection URL (`DATABASE_URL`). Ignored when `sql` is given. */
@@ -166,7 +205,7 @@ export interface PostgresStoreOptions {
    * Your own `postgres` instance; Herald will not end it on `close()`. Give
    * it at least `concurrency + 1` connections.
    */
-  readonly sql?: postgres.Sql;
+  readonly sql?: SqlHandle;
   /** The Postgres schema holding Herald's tables; default `herald`. */
   readonly schema?: string;
   /** Pool size when Herald opens the connection from `url`; default 10. */
@@ -191,28 +230,33 @@ export function checkSchema(schema: unknown): string {
  * transactional outbox). Given a pool rather than a transaction, it opens one.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import postgres from "postgres";
  * import { enqueue } from "./store.ts";
- * const sql = postgres(process.env.DATABASE_URL!);
- * await sql.begin(async (tx) => {
- *   await tx`UPDATE orders SET shipped = true WHERE id = 42`;
- *   await enqueue(tx, { kind: "order.shipped", payload: { order: 42 } }, [
- *     { channel: "webhook", destination: "https://example.com/hooks" },
- *   ]);
- * });
+ *
+ * export async function shipOrder(sql: postgres.Sql, order: number): Promise<void> {
+ *   await sql.begin(async (tx) => {
+ *     await tx`UPDATE orders SET shipped = true WHERE id = ${order}`;
+ *     await enqueue(tx, { kind: "order.shipped", payload: { order } }, [
+ *       { channel: "webhook", destination: "https://example.com/hooks" },
+ *     ]);
+ *   });
+ * }
  * ```
  */
 export async function enqueue(
-  sqlOrTx: postgres.Sql | postgres.TransactionSql,
+  sqlOrTx: SqlHandle,
   notification: NotificationInput,
   routes: readonly RouteInput[],
   options: { readonly schema?: string } = {},
 ): Promise<Enqueued> {
   const schema = checkSchema(options.schema ?? "herald");
   const checked = checkEnqueue(notification, routes);
-  if ("savepoint" in sqlOrTx) return await insertNotification(sqlOrTx, schema, checked);
-  const sql = sqlOrTx as postgres.Sql;
+  const handle = driverHandle("sqlOrTx", sqlOrTx);
+  if ("savepoint" in handle) {
+    return await insertNotification(handle as unknown as postgres.TransactionSql, schema, checked);
+  }
+  const sql = handle;
   return await sql.begin((tx) => insertNotification(tx, schema, checked)) as Enqueued;
 }
 
@@ -279,8 +323,8 @@ export class PostgresStore implements Store {
   /** Connects lazily: nothing happens on the network until the first query. */
   constructor(options: PostgresStoreOptions) {
     this.#schema = checkSchema(options.schema ?? "herald");
-    if (options.sql) {
-      this.#sql = options.sql;
+    if (options.sql !== undefined) {
+      this.#sql = driverHandle("sql", options.sql);
       this.#owned = false;
     } else {
       if (typeof options.url !== "string" || options.url === "") {
@@ -453,3 +497,6 @@ function toRecord(row: postgres.Row): RouteRecord {
 }
 
 export { isUuid, SCHEMA_VERSION };
+
+// The types the API mentions, so this entry point documents them all.
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";

@@ -4,18 +4,18 @@
  * routes are free again the moment its connection drops.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Worker } from "./worker.ts";
  * import { PostgresStore } from "./store.ts";
  * import { logChannel } from "./channels/log.ts";
  *
- * const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:5432/test", max: 5 });
- * await store.migrate();
- * const worker = new Worker({ store, channels: { log: logChannel() }, concurrency: 4 });
- * const stop = new AbortController();
- * setTimeout(() => stop.abort(), 1000);
- * await worker.run(stop.signal);
- * await store.close();
+ * export async function serve(url: string, stop: AbortSignal): Promise<void> {
+ *   const store = new PostgresStore({ url, max: 4 }); // one connection per loop
+ *   await store.migrate();
+ *   const worker = new Worker({ store, channels: { log: logChannel() }, concurrency: 4 });
+ *   await worker.run(stop); // resolves once every route it held is released
+ *   await store.close();
+ * }
  * ```
  *
  * @module
@@ -82,10 +82,16 @@ export type WorkerEventName = "claimed" | "sent" | "retry" | "failed";
  * `sent`, `retry` and `failed` events ({@link RouteEventDetail}).
  *
  * @example
- * ```ts ignore
- * const worker = new Worker({ store, channels: { webhook: webhookChannel() } });
- * worker.addEventListener("failed", (e) => console.warn((e as CustomEvent).detail));
- * await worker.tick(); // handle what is due now, then return
+ * ```ts
+ * import { Worker } from "./worker.ts";
+ * import type { Store } from "./store.ts";
+ * import { webhookChannel } from "./channels/webhook.ts";
+ *
+ * export async function drainOnce(store: Store): Promise<number> {
+ *   const worker = new Worker({ store, channels: { webhook: webhookChannel() } });
+ *   worker.addEventListener("failed", (e) => console.warn((e as CustomEvent).detail));
+ *   return await worker.tick(); // handle what is due now, then return
+ * }
  * ```
  */
 export class Worker extends EventTarget implements Lifecycle {
@@ -345,3 +351,22 @@ export class Worker extends EventTarget implements Lifecycle {
     return work;
   }
 }
+
+// The types the options mention, so this entry point documents them all.
+export type { Channel, SendContext } from "./channels/channel.ts";
+export type { LogFields, Logger, LogLevel } from "./logger.ts";
+export type { RetryPolicy } from "./retry.ts";
+export type {
+  AttemptRecord,
+  Enqueued,
+  NotificationInput,
+  RouteInput,
+  RouteRecord,
+  RouteTransaction,
+  Store,
+  Subscription,
+  TransactionOptions,
+  WakeHandlers,
+} from "./store.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+export type { DeliveryDetails } from "./errors.ts";

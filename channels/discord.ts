@@ -58,3 +58,8 @@ function _classify(answer: HttpAnswer, where: string): Error | undefined {
     retryAfterMs: Math.ceil(seconds * 1000),
   });
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { Channel, SendContext } from "./channel.ts";

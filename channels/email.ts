@@ -135,3 +135,9 @@ function _isAddress(text: string): boolean {
   return text.length <= 254 &&
     /^[^\s@<>(),;:"\\[\]]+@[^\s@<>(),;:"\\[\]]+\.[^\s@<>(),;:"\\[\]]+$/.test(text);
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { HttpOptions } from "./_http.ts";
+export type { Channel, SendContext } from "./channel.ts";

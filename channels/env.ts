@@ -178,3 +178,8 @@ function _as(fields: Readonly<Record<string, string>>, build: () => Channel): Ch
     throw new InvalidArgumentError(name, problem);
   }
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -39,3 +39,8 @@ export function logChannel(options: LogChannelOptions = {}): Channel {
     },
   };
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -36,3 +36,8 @@ function _render(route: Route): JsonObject {
   const blocks = payload["blocks"];
   return Array.isArray(blocks) ? { text, blocks } : { text };
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -101,3 +101,9 @@ export function smsChannel(options: SmsChannelOptions): Channel {
     },
   };
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { HttpOptions } from "./_http.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -69,3 +69,9 @@ function _classify(answer: HttpAnswer, where: string): Error | undefined {
     detail: `(answered HTTP ${answer.status} with an embedded error)`,
   });
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { JsonObject } from "./_json_post.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -112,3 +112,9 @@ function _classify(answer: HttpAnswer, where: string, token: string): Error | un
     retryAfterMs: typeof retryAfter === "number" && retryAfter >= 0 ? retryAfter * 1000 : undefined,
   });
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { HttpOptions } from "./_http.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -107,3 +107,10 @@ export function webhookChannel(options: WebhookChannelOptions = {}): Channel {
     },
   };
 }
+
+// The types the API mentions, so this entry point documents them all.
+export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../route.ts";
+export type { AddressGuardOptions, Resolver } from "./_address.ts";
+export type { HttpOptions } from "./_http.ts";
+export type { Channel, SendContext } from "./channel.ts";

@@ -33,6 +33,12 @@ import { acquireDataDirLock } from "../_data_dir_lock.ts";
 import { rec, storeContract } from "./_helpers/store_contract.ts";
 import type { ContractTarget } from "./_helpers/store_contract.ts";
 import { uniqueSchema } from "./_helpers/pg.ts";
+import type postgres from "postgres";
+
+/** The embedded handle with the driver's own type (the public API types it structurally). */
+function driver(db: EmbeddedDatabase): postgres.Sql {
+  return db.sql as postgres.Sql;
+}
 import { RUNTIME } from "./_helpers/spawn.ts";
 
 const root = mkdtempSync(join(tmpdir(), "herald-embedded-"));
@@ -45,7 +51,7 @@ function ensureCreated(): Promise<string[]> {
   created ??= (async () => {
     const progress: string[] = [];
     const db = await openEmbedded({ dataDir, onProgress: (m) => progress.push(m) });
-    await db.sql`SELECT 1`;
+    await driver(db)`SELECT 1`;
     await db.close();
     return progress;
   })();
@@ -96,7 +102,7 @@ describe("embedded database", () => {
         return Promise.resolve({
           store: new PostgresStore({ sql: db.sql, schema }),
           async cleanup() {
-            await db.sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+            await driver(db).unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
           },
         });
       },
@@ -125,12 +131,12 @@ describe("embedded database", () => {
       const got: string[] = [];
       let arrived!: () => void;
       const delivered = new Promise<void>((resolve) => (arrived = resolve));
-      const sub = await db.sql.listen("embedded_test", (payload) => {
+      const sub = await driver(db).listen("embedded_test", (payload) => {
         got.push(payload);
         arrived();
       });
       try {
-        await db.sql.begin(async (tx) => {
+        await driver(db).begin(async (tx) => {
           await tx`SELECT pg_notify('embedded_test', 'in-tx')`;
           await tx`SELECT 1`;
           assert.deepEqual(got, [], "not delivered before commit");
@@ -158,24 +164,24 @@ describe("embedded database", () => {
     });
 
     it("COPY FROM STDIN is refused with SQLSTATE 0A000 and the database lives on", async () => {
-      await db.sql`CREATE TEMP TABLE copy_target (n int)`;
+      await driver(db)`CREATE TEMP TABLE copy_target (n int)`;
       await assert.rejects(
-        db.sql`COPY copy_target FROM STDIN`.writable(),
+        driver(db)`COPY copy_target FROM STDIN`.writable(),
         (err: unknown) => (err as { code?: string }).code === "0A000",
       );
-      const [row] = await db.sql`SELECT 42 AS n`;
+      const [row] = await driver(db)`SELECT 42 AS n`;
       assert.equal(row?.["n"], 42);
     });
 
     it("a failed transaction rolls back and the session is usable again", async () => {
       await assert.rejects(
-        db.sql.begin(async (tx) => {
+        driver(db).begin(async (tx) => {
           await tx`CREATE TABLE rolled_back (n int)`;
           await tx`SELECT 1/0`;
         }),
         (err: unknown) => (err as { code?: string }).code === "22012",
       );
-      const [row] = await db.sql`SELECT to_regclass('rolled_back') IS NULL AS gone`;
+      const [row] = await driver(db)`SELECT to_regclass('rolled_back') IS NULL AS gone`;
       assert.equal(row?.["gone"], true);
     });
   });
@@ -213,7 +219,7 @@ describe("embedded database", () => {
     it("close is safe to call twice, and queries after it are refused", async () => {
       await ensureCreated();
       const db = await openEmbedded({ dataDir });
-      await db.sql`SELECT 1`;
+      await driver(db)`SELECT 1`;
       await Promise.all([db.close(), db.close()]);
       await db.close();
       await assert.rejects(db.store.getRoute(crypto.randomUUID()));
