@@ -1,0 +1,79 @@
+/**
+ * Database-side observation for the fault tests: the sessions of a spawned
+ * program (found by the `application_name` `_procs.ts` gives it), who holds
+ * a route's row lock, and a bounded wait on a database condition.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+
+/**
+ * Polls `check` until it returns a value other than `undefined`, or fails
+ * after `timeoutMs` naming `what`. The pause between polls only paces the
+ * queries; the wait ends on the observed state, never on the clock.
+ */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The `application_name`s (of those starting with `prefix`) whose session holds a transaction id: a row lock. */
+export async function lockHolders(sql: postgres.Sql, prefix: string): Promise<string[]> {
+  const rows = await sql`
+    SELECT application_name FROM pg_stat_activity
+    WHERE backend_xid IS NOT NULL AND starts_with(application_name, ${prefix})`;
+  return rows.map((r) => r["application_name"] as string);
+}
+
+/** Backend pids of the program named `name`. */
+export async function backendsOf(sql: postgres.Sql, name: string): Promise<number[]> {
+  const rows = await sql`SELECT pid FROM pg_stat_activity WHERE application_name = ${name}`;
+  return rows.map((r) => r["pid"] as number);
+}
+
+/** The pid of the program's LISTEN session, once its `LISTEN` is in place. */
+export async function listenerOf(
+  sql: postgres.Sql,
+  name: string,
+  schema: string,
+): Promise<number | undefined> {
+  const rows = await sql`
+    SELECT pid FROM pg_stat_activity
+    WHERE application_name = ${name} AND query = ${`listen "herald:${schema}"`}
+      AND state = 'idle'`;
+  return rows[0]?.["pid"] as number | undefined;
+}
+
+/**
+ * True when the route's row can be locked right now by another transaction
+ * (`FOR UPDATE NOWAIT` would fail while a worker holds it).
+ */
+export async function claimable(
+  sql: postgres.Sql,
+  schema: string,
+  routeId: string,
+): Promise<boolean> {
+  const rows = await sql`
+    SELECT route_id FROM ${sql(schema)}.notification_routes
+    WHERE route_id = ${routeId} FOR UPDATE SKIP LOCKED`;
+  return rows.length === 1;
+}
+
+/** Counts of the schema's routes by status. */
+export async function statusCounts(
+  sql: postgres.Sql,
+  schema: string,
+): Promise<Record<string, number>> {
+  const rows = await sql`
+    SELECT status, count(*)::int AS n FROM ${sql(schema)}.notification_routes GROUP BY status`;
+  return Object.fromEntries(rows.map((r) => [r["status"] as string, r["n"] as number]));
+}
