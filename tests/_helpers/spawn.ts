@@ -13,12 +13,17 @@ export const RUNTIME: "deno" | "bun" | "node" = "Deno" in globalThis
   ? "bun"
   : "node";
 
+/** The command line that runs the TypeScript file `script` on this runtime. */
+export function scriptArgs(script: string, args: readonly string[]): [string, string[]] {
+  const exe = process.execPath;
+  if (RUNTIME === "deno") return [exe, ["run", "-A", script, ...args]];
+  if (RUNTIME === "bun") return [exe, ["run", script, ...args]];
+  return [exe, [script, ...args]];
+}
+
 /** The command line that runs `mod.ts` on this runtime. */
 export function programArgs(args: readonly string[]): [string, string[]] {
-  const exe = process.execPath;
-  if (RUNTIME === "deno") return [exe, ["run", "-A", MOD, ...args]];
-  if (RUNTIME === "bun") return [exe, ["run", MOD, ...args]];
-  return [exe, [MOD, ...args]];
+  return scriptArgs(MOD, args);
 }
 
 /** Starts the program; the caller reads its output and waits for it. */
@@ -26,7 +31,16 @@ export function startProgram(
   args: readonly string[],
   env: Record<string, string | undefined> = {},
 ): ChildProcess {
-  const [exe, argv] = programArgs(args);
+  return startScript(MOD, args, env);
+}
+
+/** Starts a TypeScript file on this runtime; the caller reads its output and waits for it. */
+export function startScript(
+  script: string,
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+): ChildProcess {
+  const [exe, argv] = scriptArgs(script, args);
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...env })) {
     if (v !== undefined) merged[k] = v;
