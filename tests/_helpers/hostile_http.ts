@@ -10,17 +10,24 @@ import { programArgs } from "./spawn.ts";
 import { spawn } from "node:child_process";
 import process from "node:process";
 
-/** The request as text, in several spellings a receiver might echo it in. */
+/**
+ * The request as text: first a compact line with everything a credential
+ * travels in (path, decoded path, auth headers, a decoded Basic credential),
+ * then every header and the body.
+ */
 export function echoOf(req: RecordedRequest): string {
-  const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join("\n");
-  const raw = `${req.method} ${req.path}\n${headers}\n\n${req.body}`;
-  let decoded = raw;
+  let decoded = req.path;
   try {
     decoded = decodeURIComponent(req.path);
   } catch {
     // keep the raw path only
   }
-  return `${raw}\ndecoded path: ${decoded}\nbasic: ${basicOf(req.headers["authorization"])}`;
+  const auth = ["authorization", "x-postmark-server-token", "webhook-signature"]
+    .map((h) => `${h}=${req.headers[h] ?? "-"}`).join(" ");
+  const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join("\n");
+  return `${req.method} ${req.path} decoded=${decoded} ${auth} basic=${
+    basicOf(req.headers["authorization"])
+  }\n${headers}\n\n${req.body}`;
 }
 
 /** A Basic credential decoded, as a "helpful" receiver might print it. */
