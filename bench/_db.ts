@@ -1,0 +1,128 @@
+/**
+ * The benchmark's database side: a fresh, migrated schema per scenario,
+ * loaded with routes in two set-based INSERTs, and dropped afterwards even
+ * when the scenario fails.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { PostgresStore } from "../store.ts";
+
+/** The database every scenario runs against. */
+export class BenchDb {
+  /** The connection URL. */
+  readonly url: string;
+  /** A small pool for setup, checks and cleanup; never measured. */
+  readonly admin: postgres.Sql;
+  readonly #schemas = new Set<string>();
+
+  constructor(url: string) {
+    this.url = url;
+    this.admin = postgres(url, { max: 2, onnotice: () => {} });
+  }
+
+  /**
+   * Creates a migrated schema holding `routes` queued routes on channel
+   * `channel`, one notification each, vacuumed and analysed so every
+   * scenario starts from the same clean table. The schema is remembered
+   * until {@link drop} (or {@link dropAll}) removes it.
+   */
+  async fresh(routes: number, channel = "noop"): Promise<string> {
+    const schema = `herald_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    this.#schemas.add(schema);
+    const store = new PostgresStore({ url: this.url, schema, max: 1 });
+    try {
+      await store.migrate();
+    } finally {
+      await store.close();
+    }
+    const s = this.admin(schema);
+    if (routes > 0) {
+      await this.admin`
+        INSERT INTO ${s}.notifications (id, kind, payload)
+        SELECT gen_random_uuid(), 'bench.event', jsonb_build_object('n', i)
+        FROM generate_series(1, ${routes}::int) AS i`;
+      await this.admin`
+        INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination)
+        SELECT gen_random_uuid(), id, ${channel}, 'bench' FROM ${s}.notifications`;
+    }
+    // Autovacuum may be off: give the planner statistics and a clean heap.
+    await this.admin.unsafe(
+      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes`,
+    );
+    return schema;
+  }
+
+  /** Routes of `schema` in status `status`. */
+  async count(schema: string, status = "sent"): Promise<number> {
+    const [row] = await this.admin`
+      SELECT count(*)::int AS n FROM ${this.admin(schema)}.notification_routes
+      WHERE status = ${status}`;
+    return row?.["n"] ?? 0;
+  }
+
+  /** Drops one schema; never throws. */
+  async drop(schema: string): Promise<void> {
+    try {
+      await this.admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      this.#schemas.delete(schema);
+    } catch (err) {
+      console.error(`bench: could not drop schema ${schema}: ${String(err)}`);
+    }
+  }
+
+  /** Drops every schema still around, then closes the admin pool; never throws. */
+  async dropAll(): Promise<void> {
+    for (const schema of [...this.#schemas]) await this.drop(schema);
+    try {
+      await this.admin.end({ timeout: 5 });
+    } catch {
+      // Closing is best effort; the process is about to end.
+    }
+  }
+}
+
+/** Runs `fn` on a fresh schema of `routes` routes and drops the schema afterwards. */
+export async function withSchema<T>(
+  db: BenchDb,
+  routes: number,
+  fn: (schema: string) => Promise<T>,
+  channel = "noop",
+): Promise<T> {
+  const schema = await db.fresh(routes, channel);
+  try {
+    return await fn(schema);
+  } finally {
+    await db.drop(schema);
+  }
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Resolves with `work`'s value, or with `undefined` once `ms` passed (and
+ * calls `onCap` then, which must make `work` settle soon).
+ */
+export async function capped<T>(
+  work: Promise<T>,
+  ms: number,
+  onCap: () => void,
+): Promise<{ value: T | undefined; capped: boolean }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const cap = new Promise<"cap">((resolve) => {
+    timer = setTimeout(() => resolve("cap"), ms);
+  });
+  const settled = work.then((value) => ({ value }));
+  settled.catch(() => {}); // a rejection after the cap has no one left to hear it
+  try {
+    const first = await Promise.race([settled, cap]);
+    if (first !== "cap") return { value: first.value, capped: false };
+    onCap();
+    return { value: undefined, capped: true };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The issue's targets, checked against ratios from the same run: each row
+ * gets a note comparing it with its reference, and {@link targetsText}
+ * lists every target with its measured figure and PASS/MISS.
+ *
+ * @module
+ */
+import type { Result } from "./_report.ts";
+
+/** graphile-worker's published figure at concurrency 10, jobs/s. */
+export const GRAPHILE_JOBS_PER_S = 2_200;
+/** Targets from the benchmark issue. */
+export const TARGETS = {
+  perRouteVsRaw: 0.9,
+  batchRoutesPerS: 25_000,
+  wakeP50Ms: 2,
+  wakeP99Ms: 10,
+  slowOfIdeal: 0.9,
+  rssMb: 100,
+} as const;
+
+const ok = (pass: boolean): string => (pass ? "PASS" : "MISS");
+const x = (ratio: number): string => `${ratio.toFixed(2)}x`;
+const perS = (n: number): string => `${Math.round(n).toLocaleString("en-US")}/s`;
+
+function find(results: readonly Result[], name: string, c: number): Result | undefined {
+  return results.find((r) => r.name === name && r.concurrency === c && !r.error && r.routes > 0);
+}
+
+function addNote(r: Result, note: string): void {
+  r.note = r.note ? `${r.note}; ${note}` : note;
+}
+
+/** Adds ratio notes to `results` in place. */
+export function summarise(results: Result[]): void {
+  for (const r of results) {
+    if (r.error || r.routes === 0) continue;
+    if (r.name === "per-route") {
+      const raw = find(results, "raw", r.concurrency);
+      const bench = find(results, "pgbench", r.concurrency);
+      if (raw) addNote(r, `${x(r.routes_per_s / raw.routes_per_s)} raw`);
+      if (bench) addNote(r, `${x(r.routes_per_s / bench.routes_per_s)} pgbench`);
+      if (r.concurrency === 10) {
+        addNote(r, `${x(r.routes_per_s / GRAPHILE_JOBS_PER_S)} graphile-worker's 2,200/s`);
+      }
+    } else if (r.name === "raw") {
+      const bench = find(results, "pgbench", r.concurrency);
+      if (bench) addNote(r, `${x(r.routes_per_s / bench.routes_per_s)} pgbench`);
+    } else if (r.name === "batch") {
+      addNote(r, `${x(r.routes_per_s / TARGETS.batchRoutesPerS)} of the 25,000/s target`);
+    } else if (r.ideal_routes_per_s !== undefined) {
+      addNote(
+        r,
+        `${x(r.routes_per_s / r.ideal_routes_per_s)} of ideal ${perS(r.ideal_routes_per_s)}`,
+      );
+    }
+  }
+}
+
+/** One line per target: the measured figure, the reference, PASS or MISS. */
+export function targetsText(results: readonly Result[]): string {
+  const lines: string[] = ["Targets (ratios from this run):"];
+  const perRoute = results.filter((r) => r.name === "per-route" && !r.error && r.routes > 0);
+  if (perRoute.length > 0) {
+    const cells = perRoute.flatMap((r) => {
+      const raw = find(results, "raw", r.concurrency);
+      if (!raw) return [];
+      const ratio = r.routes_per_s / raw.routes_per_s;
+      return [`c${r.concurrency} ${x(ratio)} ${ok(ratio >= TARGETS.perRouteVsRaw)}`];
+    });
+    if (cells.length > 0) lines.push(`  per-route >= 0.9x same-driver raw: ${cells.join(", ")}`);
+    const vsBench = perRoute.flatMap((r) => {
+      const bench = find(results, "pgbench", r.concurrency);
+      return bench ? [`c${r.concurrency} ${x(r.routes_per_s / bench.routes_per_s)}`] : [];
+    });
+    if (vsBench.length > 0) lines.push(`  per-route vs pgbench (reported): ${vsBench.join(", ")}`);
+    const c10 = perRoute.find((r) => r.concurrency === 10);
+    if (c10) {
+      lines.push(
+        `  per-route c10 > graphile-worker ${perS(GRAPHILE_JOBS_PER_S)}: ${
+          perS(c10.routes_per_s)
+        } ${ok(c10.routes_per_s > GRAPHILE_JOBS_PER_S)}`,
+      );
+    }
+  }
+  const batch = results.filter((r) => r.name === "batch" && !r.error && r.routes > 0);
+  if (batch.length > 0) {
+    const best = batch.reduce((a, b) => (b.routes_per_s > a.routes_per_s ? b : a));
+    lines.push(
+      `  batch >= ${perS(TARGETS.batchRoutesPerS)}: best ${
+        perS(best.routes_per_s)
+      } (K=${best.routesPerTransaction} c=${best.concurrency}) ${
+        ok(best.routes_per_s >= TARGETS.batchRoutesPerS)
+      }`,
+    );
+  }
+  for (const r of results.filter((r) => r.name === "wakeup" && !r.error && r.routes > 0)) {
+    const pass = (r.p50_ms ?? Infinity) <= TARGETS.wakeP50Ms &&
+      (r.p99_ms ?? Infinity) <= TARGETS.wakeP99Ms;
+    lines.push(
+      `  wake-up c${r.concurrency} p50 <= 2 ms, p99 <= 10 ms: p50 ${r.p50_ms?.toFixed(2)} ms, p99 ${
+        r.p99_ms?.toFixed(2)
+      } ms, max ${r.max_ms?.toFixed(2)} ms ${ok(pass)}`,
+    );
+  }
+  for (const r of results.filter((r) => r.ideal_routes_per_s !== undefined && !r.error)) {
+    const ratio = r.routes_per_s / r.ideal_routes_per_s!;
+    lines.push(
+      `  ${r.name} (c${r.concurrency}, K=${r.routesPerTransaction}) within 10% of ideal ${
+        perS(r.ideal_routes_per_s!)
+      }: ${perS(r.routes_per_s)} = ${x(ratio)} ${ok(ratio >= TARGETS.slowOfIdeal)}`,
+    );
+  }
+  const children = results.filter((r) => r.name === "rss-child" && !r.error);
+  const inProcess = results.filter((r) =>
+    r.rss_peak_mb !== undefined && !["raw", "pgbench", "rss-child"].includes(r.name)
+  );
+  const rssRows = children.length > 0 ? children : inProcess;
+  if (rssRows.length > 0) {
+    const peak = Math.max(...rssRows.map((r) => r.rss_peak_mb!));
+    const what = children.length > 0
+      ? "worker alone in a child process"
+      : "whole bench process; run --only rss for the worker alone";
+    lines.push(
+      `  RSS <= ${TARGETS.rssMb} MB (${what}): peak ${peak} MB ${ok(peak <= TARGETS.rssMb)}`,
+    );
+  }
+  const startup = results.find((r) => r.name === "startup" && !r.error && r.routes > 0);
+  if (startup) {
+    lines.push(
+      `  start -> first claim (reported): p50 ${startup.p50_ms?.toFixed(1)} ms, max ${
+        startup.max_ms?.toFixed(1)
+      } ms`,
+    );
+  }
+  const failed = results.filter((r) => r.error);
+  if (failed.length > 0) lines.push(`  ${failed.length} scenario(s) failed: see ERROR notes`);
+  const cappedRows = results.filter((r) => r.capped);
+  if (cappedRows.length > 0) lines.push(`  ${cappedRows.length} scenario(s) hit the time cap`);
+  return lines.join("\n");
+}
