@@ -230,7 +230,7 @@ describe(`least privilege on ${RUNTIME}`, () => {
       await listening;
       const { routeIds: [id] } = await app.enqueue({ kind: "lp.wake" }, [hook("/ok/wake")]);
       await new Promise<void>((resolve) => {
-        const onSent = (e: Event): void => {
+        const onSent = (e: unknown): void => {
           if ((e as CustomEvent).detail.routeId !== id) return;
           w.removeEventListener("sent", onSent);
           resolve();
