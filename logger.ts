@@ -43,35 +43,35 @@ export interface LoggerOptions {
  * ```
  */
 export function jsonLogger(options: LoggerOptions = {}): Logger {
-  const min = RANK[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => console.error(line));
-  const now = options.now ?? Date.now;
-  return {
-    log(level, message, fields = {}) {
-      if (RANK[level] < min) return;
-      write(JSON.stringify({
-        time: new Date(now()).toISOString(),
-        level,
-        msg: redact(message),
-        ...cleanFields(fields),
-      }));
-    },
-  };
+  return lineLogger(
+    options,
+    (time, level, msg, fields) =>
+      JSON.stringify({ time: new Date(time).toISOString(), level, msg, ...fields }),
+  );
 }
 
 /** Human-readable lines: `12:00:00.000 WARN tick failed error=…`. */
 export function prettyLogger(options: LoggerOptions = {}): Logger {
+  return lineLogger(options, (time, level, msg, fields) => {
+    const rest = Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(v)}`);
+    return `${new Date(time).toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${
+      rest.join("")
+    }`;
+  });
+}
+
+/** Level filtering, the clock, redaction and the sink, shared by both formats. */
+function lineLogger(
+  options: LoggerOptions,
+  format: (time: number, level: LogLevel, msg: string, fields: CleanFields) => string,
+): Logger {
   const min = RANK[options.level ?? "info"];
   const write = options.write ?? ((line: string) => console.error(line));
   const now = options.now ?? Date.now;
   return {
     log(level, message, fields = {}) {
       if (RANK[level] < min) return;
-      const time = new Date(now()).toISOString().slice(11, 23);
-      const rest = Object.entries(cleanFields(fields)).map(([k, v]) =>
-        ` ${k}=${JSON.stringify(v)}`
-      );
-      write(`${time} ${level.toUpperCase().padEnd(5)} ${redact(message)}${rest.join("")}`);
+      write(format(now(), level, redact(message), cleanFields(fields)));
     },
   };
 }
@@ -79,8 +79,10 @@ export function prettyLogger(options: LoggerOptions = {}): Logger {
 /** A logger that drops everything (tests, embedding). */
 export const silentLogger: Logger = { log() {} };
 
-function cleanFields(fields: LogFields): Record<string, string | number | boolean | null> {
-  const out: Record<string, string | number | boolean | null> = {};
+type CleanFields = Record<string, string | number | boolean | null>;
+
+function cleanFields(fields: LogFields): CleanFields {
+  const out: CleanFields = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     out[key] = typeof value === "string" ? redact(value) : value;

@@ -177,13 +177,20 @@ export class Worker extends EventTarget implements Lifecycle {
   }
 
   async #sleep(ms: number): Promise<void> {
+    // Its own controller, aborted by a wake-up or by shutdown; plain listeners
+    // rather than `AbortSignal.any`, so nothing accumulates on the long-lived
+    // stop signal over millions of sleeps.
     const woken = new AbortController();
     const wake = (): void => woken.abort();
+    const stop = this.#stop.signal;
     this.#sleepers.add(wake);
+    stop.addEventListener("abort", wake, { once: true });
+    if (stop.aborted) wake();
     try {
-      await this.#config.sleep(ms, AbortSignal.any([this.#stop.signal, woken.signal]));
+      await this.#config.sleep(ms, woken.signal);
     } finally {
       this.#sleepers.delete(wake);
+      stop.removeEventListener("abort", wake);
     }
   }
 
