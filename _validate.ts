@@ -91,8 +91,8 @@ function checkNotification(input: unknown): CheckedNotification {
     throw new InvalidArgumentError("notification", "must be an object with a 'kind'", input);
   }
   const kind = checkText(input["kind"], "notification.kind", LIMITS.maxKeyLength);
-  const payload = input["payload"] === undefined ? {} : input["payload"];
-  checkJson(payload, "notification.payload", 0, []);
+  const given = read(input, "payload", "notification.payload");
+  const payload = snapshotJson(given === undefined ? {} : given, "notification.payload", 0, []);
   const payloadJson = JSON.stringify(payload);
   const bytes = new TextEncoder().encode(payloadJson).length;
   if (bytes > LIMITS.maxPayloadBytes) {
@@ -105,7 +105,7 @@ function checkNotification(input: unknown): CheckedNotification {
   const idempotencyKey = key === undefined || key === null
     ? null
     : checkText(key, "notification.idempotencyKey", LIMITS.maxKeyLength);
-  return { kind, payload: payload as JsonValue, payloadJson, idempotencyKey };
+  return { kind, payload, payloadJson, idempotencyKey };
 }
 
 function checkRoutes(input: unknown): CheckedRoute[] {
@@ -205,7 +205,11 @@ function textProblem(s: string): string | undefined {
   return undefined;
 }
 
-function checkJson(value: unknown, path: string, depth: number, stack: object[]): void {
+/**
+ * Checks a payload and returns a plain copy of it: every value is read once,
+ * so a getter cannot pass the checks and then serialise differently.
+ */
+function snapshotJson(value: unknown, path: string, depth: number, stack: object[]): JsonValue {
   if (depth > LIMITS.maxPayloadDepth) {
     throw new InvalidArgumentError(path, `nests deeper than ${LIMITS.maxPayloadDepth} levels`);
   }
@@ -213,10 +217,10 @@ function checkJson(value: unknown, path: string, depth: number, stack: object[])
     case "string": {
       const bad = textProblem(value);
       if (bad) throw new InvalidArgumentError(path, bad);
-      return;
+      return value;
     }
     case "boolean":
-      return;
+      return value;
     case "number":
       if (!Number.isFinite(value)) {
         throw new InvalidArgumentError(
@@ -225,19 +229,27 @@ function checkJson(value: unknown, path: string, depth: number, stack: object[])
           value,
         );
       }
-      return;
+      return value;
     case "object": {
-      if (value === null) return;
+      if (value === null) return null;
       if (stack.includes(value)) throw new InvalidArgumentError(path, "is a cyclic reference");
       stack.push(value);
+      let copy: JsonValue;
       if (Array.isArray(value)) {
-        value.forEach((item, i) => checkJson(item, `${path}[${i}]`, depth + 1, stack));
+        copy = Array.from(
+          { length: value.length },
+          (_, i) =>
+            snapshotJson(read(value, i, `${path}[${i}]`), `${path}[${i}]`, depth + 1, stack),
+        );
       } else if (isPlainObject(value)) {
-        for (const [key, item] of Object.entries(value)) {
+        const out: Record<string, JsonValue> = {};
+        for (const key of Object.keys(value)) {
           const bad = textProblem(key);
           if (bad) throw new InvalidArgumentError(`${path} key`, bad);
-          checkJson(item, `${path}.${key.slice(0, 40)}`, depth + 1, stack);
+          const at = `${path}.${key.slice(0, 40)}`;
+          out[key] = snapshotJson(read(value, key, at), at, depth + 1, stack);
         }
+        copy = out;
       } else {
         const type = (value as object).constructor?.name ?? "object";
         throw new InvalidArgumentError(
@@ -246,10 +258,19 @@ function checkJson(value: unknown, path: string, depth: number, stack: object[])
         );
       }
       stack.pop();
-      return;
+      return copy;
     }
     default:
       throw new InvalidArgumentError(path, `must be JSON; a ${typeof value} is not serialisable`);
+  }
+}
+
+/** Reads one member, turning a throwing getter into a typed error. */
+function read(container: object, key: string | number, at: string): unknown {
+  try {
+    return (container as Record<string | number, unknown>)[key];
+  } catch {
+    throw new InvalidArgumentError(at, "could not be read (a getter threw); pass plain data");
   }
 }
 

@@ -214,10 +214,14 @@ export interface PostgresStoreOptions {
 
 /** Checks a schema name; returns it. */
 export function checkSchema(schema: unknown): string {
-  if (typeof schema !== "string" || !SCHEMA_NAME.test(schema)) {
+  if (
+    typeof schema !== "string" || !SCHEMA_NAME.test(schema) || schema.startsWith("pg_") ||
+    schema === "information_schema"
+  ) {
     throw new InvalidArgumentError(
       "schema",
-      "must be 1-63 characters of a-z, 0-9 and '_', not starting with a digit",
+      "must be 1-63 characters of a-z, 0-9 and '_', not starting with a digit or 'pg_', " +
+        "and not a system schema",
       schema,
     );
   }

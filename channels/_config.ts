@@ -15,10 +15,11 @@ export function baseUrl(value: string, field: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new InvalidArgumentError(field, "must be an absolute http(s) URL", value);
+    // Not echoed: a malformed URL may still carry a key.
+    throw new InvalidArgumentError(field, "must be an absolute http(s) URL");
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new InvalidArgumentError(field, "must be an absolute http(s) URL", value);
+    throw new InvalidArgumentError(field, "must be an absolute http(s) URL", url.protocol);
   }
   if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
     throw new InvalidArgumentError(field, "must not contain credentials, a query or a fragment");

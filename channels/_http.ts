@@ -184,8 +184,9 @@ export function statusError(params: {
 
 /** A body excerpt safe for messages: whitespace folded, secrets masked, short. */
 export function detailOf(text: string, secrets: readonly string[]): string {
-  const folded = text.replace(/\s+/g, " ").trim();
-  return redact(folded.length > 300 ? `${folded.slice(0, 300)}…` : folded, secrets);
+  // Mask first, then cut: a cut through a secret would leave a prefix no mask matches.
+  const masked = redact(text.replace(/\s+/g, " ").trim(), secrets);
+  return masked.length > 300 ? `${masked.slice(0, 300)}…` : masked;
 }
 
 function _classify(

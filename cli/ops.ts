@@ -10,6 +10,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { JsonValue, RouteStatus } from "../route.ts";
 import type { RouteRecord } from "../store.ts";
 import { redact } from "../_redact.ts";
+import { isUuid } from "../_validate.ts";
 import { numberFlag, openDatabase, parseDuration, parseTime } from "./_config.ts";
 import type { Common, Database, Io, Values } from "./_config.ts";
 import { formatDuration, formatTime, table } from "./_format.ts";
@@ -242,6 +243,7 @@ export const showCommand: Command = {
   run(values, args, common, io) {
     const id = args[0];
     if (id === undefined) throw new InvalidArgumentError("ROUTE_ID", "is required");
+    if (!isUuid(id)) throw new InvalidArgumentError("ROUTE_ID", "must be a route id (a UUID)", id);
     return withDatabase(common, io, async ({ store }) => {
       const route = await store.getRoute(id);
       if (!route) {

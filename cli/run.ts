@@ -57,6 +57,17 @@ The first SIGINT/SIGTERM stops claiming and lets sends finish; a second aborts t
   run,
 };
 
+/** The `run` flag behind each worker option, for error messages. */
+const FLAGS: Readonly<Record<string, string>> = {
+  concurrency: "--concurrency",
+  routesPerTransaction: "--routes-per-transaction",
+  interval: "--interval",
+  routesPerTick: "--routes-per-tick",
+  maxAttempts: "--max-attempts",
+  sendTimeoutMs: "--send-timeout",
+  shutdownTimeoutMs: "--shutdown-timeout",
+};
+
 async function run(
   values: Values,
   _args: readonly string[],
@@ -105,8 +116,15 @@ async function run(
     listen,
     ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
   };
-  // Check every option before touching the database.
-  new Worker({ ...options, store: { transaction: () => Promise.reject() } as never });
+  // Check every option before touching the database, naming the flag, not the option.
+  try {
+    new Worker({ ...options, store: { transaction: () => Promise.reject() } as never });
+  } catch (err) {
+    const flag = err instanceof InvalidArgumentError ? FLAGS[err.field] : undefined;
+    if (flag === undefined) throw err;
+    const problem = (err as Error).message.replace(/^Invalid '[^']*': /, "");
+    throw new InvalidArgumentError(flag, problem);
+  }
 
   const db = await openDatabase(common, io, Math.max(1, settings.concurrency ?? 1));
   let server: Server | undefined;

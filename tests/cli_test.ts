@@ -59,7 +59,7 @@ describe(`the herald program on ${RUNTIME}`, () => {
       [["run", "--interval", "soon"], /'--interval': must be a number, got "soon"/],
       [["run", "--log-level", "loud"], /'--log-level'/],
       [["run", "--schema", "Bad-Schema"], /'schema'/],
-      [["run", "--concurrency", "0"], /'concurrency'/],
+      [["run", "--concurrency", "0"], /'--concurrency'/],
       [["run", "--metrics-port", "70000"], /'--metrics-port'/],
       [["enqueue", "--to", "x"], /'--channel': is required/],
       [["enqueue", "--channel", "log"], /'--to': is required/],
