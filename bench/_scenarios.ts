@@ -95,7 +95,10 @@ function fromDrain(run: DrainRun): Omit<Result, keyof Shape | "runtime"> {
     routes: run.routes,
     seconds: round(run.seconds, 3),
     routes_per_s: run.seconds > 0 ? round(run.routes / run.seconds, 1) : 0,
-    queries_per_route: run.routes > 0 ? round(run.queries / run.routes, 2) : 0,
+    // Zero when the run did not count (timed runs go without the driver's debug hook).
+    ...(run.queries > 0 && run.routes > 0
+      ? { queries_per_route: round(run.queries / run.routes, 2) }
+      : {}),
     capped: run.capped,
     ...(run.unsent > 0 ? { error: `${run.unsent} routes were not sent` } : {}),
   };
@@ -119,7 +122,6 @@ export function planScenarios(options: Options): Scenario[] {
                 routes: run.routes,
                 seconds: round(run.seconds, 3),
                 routes_per_s: round(run.routes / run.seconds, 1),
-                queries_per_route: round(run.queries / Math.max(1, run.routes), 2),
                 capped: run.capped,
               };
             }),
@@ -236,7 +238,6 @@ export function planScenarios(options: Options): Scenario[] {
                 routes: n,
                 seconds: round(run.seconds, 3),
                 routes_per_s: round(n / run.seconds, 1),
-                queries_per_route: round(run.queries / Math.max(1, n), 2),
                 capped: run.capped,
               };
               const rounded = (s: ReturnType<typeof summary>): ReturnType<typeof summary> => ({
