@@ -24,6 +24,10 @@ export interface Cluster {
   readonly port: number;
   /** Fast restart: every session is terminated, then the server comes back. */
   restart(): Promise<void>;
+  /** Stops the server (fast: sessions terminated); `start()` brings it back. */
+  stop(): Promise<void>;
+  /** Starts a stopped server again. */
+  start(): Promise<void>;
   /** Stops the server (fast) and removes its directory; safe to call twice. */
   destroy(): Promise<void>;
 }
@@ -102,17 +106,17 @@ export async function startCluster(): Promise<Cluster> {
     })();
     return destroyed;
   };
+  const opts = [
+    `-p ${port}`,
+    "-c listen_addresses=127.0.0.1",
+    `-k ${dir}`,
+    "-c fsync=off",
+    "-c synchronous_commit=off",
+    "-c full_page_writes=off",
+    "-c max_connections=60",
+  ].join(" ");
   try {
     await tool(bin, "initdb", ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync"]);
-    const opts = [
-      `-p ${port}`,
-      "-c listen_addresses=127.0.0.1",
-      `-k ${dir}`,
-      "-c fsync=off",
-      "-c synchronous_commit=off",
-      "-c full_page_writes=off",
-      "-c max_connections=60",
-    ].join(" ");
     started = true;
     await ctl("start", "-w", "-t", "60", "-l", join(dir, "server.log"), "-o", opts);
   } catch (err) {
@@ -122,6 +126,12 @@ export async function startCluster(): Promise<Cluster> {
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
+    async stop() {
+      await ctl("stop", "-m", "fast", "-w", "-t", "60");
+    },
+    async start() {
+      await ctl("start", "-w", "-t", "60", "-l", join(dir, "server.log"), "-o", opts);
+    },
     async restart() {
       // `-l` again: without it the new server would hold our stdout pipe open.
       await ctl("restart", "-m", "fast", "-w", "-t", "60", "-l", join(dir, "server.log"));

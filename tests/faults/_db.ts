@@ -6,6 +6,7 @@
  * @module
  */
 import type postgres from "postgres";
+import type { Store } from "../../store.ts";
 
 /**
  * Polls `check` until it returns a value other than `undefined`, or fails
@@ -76,4 +77,23 @@ export async function statusCounts(
   const rows = await sql`
     SELECT status, count(*)::int AS n FROM ${sql(schema)}.notification_routes GROUP BY status`;
   return Object.fromEntries(rows.map((r) => [r["status"] as string, r["n"] as number]));
+}
+
+/** Enqueues `n` webhook routes to `url/<tag>/<i>`, 500 per notification; returns their ids in order. */
+export async function enqueueMany(
+  store: Pick<Store, "enqueue">,
+  url: string,
+  n: number,
+  tag: string,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let done = 0; done < n; done += 500) {
+    const routes = Array.from({ length: Math.min(500, n - done) }, (_, i) => ({
+      channel: "webhook",
+      destination: `${url}/${tag}/${done + i}`,
+    }));
+    const { routeIds } = await store.enqueue({ kind: `fault.${tag}` }, routes);
+    ids.push(...routeIds);
+  }
+  return ids;
 }

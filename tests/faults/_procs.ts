@@ -52,6 +52,10 @@ export interface Program {
   readonly logs: readonly LogLine[];
   /** Resolves on exit with the exit code or the signal that ended it. */
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  /** How it ended, once it has; `undefined` while it runs. */
+  readonly exit: { code: number | null; signal: string | null } | undefined;
+  /** Lines it wrote that are not JSON log lines (an uncaught exception's stack, say). */
+  readonly rawOutput: string;
   /** Resolves with the first line (already written or to come) `match` accepts. */
   waitForLog(match: (line: LogLine) => boolean, what?: string): Promise<LogLine>;
   /** Sends `signal` (default SIGKILL); for SIGKILL and SIGTERM resolves once it has exited. */
@@ -131,12 +135,20 @@ export function startProgram(
     child.once("exit", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: null, signal: "spawn error" }));
   });
+  let exit: { code: number | null; signal: string | null } | undefined;
+  void exited.then((e) => (exit = e));
   const program: Program = {
     name,
     runtime,
     pid: child.pid ?? -1,
     logs,
     exited,
+    get exit() {
+      return exit;
+    },
+    get rawOutput() {
+      return logs.filter((l) => l.level === undefined).map((l) => l.msg).join("\n");
+    },
     waitForLog(match, what = "a matching log line") {
       const hit = logs.find(match);
       if (hit) return Promise.resolve(hit);

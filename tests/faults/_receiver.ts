@@ -21,8 +21,11 @@ export interface Arrival {
   readonly path: string;
 }
 
-/** What to do with a request: answer with this status, or hold it open for ever. */
-export type Decision = number | "hold";
+/**
+ * What to do with a request: answer with this status, hold it open for ever,
+ * or answer with `status` after `afterMs` (a slow provider).
+ */
+export type Decision = number | "hold" | { readonly status: number; readonly afterMs: number };
 
 /** A running receiver. */
 export interface Receiver {
@@ -73,7 +76,9 @@ export async function startReceiver(
       req.socket.once("close", () => holding--);
       return;
     }
-    req.once("end", () => void res.writeHead(decision).end());
+    const answer = (status: number): void => void res.writeHead(status).end();
+    if (typeof decision === "number") return void req.once("end", () => answer(decision));
+    req.once("end", () => setTimeout(() => answer(decision.status), decision.afterMs));
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
