@@ -107,7 +107,6 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
         const c = await statusCounts(sql!, SCHEMA);
         return (c["sent"] ?? 0) === ids.length ? c : undefined;
       });
-      alive();
 
       const relistened = [];
       for (const w of workers) {
@@ -121,6 +120,7 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
         workers: workers.map((w) => w.runtime),
         restarts: RESTARTS,
         routes: ids.length,
+        crashed: workers.filter((w) => w.exit !== undefined).map((w) => w.runtime),
         lost,
         duplicates,
         restart_ms: summary(restartMs),
@@ -128,6 +128,7 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
         drain_last_wave_ms: ms(drainMs),
         warnings: Object.fromEntries(workers.map((w, i) => [w.runtime, warnings[i]])),
       });
+      alive();
       assert.equal(lost, 0);
       assert.deepEqual(counts, { sent: ids.length });
       assert.deepEqual(relistened, [true, true, true], "each worker LISTENs on a new session");
