@@ -106,7 +106,7 @@ export function classify(
     ? (err as { retryAfterMs?: unknown }).retryAfterMs
     : undefined;
   const delayMs = typeof retryAfter === "number" && Number.isFinite(retryAfter)
-    ? Math.min(Math.max(retryAfter, 0), config.retry.maxMs)
+    ? Math.min(Math.max(retryAfter, config.retry.minMs), config.retry.maxMs)
     : backoff(attempts, config.retry, config.random);
   return { status: "retry", attempts, delayMs, error };
 }

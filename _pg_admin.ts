@@ -220,12 +220,16 @@ export async function prune(
 ): Promise<number> {
   const { olderThanMs } = options;
   if (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-    throw new InvalidArgumentError("olderThan", "must be a duration of 0 or more", olderThanMs);
+    throw new InvalidArgumentError(
+      "olderThanMs",
+      "must be a number of milliseconds, 0 or more",
+      olderThanMs,
+    );
   }
   const statuses = options.statuses ?? PRUNABLE;
   if (statuses.length === 0 || statuses.some((st) => !PRUNABLE.includes(st))) {
     throw new InvalidArgumentError(
-      "status",
+      "statuses",
       `must list only ${PRUNABLE.join(", ")}`,
       statuses.join(","),
     );

@@ -33,6 +33,22 @@ export class PgRouteTransaction implements RouteTransaction {
     return this.#ended;
   }
 
+  /**
+   * Runs a query, and marks the transaction over when the error says the
+   * connection is gone: decided here, not by which rejection reaches
+   * `PostgresStore.transaction` first, so the driver is never handed a late
+   * ROLLBACK for a dead (or since reused) connection.
+   */
+  async #query<T>(run: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    const tx = this.#open();
+    try {
+      return await run(tx);
+    } catch (err) {
+      if (CONNECTION_LOST.has(String((err as { code?: unknown } | null)?.code))) this.end();
+      throw err;
+    }
+  }
+
   #open(): postgres.TransactionSql {
     if (this.#ended) {
       throw new HeraldError(
@@ -44,9 +60,9 @@ export class PgRouteTransaction implements RouteTransaction {
   }
 
   async claimDue(params: { limit: number; exclude: readonly string[] }): Promise<Route[]> {
-    const tx = this.#open();
-    const s = tx(this.#schema);
-    const rows = await tx`
+    const rows = await this.#query((tx) => {
+      const s = tx(this.#schema);
+      return tx`
       SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
              r.max_attempts, r.priority, r.created_at, n.kind, n.payload
       FROM ${s}.notification_routes r
@@ -57,6 +73,7 @@ export class PgRouteTransaction implements RouteTransaction {
       ORDER BY r.priority, r.next_attempt_at
       LIMIT ${params.limit}
       FOR UPDATE OF r SKIP LOCKED`;
+    });
     return rows.map((row) => ({
       id: row["route_id"],
       notificationId: row["notification_id"],
@@ -72,8 +89,6 @@ export class PgRouteTransaction implements RouteTransaction {
   }
 
   async finalise(records: readonly Finalisation[]): Promise<void> {
-    const tx = this.#open();
-    const s = tx(this.#schema);
     const rows = records.map((r) => ({
       id: r.routeId,
       status: r.outcome.status,
@@ -86,7 +101,9 @@ export class PgRouteTransaction implements RouteTransaction {
     }));
     // One statement whatever the batch size: update the routes and append the
     // attempt log together, so a batch costs one round trip.
-    await tx`
+    await this.#query((tx) => {
+      const s = tx(this.#schema);
+      return tx`
       WITH x AS (
         SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
           id uuid, status text, attempts int, delay float8, error text,
@@ -106,5 +123,19 @@ export class PgRouteTransaction implements RouteTransaction {
         (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
       SELECT x.id, x.attempts, x.started_at, x.duration_ms, x.status, x.http_status, x.error
       FROM x JOIN updated u ON u.route_id = x.id`;
+    });
   }
 }
+
+/** Driver and server codes meaning the connection under the transaction is gone. */
+const CONNECTION_LOST = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+  "57P01", // admin_shutdown (pg_terminate_backend)
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "25P03", // idle_in_transaction_session_timeout
+]);

@@ -33,7 +33,10 @@ export function redactUrl(url: string): string {
  * or stored. `extraSecrets` are exact strings to mask wherever they appear.
  */
 export function redact(text: string, extraSecrets: readonly string[] = []): string {
-  let out = text;
+  // Postgres text refuses NUL and lone surrogates. A reason it refuses would
+  // fail the finalise, roll the route back and send it again for ever with no
+  // attempt spent, so they never get this far.
+  let out = text.replaceAll("\u0000", "\uFFFD").toWellFormed();
   for (const secret of extraSecrets) {
     if (secret.length >= 4) out = out.split(secret).join("[redacted]");
   }
@@ -42,7 +45,13 @@ export function redact(text: string, extraSecrets: readonly string[] = []): stri
     .replace(WHSEC, "whsec_[redacted]")
     .replace(BEARER, "$1 [redacted]")
     .replace(KEYED_SECRET, "$1$2[redacted]");
-  return out.length > MAX_ERROR_LENGTH ? `${out.slice(0, MAX_ERROR_LENGTH - 1)}…` : out;
+  return out.length > MAX_ERROR_LENGTH ? `${cut(out, MAX_ERROR_LENGTH - 1)}…` : out;
+}
+
+/** The first `n` UTF-16 units of `s`, never ending inside a surrogate pair. */
+export function cut(s: string, n: number): string {
+  const last = s.charCodeAt(n - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n);
 }
 
 /** A short, secret-free description of any thrown value. */

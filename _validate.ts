@@ -24,7 +24,8 @@ export const LIMITS = {
 /** A channel name: lower-case letters, digits, `_` and `-`, starting with a letter. */
 export const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 /** A schema name Herald accepts (it is still quoted wherever it is used). */
-export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+// 56, not Postgres' 63: the wake-up channel `herald:<schema>` must fit in 63 bytes too.
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,55}$/;
 
 const INT4_MAX = 2_147_483_647;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

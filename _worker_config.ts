@@ -120,7 +120,13 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
     listen: options.listen ?? true,
     maxAttempts: positiveInt("maxAttempts", options.maxAttempts, d.maxAttempts, 1_000),
     retry: checkRetryPolicy(options.retry),
-    sendTimeoutMs: positiveMs("sendTimeoutMs", options.sendTimeoutMs, d.sendTimeoutMs),
+    // Leaves room for the lock margin added on top (Postgres timeouts are int4 milliseconds).
+    sendTimeoutMs: positiveMs(
+      "sendTimeoutMs",
+      options.sendTimeoutMs,
+      d.sendTimeoutMs,
+      2_147_000_000,
+    ),
     shutdownTimeoutMs: checkMs("shutdownTimeoutMs", options.shutdownTimeoutMs, d.shutdownTimeoutMs),
     logger: logger ?? jsonLogger(),
     random: checkFunction("random", options.random) ?? Math.random,
@@ -200,9 +206,15 @@ function positiveInt(field: string, value: unknown, fallback: number, max: numbe
   return value;
 }
 
-function positiveMs(field: string, value: unknown, fallback: number): number {
+function positiveMs(field: string, value: unknown, fallback: number, max = 2_147_483_647): number {
   const ms = checkMs(field, value, fallback);
-  if (ms === 0) throw new InvalidArgumentError(field, "must be more than 0 milliseconds", value);
+  if (ms === 0 || ms > max) {
+    throw new InvalidArgumentError(
+      field,
+      `must be more than 0 and at most ${max} milliseconds`,
+      value,
+    );
+  }
   return ms;
 }
 

@@ -13,6 +13,7 @@ export type HeraldErrorCode =
   | "HERALD_RETRY_LATER"
   | "HERALD_SEND_TIMEOUT"
   | "HERALD_NETWORK"
+  | "HERALD_SHUTDOWN"
   | "HERALD_LOCKED"
   | "HERALD_STORE";
 

@@ -220,7 +220,7 @@ export function checkSchema(schema: unknown): string {
   ) {
     throw new InvalidArgumentError(
       "schema",
-      "must be 1-63 characters of a-z, 0-9 and '_', not starting with a digit or 'pg_', " +
+      "must be 1-56 characters of a-z, 0-9 and '_', not starting with a digit or 'pg_', " +
         "and not a system schema",
       schema,
     );

@@ -323,22 +323,38 @@ export class Worker extends EventTarget implements Lifecycle {
   /**
    * Stops claiming at once, lets in-flight sends finish for up to
    * `timeoutMs`, then aborts them: their routes are left as they were
-   * (claimable again, no attempt spent). Safe to call twice; resolves when
-   * everything the worker held is released.
+   * (claimable again, no attempt spent). Safe to call twice; a later call
+   * can only shorten the grace (`{ timeoutMs: 0 }` aborts at once, as the
+   * CLI's second Ctrl-C does). Resolves when everything the worker held is
+   * released.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
-    this.#stopping ??= this.#drain(
-      checkMs("timeoutMs", options.timeoutMs, this.#config.shutdownTimeoutMs),
-    );
+    const timeoutMs = checkMs("timeoutMs", options.timeoutMs, this.#config.shutdownTimeoutMs);
+    if (this.#stopping) {
+      if (options.timeoutMs !== undefined) this.#graceEnds(timeoutMs);
+      return this.#stopping;
+    }
+    this.#stopping = this.#drain(timeoutMs);
     return this.#stopping;
   }
+
+  /** Ends the shutdown grace `ms` from now, if that is sooner than planned. */
+  #graceEnds: (ms: number) => void = () => {};
 
   async #drain(timeoutMs: number): Promise<void> {
     this.#stop.abort();
     const settled = Promise.allSettled([...this.#busy]);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<"deadline">((resolve) => {
-      timer = setTimeout(() => resolve("deadline"), timeoutMs);
+      const endsAt = performance.now() + timeoutMs;
+      const arm = (ms: number): void => {
+        clearTimeout(timer);
+        timer = setTimeout(() => resolve("deadline"), ms);
+      };
+      this.#graceEnds = (ms) => {
+        if (performance.now() + ms < endsAt) arm(ms);
+      };
+      arm(timeoutMs);
     });
     const first = await Promise.race([settled, deadline]);
     clearTimeout(timer);
@@ -346,7 +362,7 @@ export class Worker extends EventTarget implements Lifecycle {
       this.#config.logger.log("warn", "shutdown deadline passed; aborting in-flight sends", {
         timeout_ms: timeoutMs,
       });
-      this.#hard.abort(new HeraldError("HERALD_SEND_TIMEOUT", "worker shut down"));
+      this.#hard.abort(new HeraldError("HERALD_SHUTDOWN", "the worker shut down before the send finished"));
       await settled;
     }
   }

@@ -15,7 +15,7 @@ import {
   PermanentError,
   RetryLaterError,
 } from "../errors.ts";
-import { redact, redactUrl } from "../_redact.ts";
+import { cut, redact, redactUrl } from "../_redact.ts";
 import { VERSION } from "../version.ts";
 
 /** Options every HTTP channel accepts besides its own. */
@@ -186,7 +186,7 @@ export function statusError(params: {
 export function detailOf(text: string, secrets: readonly string[]): string {
   // Mask first, then cut: a cut through a secret would leave a prefix no mask matches.
   const masked = redact(text.replace(/\s+/g, " ").trim(), secrets);
-  return masked.length > 300 ? `${masked.slice(0, 300)}…` : masked;
+  return masked.length > 300 ? `${cut(masked, 300)}…` : masked;
 }
 
 function _classify(

@@ -208,6 +208,9 @@ export const routesCommand: Command = {
       throw new InvalidArgumentError("--status", `must be one of ${STATUSES.join(", ")}`, status);
     }
     const limit = numberFlag("--limit", values["limit"] as string | undefined);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) {
+      throw new InvalidArgumentError("--limit", "must be an integer from 1 to 10000", limit);
+    }
     return withDatabase(common, io, async ({ store }) => {
       const routes = await store.listRoutes({
         ...(status ? { status: status as RouteStatus } : {}),
@@ -243,7 +246,7 @@ export const showCommand: Command = {
   run(values, args, common, io) {
     const id = args[0];
     if (id === undefined) throw new InvalidArgumentError("ROUTE_ID", "is required");
-    if (!isUuid(id)) throw new InvalidArgumentError("ROUTE_ID", "must be a route id (a UUID)", id);
+    checkRouteIds([id]);
     return withDatabase(common, io, async ({ store }) => {
       const route = await store.getRoute(id);
       if (!route) {
@@ -273,6 +276,14 @@ export const showCommand: Command = {
     });
   },
 };
+
+/** Refuses a malformed route id before anything touches the database. */
+function checkRouteIds(ids: readonly string[]): void {
+  const bad = ids.find((id) => !isUuid(id));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError("ROUTE_ID", "must be a route id (a UUID)", bad);
+  }
+}
 
 /** A route for printing: the destination cut down, since it may be a credential. */
 function publicRoute(r: RouteRecord): Record<string, string | number | null> {
@@ -314,9 +325,12 @@ herald retry --failed [--channel C] [--since TIME] [options]
     if (failed === (args.length > 0)) {
       throw new InvalidArgumentError("ROUTE_ID", "give route ids or --failed (one of the two)");
     }
-    if (!failed && (values["channel"] !== undefined || values["since"] !== undefined)) {
-      throw new InvalidArgumentError("--channel", "--channel and --since go with --failed");
+    for (const flag of ["channel", "since"]) {
+      if (!failed && values[flag] !== undefined) {
+        throw new InvalidArgumentError(`--${flag}`, "goes with --failed");
+      }
     }
+    checkRouteIds(args);
     const since = typeof values["since"] === "string"
       ? parseTime("--since", values["since"])
       : undefined;
@@ -347,6 +361,7 @@ export const cancelCommand: Command = {
   positionals: Infinity,
   run(_values, args, common, io) {
     if (args.length === 0) throw new InvalidArgumentError("ROUTE_ID", "is required");
+    checkRouteIds(args);
     return withDatabase(common, io, async ({ store }) => {
       const res = await store.cancel(args);
       io.out(`cancelled ${res.changed} route(s)`);

@@ -674,7 +674,7 @@ const CLI: [string[], Record<string, string>, RegExp, string?][] = [
   ],
   [["stats", "--schema", 'herald"; DROP SCHEMA public CASCADE; --'], {}, /'schema'/],
   [["routes"], { HERALD_SCHEMA: "Robert'); DROP TABLE notifications; --" }, /'schema'/],
-  [["routes", "--limit", "0"], {}, /'limit'/],
+  [["routes", "--limit", "0"], {}, /'--limit'/],
   [["routes", "--limit", "lots"], {}, /'--limit': must be a number/],
   [["run", "--interval", "Infinity"], {}, /'--interval'/],
   [
@@ -694,7 +694,7 @@ const CLI: [string[], Record<string, string>, RegExp, string?][] = [
   [["run", "--once"], { HERALD_EMAIL_PROVIDER: "resend" }, /'HERALD_EMAIL_API_KEY': is required/],
   [["retry", "--failed", "--since", "2026-13-45"], {}, /'--since'/],
   [["prune", "--older-than=-1d"], {}, /'--older-than'/],
-  [["cancel", "'; DELETE FROM notification_routes; --"], {}, /'routeIds'/],
+  [["cancel", "'; DELETE FROM notification_routes; --"], {}, /'ROUTE_ID'/],
 ];
 
 const COUNTS = {
@@ -888,22 +888,22 @@ describe(`hostile input on ${RUNTIME}`, () => {
       { name: "listRoutes limit 1.5", field: "limit", run: () => store.listRoutes({ limit: 1.5 }) },
       {
         name: "prune olderThanMs -1",
-        field: "olderThan",
+        field: "olderThanMs",
         run: () => store.prune({ olderThanMs: -1 }),
       },
       {
         name: "prune olderThanMs NaN",
-        field: "olderThan",
+        field: "olderThanMs",
         run: () => store.prune({ olderThanMs: Number.NaN }),
       },
       {
         name: "prune queued routes",
-        field: "status",
+        field: "statuses",
         run: () => store.prune({ olderThanMs: 0, statuses: ["queued" as Any] }),
       },
       {
         name: "prune no statuses",
-        field: "status",
+        field: "statuses",
         run: () => store.prune({ olderThanMs: 0, statuses: [] }),
       },
       {

@@ -54,6 +54,7 @@ describe("webhook delivery end to end (Postgres + local receiver)", () => {
     const worker = new Worker({
       store: env.store,
       channels: { webhook: webhookChannel({ secret: SECRET, allowHosts: ["127.0.0.1"] }) },
+      retry: { minMs: 0 }, // honour Retry-After: 0 to the letter, so the second tick finds it due
       logger: silentLogger,
     });
     assert.equal(await worker.tick(), 3, "each route once in the first tick");

@@ -123,7 +123,7 @@ describe("PostgresStore operator tools", () => {
     assert.deepEqual(await env.store.attempts(ids[0]!), [], "its attempt log went with it");
     await assert.rejects(
       env.store.prune({ olderThanMs: 0, statuses: ["queued" as never] }),
-      /'status'/,
+      /'statuses'/,
     );
   });
 });

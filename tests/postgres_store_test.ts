@@ -2,6 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
 import { enqueue, PostgresStore } from "../store.ts";
+import { Worker } from "../worker.ts";
+import { silentLogger } from "../logger.ts";
 import { rec, storeContract } from "./_helpers/store_contract.ts";
 import { DATABASE_URL, freshStore, testSql } from "./_helpers/pg.ts";
 
@@ -81,8 +83,35 @@ describe("PostgresStore on a real database", () => {
     assert.ok(again.some((r) => r.id === id), "the route is claimable again");
   });
 
+  it("an error text Postgres would refuse (NUL, half an emoji) still records the attempt", async () => {
+    const reasons = ["bad\u0000byte", `${"x".repeat(498)}\u{1F600}tail`];
+    for (const reason of reasons) {
+      const { routeIds } = await env.store.enqueue({ kind: "k" }, [{
+        channel: "odd",
+        destination: "x",
+      }]);
+      const worker = new Worker({
+        store: env.store,
+        channels: { odd: { send: () => Promise.reject(new Error(reason)) } },
+        logger: silentLogger,
+      });
+      await worker.tick();
+      const route = await env.store.getRoute(routeIds[0]!);
+      assert.equal(route?.attempts, 1, "the attempt was recorded, not rolled back");
+      assert.equal(route?.status, "queued");
+      assert.ok(route?.lastError?.isWellFormed());
+      assert.equal(route?.lastError?.includes("\u0000"), false);
+      await env.store.transaction(async (tx) => {
+        const claimed = await tx.claimDue({ limit: 100, exclude: [] });
+        if (claimed.length > 0) {
+          await tx.finalise(claimed.map((r) => rec(r.id, { status: "sent", attempts: 1 })));
+        }
+      });
+    }
+  });
+
   it("refuses a bad schema name before touching the database", () => {
-    for (const schema of ["", "Herald", "1abc", 'x"; DROP TABLE y; --', "a".repeat(64)]) {
+    for (const schema of ["", "Herald", "1abc", 'x"; DROP TABLE y; --', "a".repeat(57), "pg_x"]) {
       assert.throws(
         () => new PostgresStore({ url: DATABASE_URL, schema }),
         (err: unknown) => err instanceof InvalidArgumentError && err.field === "schema",

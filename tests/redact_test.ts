@@ -23,6 +23,15 @@ describe("redact", () => {
     assert.ok(out.length <= 500);
     assert.equal(redact("pw hunter2hunter2", ["hunter2hunter2"]), "pw [redacted]");
   });
+  it("never leaves what Postgres text refuses: NUL, or a surrogate pair cut in half", () => {
+    const nul = redact("a\u0000b");
+    assert.equal(nul.includes("\u0000"), false);
+    const cut = redact(`${"x".repeat(498)}\u{1F600}tail`);
+    assert.ok(cut.isWellFormed());
+    assert.ok(cut.length <= 500);
+    assert.ok(redact("lone \uD800 half").isWellFormed());
+  });
+
   it("describes non-errors", () => {
     assert.equal(describeError(42), "non-error thrown: 42");
     assert.equal(describeError(new TypeError("boom")), "TypeError: boom");

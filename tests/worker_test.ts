@@ -384,6 +384,23 @@ describe("Worker.shutdown", () => {
     assert.equal(worker.shutdown(), stopping, "safe to call twice");
   });
 
+  it("a second call with a shorter timeout cuts the grace short", async () => {
+    const channel = scriptedChannel((_r, signal) =>
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
+    );
+    const { worker, enqueue, store } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    const claimed = nextEvent(worker, "claimed");
+    const ticking = worker.tick();
+    await claimed;
+    const first = worker.shutdown({ timeoutMs: 3_600_000 });
+    const second = worker.shutdown({ timeoutMs: 0 });
+    assert.equal(second, first, "the same shutdown");
+    await second;
+    assert.equal(await ticking, 0);
+    assert.equal((await store.getRoute(id!))?.attempts, 0);
+  });
+
   it("aborts sends still in flight at the deadline; their routes stay queued, attempts unspent", async () => {
     let sawAbort = false;
     const channel = scriptedChannel((_r, signal) =>
@@ -439,6 +456,30 @@ describe("Worker config", () => {
       );
     });
   }
+});
+
+describe("the retry floor", () => {
+  it("no retry comes sooner than retry.minMs, Retry-After: 0 included", async () => {
+    const channel = scriptedChannel(() =>
+      Promise.reject(new RetryLaterError("HTTP 429", { retryAfterMs: 0 }))
+    );
+    const { worker, enqueue, store, advance } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    assert.equal(await worker.tick(), 1);
+    const route = await store.getRoute(id!);
+    assert.equal(route!.nextAttemptAt.getTime() - route!.updatedAt.getTime(), 500);
+    assert.equal(await worker.tick(), 0, "not due again before the floor");
+    advance(500);
+    assert.equal(await worker.tick(), 1);
+    assert.equal((await store.getRoute(id!))?.attempts, 2);
+  });
+
+  it("refuses a floor above the cap", () => {
+    assert.throws(
+      () => new Worker({ store: new FakeStore(), channels: {}, retry: { minMs: 10, maxMs: 5 } }),
+      (err: unknown) => err instanceof InvalidArgumentError && err.field === "retry.minMs",
+    );
+  });
 });
 
 describe("backoff", () => {
