@@ -369,15 +369,22 @@ export class PostgresStore implements Store {
     let handle: PgRouteTransaction | undefined;
     try {
       return await this.#sql.begin(async (tx) => {
-        if (options.lockTimeoutMs !== undefined) {
-          const ms = String(Math.ceil(options.lockTimeoutMs));
-          await tx`SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
-                          set_config('statement_timeout', ${ms}, true)`;
-        }
+        // Not awaited before `fn`: it goes down the connection in the same
+        // write as the claim `fn` issues next and runs before it, so the safety
+        // net costs no round trip of its own. Should it fail, the claim fails too.
+        const ms = options.lockTimeoutMs === undefined
+          ? undefined
+          : String(Math.ceil(options.lockTimeoutMs));
+        const limits = ms === undefined ? undefined : tx`
+          SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
+                 set_config('statement_timeout', ${ms}, true)`.execute();
+        limits?.catch(() => {}); // awaited below; `fn` failing first must not leave it unhandled
         const mine = new PgRouteTransaction(tx, schema);
         handle = mine;
         try {
-          return await fn(mine);
+          const result = await fn(mine);
+          await limits;
+          return result;
         } catch (err) {
           if (mine.ended) await ABANDONED;
           throw err;

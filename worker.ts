@@ -250,7 +250,12 @@ export class Worker extends EventTarget implements Lifecycle {
         (tx) => this.#handleBatch(tx, seen, limit),
         { lockTimeoutMs: sendTimeoutMs + LOCK_MARGIN_MS },
       );
-      for (const result of results) this.#report(result);
+      for (const result of results) {
+        this.#report(result);
+        // Only a retried route can be claimed again (sent and failed ones leave
+        // the queue), so only retries join the exclude list sent with every claim.
+        if (result.record?.outcome.status === "retry") seen.add(result.route.id);
+      }
       const finalised = results.filter((r) => r.record).length;
       handled += finalised;
       // Fewer than asked for: nothing else is due. Unfinalised: shutdown cut in.
@@ -261,12 +266,11 @@ export class Worker extends EventTarget implements Lifecycle {
 
   async #handleBatch(
     tx: RouteTransaction,
-    seen: Set<string>,
+    seen: ReadonlySet<string>,
     limit: number,
   ): Promise<AttemptResult[]> {
     const routes = await tx.claimDue({ limit, exclude: [...seen] });
     for (const route of routes) {
-      seen.add(route.id);
       this.#emit("claimed", {
         routeId: route.id,
         channel: route.channel,
@@ -362,7 +366,9 @@ export class Worker extends EventTarget implements Lifecycle {
       this.#config.logger.log("warn", "shutdown deadline passed; aborting in-flight sends", {
         timeout_ms: timeoutMs,
       });
-      this.#hard.abort(new HeraldError("HERALD_SHUTDOWN", "the worker shut down before the send finished"));
+      this.#hard.abort(
+        new HeraldError("HERALD_SHUTDOWN", "the worker shut down before the send finished"),
+      );
       await settled;
     }
   }
