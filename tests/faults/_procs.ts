@@ -165,8 +165,13 @@ export function startProgram(
       });
     },
     async kill(signal = "SIGKILL") {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
+      if (exit !== undefined || child.pid === undefined) return;
+      // process.kill, not child.kill: after a SIGSTOP, Deno's child.kill ignores later signals.
+      try {
+        process.kill(child.pid, signal);
+      } catch {
+        return; // already gone
+      }
       if (signal === "SIGKILL" || signal === "SIGTERM") await exited;
     },
   };
