@@ -89,6 +89,7 @@ export class PgRouteTransaction implements RouteTransaction {
   }
 
   async finalise(records: readonly Finalisation[]): Promise<void> {
+    if (records.length === 1) return await this.#finaliseOne(records[0]!);
     const rows = records.map((r) => ({
       id: r.routeId,
       status: r.outcome.status,
@@ -127,6 +128,36 @@ export class PgRouteTransaction implements RouteTransaction {
         (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
       SELECT x.id, x.attempts, x.started_at, x.duration_ms, x.status, x.http_status, x.error
       FROM x JOIN updated u ON u.route_id = x.id`;
+    });
+  }
+
+  /**
+   * The one-route-per-transaction case with plain parameters: no JSON to
+   * parse, and a statement the driver prepares once.
+   */
+  async #finaliseOne(r: Finalisation): Promise<void> {
+    const { outcome } = r;
+    const delay = outcome.status === "retry" ? outcome.delayMs : 0;
+    const error = outcome.status === "sent" ? null : outcome.error;
+    await this.#query((tx) => {
+      const s = tx(this.#schema);
+      return tx`
+      WITH updated AS (
+        UPDATE ${s}.notification_routes
+        SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
+            attempts = ${outcome.attempts},
+            next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
+              THEN now() + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
+            sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN now() ELSE sent_at END,
+            last_error = ${error}::text, updated_at = now()
+        WHERE route_id = ${r.routeId}::uuid
+        RETURNING route_id
+      )
+      INSERT INTO ${s}.route_attempts
+        (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
+      SELECT route_id, ${outcome.attempts}::int, ${r.startedAt}::timestamptz, ${r.durationMs}::float8,
+             ${outcome.status}::text, ${r.httpStatus ?? null}::int, ${error}::text
+      FROM updated`;
     });
   }
 }
