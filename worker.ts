@@ -246,10 +246,30 @@ export class Worker extends EventTarget implements Lifecycle {
     let handled = 0;
     while (handled < routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
       const limit = Math.min(routesPerTransaction, routesPerTick - handled);
-      const results = await store.transaction(
-        (tx) => this.#handleBatch(tx, seen, limit),
-        { lockTimeoutMs: sendTimeoutMs + LOCK_MARGIN_MS },
-      );
+      const claimed: string[] = [];
+      let results: AttemptResult[];
+      try {
+        results = await store.transaction(
+          (tx) => this.#handleBatch(tx, seen, limit, claimed),
+          { lockTimeoutMs: sendTimeoutMs + LOCK_MARGIN_MS },
+        );
+      } catch (err) {
+        // Nothing claimed: the store itself is failing; the tick fails and the loop backs off.
+        if (claimed.length === 0) throw err;
+        // The claimed routes were rolled back as they were. Excluding them for the
+        // rest of the tick keeps one route whose transaction always fails (a bad
+        // trigger, a constraint) from holding up every route behind it.
+        for (const id of claimed) seen.add(id);
+        this.#config.logger.log(
+          "warn",
+          "route transaction failed and was rolled back; the tick goes on",
+          {
+            routes: claimed.length,
+            error: describeError(err),
+          },
+        );
+        continue;
+      }
       for (const result of results) {
         this.#report(result);
         // Only a retried route can be claimed again (sent and failed ones leave
@@ -268,9 +288,11 @@ export class Worker extends EventTarget implements Lifecycle {
     tx: RouteTransaction,
     seen: ReadonlySet<string>,
     limit: number,
+    claimed: string[],
   ): Promise<AttemptResult[]> {
     const routes = await tx.claimDue({ limit, exclude: [...seen] });
     for (const route of routes) {
+      claimed.push(route.id);
       this.#emit("claimed", {
         routeId: route.id,
         channel: route.channel,

@@ -183,20 +183,31 @@ describe("Worker.tick", () => {
     assert.equal(await worker.tick(), 0);
   });
 
-  it("any error rolls the route's transaction back, leaving it as it was", async () => {
-    const { worker, enqueue, store } = setup();
-    const { routeIds: [id] } = await enqueue();
+  it("any error rolls the route's transaction back, leaving it as it was; the tick goes on", async () => {
+    const { worker, enqueue, store, lines } = setup();
+    const { routeIds: [id, next] } = await enqueue(2);
     store.failNext("finalise", new Error("deadlock detected"));
-    await assert.rejects(worker.tick(), /deadlock detected/);
+    assert.equal(await worker.tick(), 1, "the route behind the failed one is still handled");
     const route = await store.getRoute(id!);
     assert.equal(route?.status, "queued");
     assert.equal(route?.attempts, 0);
+    assert.equal((await store.getRoute(next!))?.status, "sent");
     assert.equal(store.openTransactions, 0);
+    const warn = lines.find((l) => l.level === "warn");
+    assert.match(warn?.msg ?? "", /rolled back; the tick goes on/);
+    assert.match(String((warn?.fields as { error?: string }).error), /deadlock detected/);
     store.failNext("commit", new Error("could not serialize"));
-    await assert.rejects(worker.tick(), /could not serialize/);
+    assert.equal(await worker.tick(), 0);
     assert.equal((await store.getRoute(id!))?.status, "queued");
     assert.equal(await worker.tick(), 1);
     assert.equal((await store.getRoute(id!))?.status, "sent");
+  });
+
+  it("a store that fails before claiming fails the tick", async () => {
+    const { worker, enqueue, store } = setup();
+    await enqueue();
+    store.failNext("claim", new Error("connection refused"));
+    await assert.rejects(worker.tick(), /connection refused/);
   });
 });
 
