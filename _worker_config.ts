@@ -149,7 +149,7 @@ export function checkMs(field: string, value: unknown, fallback: number): number
 }
 
 /** Waits `ms`, or less if `signal` aborts; never rejects. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = (): void => {

@@ -135,6 +135,12 @@ export interface WakeHandlers {
 export interface Subscription {
   /** Stops listening. */
   close(): Promise<void>;
+  /**
+   * Optional: resolves true if the subscription still hears notifications
+   * (it sends itself one and waits up to `timeoutMs`). The worker checks it
+   * once per interval and subscribes again when it is false.
+   */
+  alive?(timeoutMs: number): Promise<boolean>;
 }
 
 /** Options of {@link Store.transaction}. */
@@ -468,12 +474,42 @@ export class PostgresStore implements Store {
 
   /** Wakes `handlers` on every enqueue (Postgres `LISTEN`, on a connection of its own). */
   async listen(handlers: WakeHandlers): Promise<Subscription> {
-    const sub = await this.#sql.listen(
+    const sql = this.#sql;
+    const sub = await sql.listen(
       wakeChannel(this.#schema),
       () => handlers.onNotify(),
       () => handlers.onConnect(),
     );
-    return { close: () => sub.unlisten() };
+    // A channel of this subscription's own, so its liveness probes wake no other worker.
+    const probe = `herald_probe_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    const heard = new Set<() => void>();
+    const probeSub = await sql.listen(probe, () => {
+      for (const resolve of heard) resolve();
+      heard.clear();
+    });
+    return {
+      async close() {
+        await Promise.all([sub.unlisten(), probeSub.unlisten()]);
+      },
+      async alive(timeoutMs) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        let resolve!: () => void;
+        const answer = new Promise<boolean>((r) => {
+          resolve = () => r(true);
+          heard.add(resolve);
+          timer = setTimeout(() => r(false), timeoutMs);
+        });
+        try {
+          await sql`SELECT pg_notify(${probe}, '')`;
+          return await answer;
+        } catch {
+          return false;
+        } finally {
+          clearTimeout(timer);
+          heard.delete(resolve);
+        }
+      },
+    };
   }
 
   /** Ends the pool if Herald opened it: waits up to 5 s for queries, then cuts. */

@@ -25,7 +25,7 @@ import type { Finalisation, Route } from "./route.ts";
 import type { RouteTransaction, Subscription } from "./store.ts";
 import { attempt } from "./_attempt.ts";
 import type { AttemptResult } from "./_attempt.ts";
-import { checkMs, resolveWorkerOptions } from "./_worker_config.ts";
+import { checkMs, resolveWorkerOptions, sleep } from "./_worker_config.ts";
 import type { WorkerConfig, WorkerOptions } from "./_worker_config.ts";
 import { describeError } from "./_redact.ts";
 
@@ -37,6 +37,8 @@ export type { WorkerOptions } from "./_worker_config.ts";
  * ends it; covers the claim and finalise queries around the send.
  */
 const LOCK_MARGIN_MS = 5_000;
+/** How long the listener may take to hear its own probe before it counts as lost. */
+const PROBE_TIMEOUT_MS = 5_000;
 /** The poll interval is shortened by up to this fraction, so workers drift apart. */
 const POLL_JITTER = 0.1;
 
@@ -203,8 +205,8 @@ export class Worker extends EventTarget implements Lifecycle {
     const { store, listen, logger, interval } = this.#config;
     if (!listen || !store.listen) return;
     const stop = this.#stop.signal;
-    let subscription: Subscription | undefined;
-    while (!stop.aborted && !subscription) {
+    while (!stop.aborted) {
+      let subscription: Subscription;
       try {
         subscription = await store.listen({
           onNotify: () => this.#wake(),
@@ -215,17 +217,33 @@ export class Worker extends EventTarget implements Lifecycle {
           error: describeError(err),
         });
         await this.#sleep(interval);
+        continue;
+      }
+      await this.#watch(subscription);
+      try {
+        await subscription.close();
+      } catch (err) {
+        logger.log("warn", "could not stop listening", { error: describeError(err) });
       }
     }
-    if (!subscription) return;
-    await new Promise<void>((resolve) => {
-      if (stop.aborted) return resolve();
-      stop.addEventListener("abort", () => resolve(), { once: true });
-    });
-    try {
-      await subscription.close();
-    } catch (err) {
-      logger.log("warn", "could not stop listening", { error: describeError(err) });
+  }
+
+  /**
+   * Resolves at shutdown, or when the subscription stops hearing its own
+   * probe: the driver re-listens by itself after a reconnect but drops a
+   * re-listen that fails, which would leave the worker deaf (polling only)
+   * without a word. Checked once per interval.
+   */
+  async #watch(subscription: Subscription): Promise<void> {
+    const { interval, logger } = this.#config;
+    const stop = this.#stop.signal;
+    while (!stop.aborted) {
+      await sleep(interval, stop);
+      if (stop.aborted || !subscription.alive) continue;
+      if (!(await subscription.alive(PROBE_TIMEOUT_MS))) {
+        logger.log("warn", "the listener stopped hearing notifications; listening again");
+        return;
+      }
     }
   }
 

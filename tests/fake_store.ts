@@ -72,7 +72,10 @@ export class FakeStore implements Store {
   readonly finalised: Finalisation[] = [];
   readonly #listeners = new Set<WakeHandlers>();
   readonly #attempts = new Map<string, AttemptRecord[]>();
-  /** Set false to simulate notifications lost while a listener is disconnected. */
+  /**
+   * Set false to simulate notifications lost while a listener is disconnected
+   * (its liveness probe goes unheard too).
+   */
   notifications = true;
 
   constructor(options: FakeStoreOptions = {}) {
@@ -233,6 +236,7 @@ export class FakeStore implements Store {
         this.#listeners.delete(handlers);
         return Promise.resolve();
       },
+      alive: () => Promise.resolve(this.notifications),
     });
   }
 

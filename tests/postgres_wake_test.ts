@@ -6,7 +6,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Worker } from "../worker.ts";
 import { silentLogger } from "../logger.ts";
-import { freshStore } from "./_helpers/pg.ts";
+import postgres from "postgres";
+import { PostgresStore } from "../store.ts";
+import { DATABASE_URL, freshStore } from "./_helpers/pg.ts";
 import { nextEvent, scriptedChannel } from "./_helpers/kit.ts";
 
 const HOUR = 3_600_000;
@@ -21,9 +23,26 @@ describe("wake-ups on Postgres", () => {
     await env.cleanup();
   });
 
+  // The worker's own pool, named, so its listener's session can be told apart
+  // from those of tests running alongside.
+  const appName = `herald_wake_${crypto.randomUUID().slice(0, 8)}`;
+  let workerSql: postgres.Sql;
+  let store: PostgresStore;
+  before(() => {
+    workerSql = postgres(DATABASE_URL, {
+      max: 2,
+      onnotice: () => {},
+      connection: { application_name: appName },
+    });
+    store = new PostgresStore({ sql: workerSql, schema: env.schema });
+  });
+  after(async () => {
+    await workerSql.end({ timeout: 5 });
+  });
+
   function startWorker(): { worker: Worker; stop: AbortController; running: Promise<void> } {
     const worker = new Worker({
-      store: env.store,
+      store,
       channels: { log: scriptedChannel(() => Promise.resolve()) },
       interval: HOUR,
       logger: silentLogger,
@@ -37,7 +56,7 @@ describe("wake-ups on Postgres", () => {
     for (;;) {
       const rows = await env.sql`
         SELECT pid FROM pg_stat_activity
-        WHERE query = ${`listen "herald:${env.schema}"`} AND state = 'idle'`;
+        WHERE application_name = ${appName} AND query LIKE 'listen %' AND state = 'idle'`;
       if (rows[0]) return rows[0]["pid"] as number;
       await new Promise((r) => setImmediate(r));
     }

@@ -544,6 +544,24 @@ describe("wake-ups (LISTEN)", () => {
     await running;
   });
 
+  it("a listener that stops hearing its probe subscribes again and catches up", async () => {
+    const sleeper = new ManualSleep();
+    // The loop sleeps on the hand-driven sleep; the liveness probe runs every 10 ms.
+    const { worker, store, enqueue, lines } = setup({ sleep: sleeper.sleep, interval: 10 });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextSleep();
+    const sent = nextEvent<{ routeId: string }>(worker, "sent");
+    store.notifications = false; // deaf: no wake-ups, and the probe goes unheard
+    const { routeIds: [id] } = await enqueue(); // so this route is never announced
+    assert.equal((await sent).routeId, id, "sent by the catch-up tick of the new subscription");
+    assert.ok(lines.some((l) => l.level === "warn" && /stopped hearing/.test(l.msg)));
+    store.notifications = true;
+    stop.abort();
+    await running;
+    assert.equal(store.listenerCount, 0);
+  });
+
   it("listen: false keeps to polling", async () => {
     const sleeper = new ManualSleep();
     const { worker, store } = setup({ listen: false, sleep: sleeper.sleep });

@@ -45,12 +45,13 @@ export async function backendsOf(sql: postgres.Sql, name: string): Promise<numbe
 export async function listenerOf(
   sql: postgres.Sql,
   name: string,
-  schema: string,
+  _schema: string,
 ): Promise<number | undefined> {
+  // The listener's connection is the one whose last query was a LISTEN (the
+  // wake-up channel's or its liveness probe's); `name` is unique to the worker.
   const rows = await sql`
     SELECT pid FROM pg_stat_activity
-    WHERE application_name = ${name} AND query = ${`listen "herald:${schema}"`}
-      AND state = 'idle'`;
+    WHERE application_name = ${name} AND query LIKE 'listen %' AND state = 'idle'`;
   return rows[0]?.["pid"] as number | undefined;
 }
 
