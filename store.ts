@@ -138,7 +138,7 @@ export interface Subscription {
   /**
    * Optional: resolves true if the subscription still hears notifications
    * (it sends itself one and waits up to `timeoutMs`). The worker checks it
-   * once per interval and subscribes again when it is false.
+   * every few seconds and subscribes again when it is false.
    */
   alive?(timeoutMs: number): Promise<boolean>;
 }

@@ -37,8 +37,10 @@ export type { WorkerOptions } from "./_worker_config.ts";
  * ends it; covers the claim and finalise queries around the send.
  */
 const LOCK_MARGIN_MS = 5_000;
+/** How often the listener probes itself (at most; the interval when shorter). */
+const PROBE_EVERY_MS = 2_000;
 /** How long the listener may take to hear its own probe before it counts as lost. */
-const PROBE_TIMEOUT_MS = 5_000;
+const PROBE_TIMEOUT_MS = 2_000;
 /** The poll interval is shortened by up to this fraction, so workers drift apart. */
 const POLL_JITTER = 0.1;
 
@@ -232,13 +234,14 @@ export class Worker extends EventTarget implements Lifecycle {
    * Resolves at shutdown, or when the subscription stops hearing its own
    * probe: the driver re-listens by itself after a reconnect but drops a
    * re-listen that fails, which would leave the worker deaf (polling only)
-   * without a word. Checked once per interval.
+   * without a word. Checked every 2 s (or each interval, when shorter): a
+   * NOTIFY to a channel of its own, so the cost is one tiny query.
    */
   async #watch(subscription: Subscription): Promise<void> {
     const { interval, logger } = this.#config;
     const stop = this.#stop.signal;
     while (!stop.aborted) {
-      await sleep(interval, stop);
+      await sleep(Math.min(interval, PROBE_EVERY_MS), stop);
       if (stop.aborted || !subscription.alive) continue;
       if (!(await subscription.alive(PROBE_TIMEOUT_MS))) {
         logger.log("warn", "the listener stopped hearing notifications; listening again");
