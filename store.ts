@@ -328,6 +328,7 @@ export class PostgresStore implements Store {
   readonly #sql: postgres.Sql;
   readonly #owned: boolean;
   readonly #schema: string;
+  readonly #listener: (() => postgres.Sql) | undefined;
   #closing: Promise<void> | undefined;
 
   /** Connects lazily: nothing happens on the network until the first query. */
@@ -335,6 +336,7 @@ export class PostgresStore implements Store {
     this.#schema = checkSchema(options.schema ?? "herald");
     if (options.sql !== undefined) {
       this.#sql = driverHandle("sql", options.sql);
+      this.#listener = undefined;
       this.#owned = false;
     } else {
       if (typeof options.url !== "string" || options.url === "") {
@@ -347,11 +349,12 @@ export class PostgresStore implements Store {
       if (!Number.isInteger(max) || max < 1) {
         throw new InvalidArgumentError("max", "must be a positive integer", max);
       }
-      this.#sql = postgres(options.url, {
-        max,
-        onnotice: () => {},
-        connection: { application_name: "herald" },
-      });
+      const url = options.url;
+      const settings = { onnotice: () => {}, connection: { application_name: "herald" } };
+      this.#sql = postgres(url, { ...settings, max });
+      // Each subscription listens through a driver instance of its own, so a
+      // replaced subscription starts from a clean slate (see `listen`).
+      this.#listener = () => postgres(url, { ...settings, max: 1 });
       this.#owned = true;
     }
   }
@@ -474,22 +477,37 @@ export class PostgresStore implements Store {
 
   /** Wakes `handlers` on every enqueue (Postgres `LISTEN`, on a connection of its own). */
   async listen(handlers: WakeHandlers): Promise<Subscription> {
-    const sql = this.#sql;
-    const sub = await sql.listen(
-      wakeChannel(this.#schema),
-      () => handlers.onNotify(),
-      () => handlers.onConnect(),
-    );
-    // A channel of this subscription's own, so its liveness probes wake no other worker.
-    const probe = `herald_probe_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    // With a URL, a driver instance per subscription: after a failed re-LISTEN
+    // the driver keeps a broken channel entry that a new listen() on the same
+    // instance would inherit, so replacing a subscription must start afresh.
+    // With your own `sql`, its listen() is used (and a lost LISTEN is noticed
+    // by the probe, but may not heal until the process restarts).
+    const own = this.#listener?.();
+    const listening = own ?? this.#sql;
+    const channel = wakeChannel(this.#schema);
+    // Probes ride the wake-up channel itself, so they prove that channel is heard;
+    // their payload tells them apart from enqueues (whose payload is empty).
+    const token = `probe:${crypto.randomUUID()}`;
     const heard = new Set<() => void>();
-    const probeSub = await sql.listen(probe, () => {
-      for (const resolve of heard) resolve();
-      heard.clear();
-    });
+    let sub: { unlisten(): Promise<void> };
+    try {
+      sub = await listening.listen(channel, (payload) => {
+        if (!payload.startsWith("probe:")) return handlers.onNotify();
+        if (payload !== token) return; // another worker's probe: no wake-up
+        for (const resolve of heard) resolve();
+        heard.clear();
+      }, () => handlers.onConnect());
+    } catch (err) {
+      await own?.end({ timeout: 0 });
+      throw err;
+    }
+    const sql = this.#sql;
     return {
       async close() {
-        await Promise.all([sub.unlisten(), probeSub.unlisten()]);
+        // Our own instance: ending it ends its LISTEN session too, and never
+        // waits on a connection that may be the reason we are closing.
+        if (own) await own.end({ timeout: 0 });
+        else await sub.unlisten();
       },
       async alive(timeoutMs) {
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -500,7 +518,7 @@ export class PostgresStore implements Store {
           timer = setTimeout(() => r(false), timeoutMs);
         });
         try {
-          await sql`SELECT pg_notify(${probe}, '')`;
+          await sql`SELECT pg_notify(${channel}, ${token})`;
           return await answer;
         } catch {
           return false;
