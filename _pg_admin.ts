@@ -141,29 +141,15 @@ export async function retry(
     : ["queued", "failed", "cancelled"];
   if ("ids" in selection) {
     const ids = checkIds(selection.ids);
-    return await sql.begin(async (tx) => {
-      const existing = await tx`
-        SELECT route_id, status FROM ${s}.notification_routes WHERE route_id = ANY(${ids}::uuid[])`;
-      const changed = await tx`
-        UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(),
-               sent_at = NULL, last_error = NULL, updated_at = now()
+    return await changeByIds(sql, schema, ids, !options.force, (tx) =>
+      tx`
+        UPDATE ${tx(schema)}.notification_routes SET status = 'queued', attempts = 0,
+               next_attempt_at = now(), sent_at = NULL, last_error = NULL, updated_at = now()
         WHERE route_id IN (
-          SELECT route_id FROM ${s}.notification_routes
+          SELECT route_id FROM ${tx(schema)}.notification_routes
           WHERE route_id = ANY(${ids}::uuid[]) AND status = ANY(${allowed}::text[])
           FOR UPDATE SKIP LOCKED)
-        RETURNING route_id`;
-      const found = new Set(existing.map((r) => r["route_id"] as string));
-      const changedIds = new Set(changed.map((r) => r["route_id"] as string));
-      const refusedSent = options.force
-        ? 0
-        : existing.filter((r) => r["status"] === "sent" && !changedIds.has(r["route_id"])).length;
-      return {
-        changed: changed.length,
-        skipped: found.size - changed.length - refusedSent,
-        notFound: ids.filter((id) => !found.has(id)),
-        refusedSent,
-      };
-    }) as ChangeResult;
+        RETURNING route_id`);
   }
   const channel = selection.channel ?? null;
   const since = selection.since ?? null;
@@ -186,24 +172,44 @@ export async function cancel(
   schema: string,
   routeIds: readonly string[],
 ): Promise<ChangeResult> {
-  const s = sql(schema);
   const ids = checkIds(routeIds);
-  return await sql.begin(async (tx) => {
-    const existing = await tx`
-      SELECT route_id FROM ${s}.notification_routes WHERE route_id = ANY(${ids}::uuid[])`;
-    const changed = await tx`
-      UPDATE ${s}.notification_routes SET status = 'cancelled', updated_at = now()
+  return await changeByIds(sql, schema, ids, false, (tx) =>
+    tx`
+      UPDATE ${tx(schema)}.notification_routes SET status = 'cancelled', updated_at = now()
       WHERE route_id IN (
-        SELECT route_id FROM ${s}.notification_routes
+        SELECT route_id FROM ${tx(schema)}.notification_routes
         WHERE route_id = ANY(${ids}::uuid[]) AND status = 'queued'
         FOR UPDATE SKIP LOCKED)
-      RETURNING route_id`;
+      RETURNING route_id`);
+}
+
+/**
+ * Runs `change` (an UPDATE returning the route ids it changed) on the routes
+ * named by `ids`, in one transaction, and accounts for every id: changed,
+ * unknown, refused because already sent (when `refuseSent`), or skipped (in
+ * flight, or in a status the change does not apply to).
+ */
+async function changeByIds(
+  sql: postgres.Sql,
+  schema: string,
+  ids: readonly string[],
+  refuseSent: boolean,
+  change: (tx: postgres.TransactionSql) => Promise<readonly postgres.Row[]>,
+): Promise<ChangeResult> {
+  return await sql.begin(async (tx) => {
+    const existing = await tx`
+      SELECT route_id, status FROM ${tx(schema)}.notification_routes
+      WHERE route_id = ANY(${ids as string[]}::uuid[])`;
+    const changed = new Set((await change(tx)).map((r) => r["route_id"] as string));
     const found = new Set(existing.map((r) => r["route_id"] as string));
+    const refusedSent = refuseSent
+      ? existing.filter((r) => r["status"] === "sent" && !changed.has(r["route_id"])).length
+      : 0;
     return {
-      changed: changed.length,
-      skipped: found.size - changed.length,
+      changed: changed.size,
+      skipped: found.size - changed.size - refusedSent,
       notFound: ids.filter((id) => !found.has(id)),
-      refusedSent: 0,
+      refusedSent,
     };
   }) as ChangeResult;
 }

@@ -30,6 +30,17 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,55}$/;
 const INT4_MAX = 2_147_483_647;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Reads a yes/no setting (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`,
+ * any case); `undefined` when it is not set.
+ */
+export function parseBoolean(field: string, raw: string | undefined): boolean | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new InvalidArgumentError(field, "must be true or false", raw);
+}
+
 /** True for a canonical UUID string (a route or notification id). */
 export function isUuid(value: unknown): value is string {
   return typeof value === "string" && UUID.test(value);

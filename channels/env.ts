@@ -6,6 +6,7 @@
  */
 import type { Channel } from "./channel.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { parseBoolean } from "../_validate.ts";
 import type { AddressGuardOptions } from "./_address.ts";
 import type { HttpOptions } from "./_http.ts";
 import { logChannel } from "./log.ts";
@@ -138,11 +139,7 @@ function _list(env: Env, name: string, separator: RegExp): string[] {
 }
 
 function _bool(env: Env, name: string): boolean | undefined {
-  const value = _get(env, name)?.toLowerCase();
-  if (value === undefined) return undefined;
-  if (["1", "true", "yes", "on"].includes(value)) return true;
-  if (["0", "false", "no", "off"].includes(value)) return false;
-  throw new InvalidArgumentError(name, "must be true or false", value);
+  return parseBoolean(name, _get(env, name));
 }
 
 /**

@@ -9,6 +9,7 @@ import { jsonLogger, prettyLogger } from "../logger.ts";
 import type { Logger, LogLevel } from "../logger.ts";
 import { PostgresStore } from "../store.ts";
 import { DEFAULT_DATA_DIR, openEmbedded } from "../embedded.ts";
+import { parseBoolean } from "../_validate.ts";
 
 /** Where the program reads and writes; tests pass their own. */
 export interface Io {
@@ -121,10 +122,7 @@ export function numberFlag(field: string, raw: string | undefined): number | und
 
 /** A boolean environment variable. */
 export function booleanEnv(field: string, raw: string | undefined, fallback: boolean): boolean {
-  if (raw === undefined || raw === "") return fallback;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new InvalidArgumentError(field, "must be true or false", raw);
+  return parseBoolean(field, raw) ?? fallback;
 }
 
 const UNITS: Readonly<Record<string, number>> = {
