@@ -2,7 +2,8 @@
  * What every HTTP channel shares: one POST with a per-send timeout, no
  * redirects, a capped read of the answer, and the mapping from HTTP status to
  * Herald's outcomes (2xx sent; 408/425/429/5xx retried, honouring
- * `Retry-After`; any other answer permanent).
+ * `Retry-After` up to {@link MAX_RETRY_DELAY_MS}; any other answer
+ * permanent). Providers refine the mapping with a `classify` hook.
  *
  * @module
  */
@@ -17,6 +18,14 @@ import {
 } from "../errors.ts";
 import { cut, redact, redactUrl } from "../_redact.ts";
 import { VERSION } from "../version.ts";
+import { parseRetryAfter } from "./_retry_after.ts";
+
+export {
+  delayFromSeconds,
+  MAX_RETRY_DELAY_MS,
+  parseRateLimitReset,
+  parseRetryAfter,
+} from "./_retry_after.ts";
 
 /** Options every HTTP channel accepts besides its own. */
 export interface HttpOptions {
@@ -44,6 +53,12 @@ export const USER_AGENT = `Herald/${VERSION}`;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** At most this many bytes of an answer are read; the rest is cancelled. */
 export const MAX_BODY_BYTES = 4096;
+/**
+ * The read limit for providers whose success answer must be read whole to
+ * know the message was taken (Discord's message object, Telegram's result,
+ * which echo the text back and easily pass {@link MAX_BODY_BYTES}).
+ */
+export const MAX_RESULT_BYTES = 256 * 1024;
 
 /** The part of an answer a provider hook may look at. */
 export interface HttpAnswer {
@@ -51,8 +66,12 @@ export interface HttpAnswer {
   readonly status: number;
   /** The response headers. */
   readonly headers: Headers;
-  /** At most {@link MAX_BODY_BYTES} of the body, decoded as UTF-8. */
+  /** At most {@link MAX_BODY_BYTES} (or the call's `maxBodyBytes`) of the body, as UTF-8. */
   readonly text: string;
+  /** The injected clock (epoch ms) when the answer arrived, for date-valued headers. */
+  readonly receivedAt: number;
+  /** What to mask in any text taken from the answer: the call's secrets and URL credentials. */
+  readonly secrets: readonly string[];
 }
 
 /** One request to make. */
@@ -69,6 +88,8 @@ export interface HttpCall {
   readonly secrets: readonly string[];
   /** Address guard for destinations taken from a route. */
   readonly guard?: AddressGuard;
+  /** Read limit for the answer; default {@link MAX_BODY_BYTES}. */
+  readonly maxBodyBytes?: number;
   /**
    * Provider-specific reading of an answer that is not a redirect: return an
    * error to throw it, `undefined` to fall back to the status rules.
@@ -128,7 +149,7 @@ export async function postHttp(
       redirect: "manual",
       signal,
     });
-    const text = await _readCapped(response);
+    const text = await _readCapped(response, call.maxBodyBytes ?? MAX_BODY_BYTES);
     return _classify({ ...call, secrets }, response, text, where, http.now);
   } catch (err) {
     // Whatever failed, an abort explains it best: the worker's first, so it
@@ -146,18 +167,6 @@ export async function postHttp(
   }
 }
 
-/**
- * Parses a `Retry-After` value (delay seconds or an HTTP date) into a delay
- * in milliseconds from `now`; `undefined` when absent or malformed.
- */
-export function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^[0-9]+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
-}
-
 /** Whether a status is worth retrying: 408, 425, 429 and every 5xx. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || (status >= 500 && status <= 599);
@@ -165,7 +174,9 @@ export function isTransientStatus(status: number): boolean {
 
 /**
  * The error for a failed answer: `RetryLaterError` for transient statuses,
- * `PermanentError` for the rest. `detail` must already be redacted.
+ * `PermanentError` for the rest, unless `transient` says otherwise (a
+ * provider documents a retryable code under a permanent-looking status).
+ * `detail` must already be redacted.
  */
 export function statusError(params: {
   channel: string;
@@ -173,10 +184,12 @@ export function statusError(params: {
   where: string;
   detail: string;
   retryAfterMs?: number | undefined;
+  transient?: boolean;
 }): HeraldError {
   const { channel, status, where, detail, retryAfterMs } = params;
   const message = `${channel}: HTTP ${status} from ${where}${detail === "" ? "" : `: ${detail}`}`;
-  if (!isTransientStatus(status)) return new PermanentError(message, { httpStatus: status });
+  const transient = params.transient ?? isTransientStatus(status);
+  if (!transient) return new PermanentError(message, { httpStatus: status });
   return retryAfterMs === undefined
     ? new RetryLaterError(message, { httpStatus: status })
     : new RetryLaterError(message, { httpStatus: status, retryAfterMs });
@@ -205,7 +218,13 @@ function _classify(
       `${status === 0 ? "" : ` (HTTP ${status})`}; redirects are not followed, fix the URL`;
     throw new PermanentError(message, status === 0 ? {} : { httpStatus: status });
   }
-  const answer: HttpAnswer = { status, headers: response.headers, text };
+  const answer: HttpAnswer = {
+    status,
+    headers: response.headers,
+    text,
+    receivedAt: now(),
+    secrets: call.secrets,
+  };
   const special = call.classify?.(answer, where);
   if (special !== undefined) throw special;
   if (status >= 200 && status <= 299) return { httpStatus: status };
@@ -214,18 +233,18 @@ function _classify(
     status,
     where,
     detail: detailOf(text, call.secrets),
-    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), now()),
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), answer.receivedAt),
   });
 }
 
-/** Reads at most {@link MAX_BODY_BYTES} and cancels the rest, so a huge answer costs nothing. */
-async function _readCapped(response: Response): Promise<string> {
+/** Reads at most `max` bytes and cancels the rest, so a huge answer costs nothing. */
+async function _readCapped(response: Response, max: number): Promise<string> {
   if (response.body === null) return "";
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   let done = false;
-  while (size < MAX_BODY_BYTES) {
+  while (size < max) {
     const next = await reader.read();
     if (next.done) {
       done = true;
@@ -242,7 +261,7 @@ async function _readCapped(response: Response): Promise<string> {
     all.set(chunk, at);
     at += chunk.byteLength;
   }
-  return new TextDecoder().decode(all.subarray(0, MAX_BODY_BYTES));
+  return new TextDecoder().decode(all.subarray(0, max));
 }
 
 /** Node's "fetch failed" says nothing; the useful part is in `cause`. */
