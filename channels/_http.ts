@@ -195,6 +195,22 @@ export function statusError(params: {
     : new RetryLaterError(message, { httpStatus: status, retryAfterMs });
 }
 
+/**
+ * The answer's body as a JSON object, or `undefined` when it is not one
+ * (`null`, an array, text), so provider hooks can read fields without a
+ * TypeError that would pass for a network error.
+ */
+export function jsonObjectOf(text: string): Readonly<Record<string, unknown>> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A body excerpt safe for messages: whitespace folded, secrets masked, short. */
 export function detailOf(text: string, secrets: readonly string[]): string {
   // Mask first, then cut: a cut through a secret would leave a prefix no mask matches.

@@ -25,28 +25,54 @@ export interface WebhookUrlChannelOptions extends HttpOptions, AddressGuardOptio
   readonly template?: (route: Route) => JsonObject;
 }
 
+/** Request headers a provider adds per send, and the secrets among them. */
+export interface ExtraRequest {
+  /** Headers besides `content-type` and `user-agent`. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Values to mask in every message (a bearer token). */
+  readonly secrets?: readonly string[];
+}
+
+/** What makes one URL channel different from the others. */
+export interface JsonUrlSpec {
+  /** Channel name, the prefix of every message. */
+  readonly name: string;
+  /** The default rendering, used when there is no template. */
+  readonly render: (route: Route) => JsonObject;
+  /** Provider-specific reading of the answer (see `HttpCall.classify`). */
+  readonly classify?: (answer: HttpAnswer, where: string) => Error | undefined;
+  /** Rewrites the destination before the guard checks it (Discord adds `wait=true`). */
+  readonly target?: (destination: string) => string;
+  /**
+   * Runs before the request with the destination and the serialised body:
+   * throws to refuse the send (Teams' size limit), returns extra headers.
+   */
+  readonly prepare?: (destination: string, body: string) => Promise<ExtraRequest>;
+  /** Read limit for the answer (a success body that must be read whole). */
+  readonly maxBodyBytes?: number;
+}
+
 /** Builds a channel that POSTs `render(route)` (or the template's output) to the route's URL. */
-export function jsonUrlChannel(
-  name: string,
-  options: WebhookUrlChannelOptions,
-  render: (route: Route) => JsonObject,
-  classify?: (answer: HttpAnswer, where: string) => Error | undefined,
-): Channel {
+export function jsonUrlChannel(spec: JsonUrlSpec, options: WebhookUrlChannelOptions): Channel {
   const http = resolveHttp(options);
   const guard = addressGuard(options);
+  const { name, render, classify, target, prepare, maxBodyBytes } = spec;
   const template = options.template;
   return {
     async send(route: Route, ctx: SendContext): Promise<DeliveryDetails> {
       const message = template === undefined ? render(route) : applyTemplate(template, route, name);
+      const body = JSON.stringify(message);
+      const extra = prepare === undefined ? {} : await prepare(route.destination, body);
       return await postHttp(
         {
           channel: name,
-          target: route.destination,
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(message),
-          secrets: [],
+          target: target === undefined ? route.destination : target(route.destination),
+          headers: { "content-type": "application/json", ...extra.headers },
+          body,
+          secrets: extra.secrets ?? [],
           guard,
           ...(classify === undefined ? {} : { classify }),
+          ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
         },
         ctx,
         http,

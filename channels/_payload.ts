@@ -38,3 +38,22 @@ export function applyTemplate<T>(template: (route: Route) => T, route: Route, ch
     throw new PermanentError(`${channel}: the template failed: ${redact(why.slice(0, 200))}`);
   }
 }
+
+/**
+ * `text` cut to at most `max` code points, the last being "…" when cut. Counts
+ * and cuts by code points, not UTF-16 units, so a character outside the BMP
+ * (an emoji) is never split into a lone surrogate, and a provider that counts
+ * characters (Discord's 2000) gets no more than it allows.
+ */
+export function truncate(text: string, max: number): string {
+  // Fewer UTF-16 units than the limit means fewer code points too.
+  if (text.length <= max) return text;
+  let points = 0;
+  let keep = 0; // UTF-16 length of the first max - 1 code points
+  for (const char of text) {
+    points++;
+    if (points > max) return `${text.slice(0, keep)}…`;
+    if (points < max) keep += char.length;
+  }
+  return text;
+}

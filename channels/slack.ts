@@ -27,7 +27,7 @@ export type SlackChannelOptions = WebhookUrlChannelOptions;
  * ```
  */
 export function slackChannel(options: SlackChannelOptions = {}): Channel {
-  return jsonUrlChannel("slack", options, _render);
+  return jsonUrlChannel({ name: "slack", render: _render }, options);
 }
 
 function _render(route: Route): JsonObject {

@@ -27,7 +27,7 @@ export type TeamsChannelOptions = WebhookUrlChannelOptions;
  * ```
  */
 export function teamsChannel(options: TeamsChannelOptions = {}): Channel {
-  return jsonUrlChannel("teams", options, teamsCard, _classify);
+  return jsonUrlChannel({ name: "teams", render: teamsCard, classify: _classify }, options);
 }
 
 /** The default Adaptive Card message for `route`. */

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { discordChannel, slackChannel, teamsChannel } from "../channels/mod.ts";
+import { slackChannel, teamsChannel } from "../channels/mod.ts";
 import { PermanentError, RetryLaterError } from "../errors.ts";
 import { startServer, type TestHandler } from "./_helpers/http_server.ts";
 import { makeCtx, makeRoute, rejection } from "./_helpers/http_route.ts";
@@ -65,37 +65,6 @@ describe("slack channel", () => {
     assert.ok(gone.result instanceof PermanentError);
     assert.match(gone.result.message, /HTTP 404 .*no_service/);
     assert.equal(gone.result.message.includes("SECRETSECRET"), false);
-  });
-});
-
-describe("discord channel", () => {
-  it("posts { content } with mentions disabled", async () => {
-    const { req, result } = await capture(
-      discordChannel(local),
-      { destination: "/api/webhooks/123456789012345678/tokentokentoken" },
-    );
-    assert.deepEqual(result, { httpStatus: 204 });
-    assert.equal(req?.path, "/api/webhooks/123456789012345678/tokentokentoken");
-    assert.deepEqual(JSON.parse(req?.body ?? ""), {
-      content: "Order 42 shipped",
-      allowed_mentions: { parse: [] },
-    });
-  });
-
-  it("cuts content to 2000 characters", async () => {
-    const { req } = await capture(discordChannel(local), { payload: { text: "y".repeat(2500) } });
-    const sent = JSON.parse(req?.body ?? "") as { content: string };
-    assert.equal(sent.content.length, 2000);
-  });
-
-  it("reads retry_after from a 429 body when the header is missing", async () => {
-    const { result } = await capture(discordChannel(local), {}, (_q, res) => {
-      res.writeHead(429, { "content-type": "application/json" });
-      res.end(JSON.stringify({ message: "You are being rate limited.", retry_after: 1.5 }));
-    });
-    assert.ok(result instanceof RetryLaterError);
-    assert.equal(result.retryAfterMs, 1500);
-    assert.equal(result.httpStatus, 429);
   });
 });
 
