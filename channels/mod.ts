@@ -39,7 +39,13 @@ export {
 } from "./webhook_signature.ts";
 export { slackChannel, type SlackChannelOptions } from "./slack.ts";
 export { discordChannel, type DiscordChannelOptions } from "./discord.ts";
-export { teamsCard, teamsChannel, type TeamsChannelOptions } from "./teams.ts";
+export {
+  TEAMS_MAX_MESSAGE_BYTES,
+  TEAMS_WORKFLOW_HOSTS,
+  teamsCard,
+  teamsChannel,
+  type TeamsChannelOptions,
+} from "./teams.ts";
 export {
   TELEGRAM_API_URL,
   telegramChannel,

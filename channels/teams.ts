@@ -1,23 +1,63 @@
 /**
- * The `teams` channel: posts an Adaptive Card to a Microsoft Teams incoming
- * webhook or a Workflows ("When a Teams webhook request is received") URL.
+ * The `teams` channel: posts an Adaptive Card to a Microsoft Teams Workflows
+ * URL ("When a Teams webhook request is received") or a legacy incoming
+ * webhook (Microsoft 365 connector, being retired).
  *
  * @module
  */
 import type { Channel } from "./channel.ts";
+import { InvalidArgumentError, PermanentError } from "../errors.ts";
 import type { Route } from "../route.ts";
-import { type JsonObject, jsonUrlChannel, type WebhookUrlChannelOptions } from "./_json_post.ts";
+import { redact } from "../_redact.ts";
+import {
+  type ExtraRequest,
+  type JsonObject,
+  jsonUrlChannel,
+  type WebhookUrlChannelOptions,
+} from "./_json_post.ts";
 import { type HttpAnswer, statusError } from "./_http.ts";
 import { requireText, stringField } from "./_payload.ts";
 
-/** Options of {@link teamsChannel}. */
-export type TeamsChannelOptions = WebhookUrlChannelOptions;
+/**
+ * Teams refuses a message over about 28 KB, and a Workflows URL says so only
+ * after it has answered 202, when the flow runs. Herald refuses a request
+ * body over this many bytes (UTF-8) before sending, as a permanent failure.
+ */
+export const TEAMS_MAX_MESSAGE_BYTES = 28 * 1024;
 
 /**
- * Creates the Teams channel. The destination is the webhook or workflow URL
+ * The hosts (with their subdomains) of Workflows trigger URLs, the only ones
+ * {@link TeamsChannelOptions.bearerToken} is sent to unless
+ * `bearerTokenHosts` says otherwise.
+ */
+export const TEAMS_WORKFLOW_HOSTS: readonly string[] = ["logic.azure.com", "powerplatform.com"];
+
+/** Options of {@link teamsChannel}. */
+export interface TeamsChannelOptions extends WebhookUrlChannelOptions {
+  /**
+   * A Microsoft Entra ID access token for a Workflows trigger restricted to
+   * "Any user in my tenant" or "Specific users in my tenant", sent as
+   * `Authorization: Bearer <token>`. Tokens expire, so pass a function that
+   * returns a current one: it is called before every send. Never logged.
+   */
+  readonly bearerToken?: string | (() => string | Promise<string>);
+  /**
+   * Hosts the bearer token may go to (a name also covers its subdomains);
+   * default {@link TEAMS_WORKFLOW_HOSTS}. A destination elsewhere fails
+   * permanently rather than receive the token.
+   */
+  readonly bearerTokenHosts?: readonly string[];
+}
+
+/**
+ * Creates the Teams channel. The destination is the Workflows or webhook URL
  * (a credential). By default the message is a `message` activity holding one
  * Adaptive Card with `payload.title` (optional, bold) and `payload.text`;
- * pass `template` to send any card.
+ * pass `template` to send any card. A message over
+ * {@link TEAMS_MAX_MESSAGE_BYTES} fails permanently without a request. A
+ * Workflows URL answers 202 before its flow runs, so "sent" means the flow
+ * was started: a flow that fails later (a private channel, a removed flow
+ * owner) shows only in the flow's run history.
  *
  * @example
  * ```ts
@@ -27,7 +67,22 @@ export type TeamsChannelOptions = WebhookUrlChannelOptions;
  * ```
  */
 export function teamsChannel(options: TeamsChannelOptions = {}): Channel {
-  return jsonUrlChannel({ name: "teams", render: teamsCard, classify: _classify }, options);
+  const auth = _bearer(options);
+  return jsonUrlChannel({
+    name: "teams",
+    render: teamsCard,
+    classify: _classify,
+    prepare: async (destination, body) => {
+      const size = new TextEncoder().encode(body).byteLength;
+      if (size > TEAMS_MAX_MESSAGE_BYTES) {
+        throw new PermanentError(
+          `teams: the message is ${size} bytes, over the ${TEAMS_MAX_MESSAGE_BYTES}-byte ` +
+            "(28 KB) limit of a Teams message; shorten the text or the template's card",
+        );
+      }
+      return auth === undefined ? {} : await auth(destination);
+    },
+  }, options);
 }
 
 /** The default Adaptive Card message for `route`. */
@@ -53,10 +108,56 @@ export function teamsCard(route: Route): JsonObject {
   };
 }
 
+/** Builds the per-send `Authorization` header, or `undefined` without a token. */
+function _bearer(
+  options: TeamsChannelOptions,
+): ((destination: string) => Promise<ExtraRequest>) | undefined {
+  const token = options.bearerToken;
+  if (token === undefined) return undefined;
+  if (typeof token === "string" ? !/^[\x21-\x7e]+$/.test(token) : typeof token !== "function") {
+    throw new InvalidArgumentError("bearerToken", "must be a token or a function returning one");
+  }
+  const hosts = (options.bearerTokenHosts ?? TEAMS_WORKFLOW_HOSTS).map((h) => h.toLowerCase());
+  if (hosts.length === 0 || hosts.some((h) => !/^[a-z0-9.:[\]-]+$/.test(h))) {
+    throw new InvalidArgumentError("bearerTokenHosts", "must list host names", hosts);
+  }
+  return async (destination) => {
+    let host: string;
+    try {
+      host = new URL(destination).hostname;
+    } catch {
+      return {}; // the address guard refuses it, without echoing it
+    }
+    if (!hosts.some((h) => host === h || host.endsWith(`.${h}`))) {
+      throw new PermanentError(
+        `teams: the bearer token goes only to ${hosts.join(", ")}, not to ${host}; ` +
+          "add the host to bearerTokenHosts if it is a Workflows host",
+      );
+    }
+    const value = typeof token === "string" ? token : await _current(token);
+    return { headers: { authorization: `Bearer ${value}` }, secrets: [value] };
+  };
+}
+
+/** Calls the token function; a failure is transient (retried), its text kept secret-free. */
+async function _current(get: () => string | Promise<string>): Promise<string> {
+  let value: unknown;
+  try {
+    value = await get();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(`teams: bearerToken() failed: ${redact(why.slice(0, 200))}`);
+  }
+  if (typeof value !== "string" || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new Error("teams: bearerToken() returned no usable token");
+  }
+  return value;
+}
+
 /**
- * Legacy Office 365 connectors answer HTTP 200 with a text body such as
- * "Microsoft Teams endpoint returned HTTP error 429 …" when throttled; read
- * the embedded status instead of reporting success.
+ * Legacy connectors answer HTTP 200 with a text body such as "Microsoft Teams
+ * endpoint returned HTTP error 429 …" when throttled; read the embedded
+ * status instead of reporting success.
  */
 function _classify(answer: HttpAnswer, where: string): Error | undefined {
   if (answer.status < 200 || answer.status > 299) return undefined;
@@ -73,5 +174,7 @@ function _classify(answer: HttpAnswer, where: string): Error | undefined {
 // The types the API mentions, so this entry point documents them all.
 export type { DeliveryDetails } from "../errors.ts";
 export type { JsonValue, Route } from "../route.ts";
-export type { JsonObject } from "./_json_post.ts";
+export type { AddressGuardOptions, Resolver } from "./_address.ts";
+export type { HttpOptions } from "./_http.ts";
+export type { JsonObject, WebhookUrlChannelOptions } from "./_json_post.ts";
 export type { Channel, SendContext } from "./channel.ts";

@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { slackChannel, teamsChannel } from "../channels/mod.ts";
-import { PermanentError, RetryLaterError } from "../errors.ts";
+import { slackChannel } from "../channels/mod.ts";
+import { PermanentError } from "../errors.ts";
 import { startServer, type TestHandler } from "./_helpers/http_server.ts";
-import { makeCtx, makeRoute, rejection } from "./_helpers/http_route.ts";
+import { makeCtx, makeRoute } from "./_helpers/http_route.ts";
 import type { Channel } from "../channels/channel.ts";
 import type { Route } from "../route.ts";
 import type { RecordedRequest } from "./_helpers/http_server.ts";
@@ -65,46 +65,5 @@ describe("slack channel", () => {
     assert.ok(gone.result instanceof PermanentError);
     assert.match(gone.result.message, /HTTP 404 .*no_service/);
     assert.equal(gone.result.message.includes("SECRETSECRET"), false);
-  });
-});
-
-describe("teams channel", () => {
-  it("posts an Adaptive Card message", async () => {
-    const { req, result } = await capture(
-      teamsChannel(local),
-      { payload: { title: "Deploy", text: "api is live" } },
-      (_q, res) => void res.writeHead(202).end(),
-    );
-    assert.deepEqual(result, { httpStatus: 202 });
-    assert.deepEqual(JSON.parse(req?.body ?? ""), {
-      type: "message",
-      attachments: [{
-        contentType: "application/vnd.microsoft.card.adaptive",
-        content: {
-          $schema: "http://adaptivecards.io/schemas/adaptive-card.json",
-          type: "AdaptiveCard",
-          version: "1.4",
-          body: [
-            { type: "TextBlock", text: "Deploy", weight: "Bolder", size: "Medium", wrap: true },
-            { type: "TextBlock", text: "api is live", wrap: true },
-          ],
-        },
-      }],
-    });
-  });
-
-  it("treats a legacy connector's HTTP 200 with an embedded 429 as retry-later", async () => {
-    const { result } = await capture(teamsChannel(local), {}, (_q, res) => {
-      res.writeHead(200).end("Microsoft Teams endpoint returned HTTP error 429 with ContextId x");
-    });
-    assert.ok(result instanceof RetryLaterError, String(result));
-  });
-
-  it("refuses private destinations like the other URL channels", async () => {
-    const err = await rejection(
-      teamsChannel().send(makeRoute({ destination: "https://10.0.0.5/webhook" }), makeCtx()),
-    );
-    assert.ok(err instanceof PermanentError);
-    assert.match(err.message, /^teams: refused destination: host is a private address/);
   });
 });
