@@ -7,7 +7,15 @@
  */
 import type { Route } from "../route.ts";
 import { RetryLaterError } from "../errors.ts";
-import type { HttpAnswer } from "./_http.ts";
+import {
+  detailOf,
+  type HttpAnswer,
+  isTransientStatus,
+  jsonObjectOf,
+  parseRateLimitReset,
+  parseRetryAfter,
+  statusError,
+} from "./_http.ts";
 
 /** A rendered e-mail. At least one of `text` and `html` is set. */
 export interface EmailMessage {
@@ -93,7 +101,45 @@ const postmark: EmailApi = {
     MessageStream: p.messageStream ?? "outbound",
     Metadata: { herald_route_id: p.route.id },
   }),
+  classify: _postmarkAnswer,
 };
+
+/**
+ * Postmark API error codes that mean "come back later", whatever the HTTP
+ * status carrying them (API errors come as 422 with `{ ErrorCode, Message }`).
+ */
+const POSTMARK_RETRY_CODES: ReadonlyMap<number, string> = new Map([
+  [100, "maintenance"],
+  [429, "rate limit exceeded"],
+]);
+
+/**
+ * Postmark answers `{ ErrorCode, Message }`: 0 on success, an API error code
+ * otherwise. Maintenance (100) and rate limiting (429) are retried under any
+ * status; any other code follows the status (422: permanent, 500/503:
+ * retried); a 2xx with a non-zero code is not a send.
+ */
+function _postmarkAnswer(answer: HttpAnswer, where: string): Error | undefined {
+  const body = jsonObjectOf(answer.text);
+  const code = body?.["ErrorCode"];
+  const ok = answer.status >= 200 && answer.status <= 299;
+  if (typeof code !== "number" || (ok && code === 0)) return undefined;
+  const pause = POSTMARK_RETRY_CODES.get(code);
+  const text = typeof body?.["Message"] === "string" ? body["Message"] : "";
+  const detail = `Postmark ErrorCode ${code}${pause === undefined ? "" : ` (${pause})`}: ` +
+    detailOf(text, answer.secrets);
+  const transient = pause !== undefined || (!ok && isTransientStatus(answer.status));
+  return statusError({
+    channel: "email",
+    status: answer.status,
+    where,
+    detail,
+    transient,
+    retryAfterMs: transient
+      ? parseRetryAfter(answer.headers.get("retry-after"), answer.receivedAt)
+      : undefined,
+  });
+}
 
 /** SendGrid: POST /v3/mail/send, Bearer key; no idempotency key, so the route id goes in custom_args. */
 const sendgrid: EmailApi = {
@@ -116,7 +162,36 @@ const sendgrid: EmailApi = {
       custom_args: { herald_route_id: p.route.id },
     };
   },
+  classify: _sendgridAnswer,
 };
+
+/**
+ * SendGrid documents one 403 that passes: "You are temporarily blocked from
+ * sending emails due to repeated bad requests"; every other 403 (an
+ * unverified sender, a key without Mail Send) is permanent. Its rate limit
+ * answer (429) carries `X-RateLimit-Reset` in Unix epoch seconds, not
+ * `Retry-After`.
+ */
+function _sendgridAnswer(answer: HttpAnswer, where: string): Error | undefined {
+  const { status } = answer;
+  const detail = detailOf(answer.text, answer.secrets);
+  if (status === 403 && /temporarily blocked/i.test(_sendgridMessages(answer.text))) {
+    return statusError({ channel: "email", status, where, detail, transient: true });
+  }
+  if (status !== 429 || answer.headers.has("retry-after")) return undefined;
+  const reset = parseRateLimitReset(answer.headers.get("x-ratelimit-reset"), answer.receivedAt);
+  return reset === undefined
+    ? undefined
+    : statusError({ channel: "email", status, where, detail, retryAfterMs: reset });
+}
+
+/** The `message`s of SendGrid's `{ errors: [{ message, field, help }] }`, joined. */
+function _sendgridMessages(text: string): string {
+  const errors = jsonObjectOf(text)?.["errors"];
+  if (!Array.isArray(errors)) return "";
+  return errors.map((e) => (e as { message?: unknown } | null)?.message)
+    .filter((m): m is string => typeof m === "string").join(" ");
+}
 
 /** The request shapes by provider name. */
 export const EMAIL_APIS: Readonly<Record<EmailProvider, EmailApi>> = { resend, postmark, sendgrid };

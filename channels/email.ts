@@ -43,7 +43,9 @@ export interface EmailChannelOptions extends HttpOptions {
  * (`"ada@example.com"`). Resend receives the route id as `Idempotency-Key`;
  * Postmark (`Metadata.herald_route_id`) and SendGrid
  * (`custom_args.herald_route_id`) have no idempotency key, so they get it as
- * metadata for tracing only. Invalid recipients (a 4xx answer) are permanent.
+ * metadata for tracing only. Invalid recipients (a 4xx answer) are permanent;
+ * Postmark's maintenance and rate-limit error codes, SendGrid's "temporarily
+ * blocked" 403 and its `X-RateLimit-Reset` are read as pauses (retried).
  *
  * @example
  * ```ts
