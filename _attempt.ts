@@ -28,20 +28,24 @@ export async function attempt(
   route: Route,
   config: WorkerConfig,
   hard: AbortSignal,
+  unrecorded = 0,
 ): Promise<AttemptResult> {
-  const attempts = route.attempts + 1;
-  const startedAt = new Date(config.now());
+  // Sends this worker made but could not record count too, so a route whose
+  // outcome the database keeps refusing still runs out of attempts.
+  const attempts = route.attempts + unrecorded + 1;
   const began = performance.now();
-  const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => ({
-    route,
-    record: {
-      routeId: route.id,
-      outcome,
-      startedAt,
-      durationMs: Math.round((performance.now() - began) * 1000) / 1000,
-      ...(typeof details.httpStatus === "number" ? { httpStatus: details.httpStatus } : {}),
-    },
-  });
+  const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => {
+    const httpStatus = checkedHttpStatus(details.httpStatus);
+    return {
+      route,
+      record: {
+        routeId: route.id,
+        outcome,
+        durationMs: Math.max(0, Math.round((performance.now() - began) * 1000) / 1000),
+        ...(httpStatus === undefined ? {} : { httpStatus }),
+      },
+    };
+  };
   const channel = config.channels.get(route.channel);
   if (!channel) {
     const error = `channel '${route.channel}' is not configured on this worker`;
@@ -118,6 +122,18 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
+}
+
+/**
+ * What a channel reports is checked before SQL sees it: a status the column
+ * refuses (`1e10`, `NaN`) would fail the finalise and lose the outcome. Only
+ * an integer from 100 to 599 is an HTTP status; anything else is dropped.
+ */
+function checkedHttpStatus(status: unknown): number | undefined {
+  return typeof status === "number" && Number.isInteger(status) && status >= 100 &&
+      status <= 599
+    ? status
+    : undefined;
 }
 
 function httpStatusOf(err: unknown): DeliveryDetails {

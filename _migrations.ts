@@ -56,6 +56,12 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
     -- Serves "failures in the last hour" and pruning by age.
     CREATE INDEX notification_routes_status_updated ON ${s}.notification_routes (status, updated_at);
   `,
+  // 3: 'poisoned', for a route whose outcome the database kept refusing.
+  (s) => `
+    ALTER TABLE ${s}.notification_routes DROP CONSTRAINT notification_routes_status_check;
+    ALTER TABLE ${s}.notification_routes ADD CONSTRAINT notification_routes_status_check
+      CHECK (status IN ('queued', 'sent', 'failed', 'cancelled', 'poisoned'));
+  `,
 ];
 
 /** The schema version this build of Herald writes. */

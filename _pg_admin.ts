@@ -6,6 +6,7 @@
  */
 import type postgres from "postgres";
 import { InvalidArgumentError } from "./errors.ts";
+import { ROUTE_STATUSES } from "./route.ts";
 import type { RouteStatus } from "./route.ts";
 import type { RouteRecord } from "./store.ts";
 import { isUuid } from "./_validate.ts";
@@ -18,6 +19,11 @@ export interface QueueStats {
   readonly byChannel: readonly { channel: string; status: RouteStatus; count: number }[];
   /** How long the oldest due route has been waiting, or `null` when none is due. */
   readonly oldestDueAgeMs: number | null;
+  /**
+   * Per channel with a due route: how long its oldest due route has waited.
+   * A channel no running worker has shows here as an age that only grows.
+   */
+  readonly oldestDueByChannel: readonly { channel: string; ageMs: number }[];
   /** Routes that failed for good in the last hour. */
   readonly failedLastHour: number;
 }
@@ -32,7 +38,7 @@ export interface RouteFilter {
   readonly limit?: number;
 }
 
-/** Which routes `retry` makes due again. */
+/** Which routes `retry` makes due again; `failed: true` takes poisoned routes too. */
 export type RetrySelection =
   | { readonly ids: readonly string[] }
   | { readonly failed: true; readonly channel?: string; readonly since?: Date };
@@ -61,21 +67,22 @@ export interface PruneOptions {
   readonly onProgress?: (deleted: number) => void;
 }
 
-const STATUSES: readonly RouteStatus[] = ["queued", "sent", "failed", "cancelled"];
+const STATUSES = ROUTE_STATUSES;
 const PRUNABLE = ["sent", "failed", "cancelled"] as const;
 
 /** Counts by status and channel, the oldest due age and the last hour's failures. */
 export async function stats(sql: postgres.Sql, schema: string): Promise<QueueStats> {
   const s = sql(schema);
-  const [groups, [extra]] = await Promise.all([
+  const [groups, [extra], due] = await Promise.all([
     sql`SELECT channel, status, count(*)::int AS n FROM ${s}.notification_routes
         GROUP BY channel, status ORDER BY channel, status`,
     sql`SELECT
-          (SELECT extract(epoch FROM now() - min(next_attempt_at)) * 1000
-             FROM ${s}.notification_routes
-             WHERE status = 'queued' AND next_attempt_at <= now())::float8 AS oldest,
           (SELECT count(*) FROM ${s}.notification_routes
              WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
+    sql`SELECT channel, (extract(epoch FROM now() - min(next_attempt_at)) * 1000)::float8 AS age
+        FROM ${s}.notification_routes
+        WHERE status = 'queued' AND next_attempt_at <= now()
+        GROUP BY channel ORDER BY channel`,
   ]);
   const byStatus = Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<RouteStatus, number>;
   const byChannel = groups.map((g) => {
@@ -86,13 +93,16 @@ export async function stats(sql: postgres.Sql, schema: string): Promise<QueueSta
       count: g["n"] as number,
     };
   });
-  const oldest = extra?.["oldest"];
+  const oldestDueByChannel = due.map((d) => ({
+    channel: d["channel"] as string,
+    ageMs: Math.max(0, Math.round(d["age"] as number)),
+  }));
+  const ages = oldestDueByChannel.map((d) => d.ageMs);
   return {
     byStatus,
     byChannel,
-    oldestDueAgeMs: oldest === null || oldest === undefined
-      ? null
-      : Math.max(0, Math.round(oldest)),
+    oldestDueAgeMs: ages.length === 0 ? null : Math.max(...ages),
+    oldestDueByChannel,
     failedLastHour: extra?.["failed"] ?? 0,
   };
 }
@@ -137,8 +147,8 @@ export async function retry(
 ): Promise<ChangeResult> {
   const s = sql(schema);
   const allowed = options.force
-    ? ["queued", "failed", "cancelled", "sent"]
-    : ["queued", "failed", "cancelled"];
+    ? ["queued", "failed", "cancelled", "poisoned", "sent"]
+    : ["queued", "failed", "cancelled", "poisoned"];
   if ("ids" in selection) {
     const ids = checkIds(selection.ids);
     return await changeByIds(sql, schema, ids, !options.force, (tx) =>
@@ -158,7 +168,7 @@ export async function retry(
            last_error = NULL, updated_at = now()
     WHERE route_id IN (
       SELECT route_id FROM ${s}.notification_routes
-      WHERE status = 'failed'
+      WHERE status IN ('failed', 'poisoned')
         AND (${channel}::text IS NULL OR channel = ${channel})
         AND (${since}::timestamptz IS NULL OR updated_at >= ${since})
       FOR UPDATE SKIP LOCKED)

@@ -8,7 +8,7 @@
 import type postgres from "postgres";
 import { HeraldError } from "./errors.ts";
 import type { Finalisation, JsonValue, Route } from "./route.ts";
-import type { RouteTransaction } from "./store.ts";
+import type { ClaimParams, RouteTransaction } from "./store.ts";
 
 /** Never settles: parks the driver's transaction scope after its connection was lost. */
 export const ABANDONED: Promise<never> = new Promise<never>(() => {});
@@ -59,7 +59,9 @@ export class PgRouteTransaction implements RouteTransaction {
     return this.#tx;
   }
 
-  async claimDue(params: { limit: number; exclude: readonly string[] }): Promise<Route[]> {
+  async claimDue(params: ClaimParams): Promise<Route[]> {
+    // `{}` for "any channel" keeps one statement (one prepared plan) for both.
+    const channels = `{${(params.channels ?? []).join(",")}}`;
     const rows = await this.#query((tx) => {
       const s = tx(this.#schema);
       return tx`
@@ -70,6 +72,7 @@ export class PgRouteTransaction implements RouteTransaction {
       WHERE r.status = 'queued'
         AND r.next_attempt_at <= now()
         AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
+        AND (${channels}::text[] = '{}' OR r.channel = ANY(${channels}::text[]))
       ORDER BY r.priority, r.next_attempt_at
       LIMIT ${params.limit}
       FOR UPDATE OF r SKIP LOCKED`;
@@ -96,7 +99,6 @@ export class PgRouteTransaction implements RouteTransaction {
       attempts: r.outcome.attempts,
       delay: r.outcome.status === "retry" ? r.outcome.delayMs : 0,
       error: r.outcome.status === "sent" ? null : r.outcome.error,
-      started_at: r.startedAt.toISOString(),
       duration_ms: r.durationMs,
       http_status: r.httpStatus ?? null,
     }));
@@ -105,28 +107,33 @@ export class PgRouteTransaction implements RouteTransaction {
     // json_to_recordset for 100 rows whatever it holds and would hash-join them
     // against a sequential scan of the whole table; `= ANY(ids)` gives it the
     // primary key instead, so a finalise costs the same on a table of any size.
+    // Times are `clock_timestamp()`, the moment of the outcome: `now()` is the
+    // transaction's start, the claim, and a send slower than its backoff would
+    // commit a retry that is already due.
     const ids = `{${records.map((r) => r.routeId).join(",")}}`;
     await this.#query((tx) => {
       const s = tx(this.#schema);
       return tx`
       WITH x AS (
-        SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
+        SELECT x.*, clock_timestamp() AS at
+        FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
           id uuid, status text, attempts int, delay float8, error text,
-          started_at timestamptz, duration_ms float8, http_status int)
+          duration_ms float8, http_status int)
       ), updated AS (
         UPDATE ${s}.notification_routes r
         SET status = CASE WHEN x.status = 'retry' THEN 'queued' ELSE x.status END,
             attempts = x.attempts,
             next_attempt_at = CASE WHEN x.status = 'retry'
-              THEN now() + x.delay * interval '1 millisecond' ELSE r.next_attempt_at END,
-            sent_at = CASE WHEN x.status = 'sent' THEN now() ELSE r.sent_at END,
-            last_error = x.error, updated_at = now()
+              THEN x.at + x.delay * interval '1 millisecond' ELSE r.next_attempt_at END,
+            sent_at = CASE WHEN x.status = 'sent' THEN x.at ELSE r.sent_at END,
+            last_error = x.error, updated_at = x.at
         FROM x WHERE r.route_id = x.id AND r.route_id = ANY(${ids}::uuid[])
         RETURNING r.route_id
       )
       INSERT INTO ${s}.route_attempts
         (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
-      SELECT x.id, x.attempts, x.started_at, x.duration_ms, x.status, x.http_status, x.error
+      SELECT x.id, x.attempts, x.at - x.duration_ms * interval '1 millisecond', x.duration_ms,
+             x.status, x.http_status, x.error
       FROM x JOIN updated u ON u.route_id = x.id`;
     });
   }
@@ -136,31 +143,53 @@ export class PgRouteTransaction implements RouteTransaction {
    * parse, and a statement the driver prepares once.
    */
   async #finaliseOne(r: Finalisation): Promise<void> {
-    const { outcome } = r;
-    const delay = outcome.status === "retry" ? outcome.delayMs : 0;
-    const error = outcome.status === "sent" ? null : outcome.error;
-    await this.#query((tx) => {
-      const s = tx(this.#schema);
-      return tx`
-      WITH updated AS (
-        UPDATE ${s}.notification_routes
-        SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
-            attempts = ${outcome.attempts},
-            next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
-              THEN now() + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
-            sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN now() ELSE sent_at END,
-            last_error = ${error}::text, updated_at = now()
-        WHERE route_id = ${r.routeId}::uuid
-        RETURNING route_id
-      )
-      INSERT INTO ${s}.route_attempts
-        (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
-      SELECT route_id, ${outcome.attempts}::int, ${r.startedAt}::timestamptz, ${r.durationMs}::float8,
-             ${outcome.status}::text, ${r.httpStatus ?? null}::int, ${error}::text
-      FROM updated`;
-    });
+    await this.#query((tx) => finaliseOne(tx, this.#schema, r));
   }
 }
+
+/**
+ * Records one route's outcome and its attempt-log row in one statement, all
+ * times taken at the outcome (`clock_timestamp()`; the attempt's start is
+ * that minus its duration), so every time comes from the database's clock.
+ */
+export function finaliseOne(
+  tx: postgres.TransactionSql,
+  schema: string,
+  r: Finalisation,
+): Promise<unknown> {
+  const { outcome } = r;
+  const delay = outcome.status === "retry" ? outcome.delayMs : 0;
+  const error = outcome.status === "sent" ? null : outcome.error;
+  const s = tx(schema);
+  return tx`
+    WITH t AS (SELECT clock_timestamp() AS at), updated AS (
+      UPDATE ${s}.notification_routes
+      SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
+          attempts = ${outcome.attempts},
+          next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
+            THEN t.at + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
+          sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN t.at ELSE sent_at END,
+          last_error = ${error}::text, updated_at = t.at
+      FROM t
+      WHERE route_id = ${r.routeId}::uuid
+      RETURNING route_id, t.at
+    )
+    INSERT INTO ${s}.route_attempts
+      (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
+    SELECT route_id, ${outcome.attempts}::int,
+           at - ${r.durationMs}::float8 * interval '1 millisecond', ${r.durationMs}::float8,
+           ${outcome.status}::text, ${r.httpStatus ?? null}::int, ${error}::text
+    FROM updated`;
+}
+
+/** True when `err` says the connection to the database is gone or could not be made. */
+export function isConnectionLost(err: unknown): boolean {
+  const code = String((err as { code?: unknown } | null)?.code);
+  return CONNECTION_LOST.has(code) || UNREACHABLE.has(code);
+}
+
+/** Codes of a connection that could not be made at all. */
+const UNREACHABLE = new Set(["ECONNREFUSED", "CONNECT_TIMEOUT", "ENOTFOUND", "EHOSTUNREACH"]);
 
 /** Driver and server codes meaning the connection under the transaction is gone. */
 const CONNECTION_LOST = new Set([

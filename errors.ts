@@ -15,7 +15,8 @@ export type HeraldErrorCode =
   | "HERALD_NETWORK"
   | "HERALD_SHUTDOWN"
   | "HERALD_LOCKED"
-  | "HERALD_STORE";
+  | "HERALD_STORE"
+  | "HERALD_UNAVAILABLE";
 
 /** Base class of every error Herald throws on purpose. */
 export class HeraldError extends Error {

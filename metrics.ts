@@ -56,9 +56,9 @@ export class Metrics {
     this.#buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
   }
 
-  /** Counts `target`'s `sent`, `retry` and `failed` events; returns an unsubscribe function. */
+  /** Counts `target`'s `sent`, `retry`, `failed` and `poisoned` events; returns an unsubscribe function. */
   observe(target: EventTarget): () => void {
-    const names = ["sent", "retry", "failed"] as const;
+    const names = ["sent", "retry", "failed", "poisoned"] as const;
     const handlers = names.map((name) => {
       // `unknown`, not `Event`: Deno's and Node's `Event` types differ, and this fits both.
       const handler = (e: unknown): void =>
@@ -72,7 +72,7 @@ export class Metrics {
   }
 
   /** Records one outcome (what `observe` does for each event). */
-  record(outcome: "sent" | "retry" | "failed", detail: RouteEventDetail): void {
+  record(outcome: "sent" | "retry" | "failed" | "poisoned", detail: RouteEventDetail): void {
     const byChannel = this.#counters.get(outcome) ?? new Map<string, number>();
     byChannel.set(detail.channel, (byChannel.get(detail.channel) ?? 0) + 1);
     this.#counters.set(outcome, byChannel);
@@ -97,6 +97,11 @@ export class Metrics {
       ["sent", "herald_routes_sent_total", "Routes delivered."],
       ["retry", "herald_routes_retried_total", "Failed attempts scheduled for a retry."],
       ["failed", "herald_routes_failed_total", "Routes failed for good."],
+      [
+        "poisoned",
+        "herald_routes_poisoned_total",
+        "Routes whose outcome the database refused to record, held for an operator.",
+      ],
     ] as const;
     for (const [key, name, help] of counters) {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
@@ -128,6 +133,20 @@ export class Metrics {
         `# TYPE ${oldest} gauge`,
       );
       out.push(`${oldest} ${(stats.oldestDueAgeMs ?? 0) / 1000}`);
+      // Per channel: a channel no running worker has shows as an age that only grows.
+      const queued = "herald_channel_queued_routes";
+      out.push(`# HELP ${queued} Queued routes, by channel.`, `# TYPE ${queued} gauge`);
+      for (const c of stats.byChannel) {
+        if (c.status === "queued") out.push(`${queued}{channel="${label(c.channel)}"} ${c.count}`);
+      }
+      const age = "herald_channel_oldest_due_age_seconds";
+      out.push(
+        `# HELP ${age} How long the oldest due route of each channel has waited.`,
+        `# TYPE ${age} gauge`,
+      );
+      for (const d of stats.oldestDueByChannel) {
+        out.push(`${age}{channel="${label(d.channel)}"} ${d.ageMs / 1000}`);
+      }
     }
     return `${out.join("\n")}\n`;
   }

@@ -59,6 +59,7 @@ export {
 export type {
   AttemptRecord,
   ChangeResult,
+  ClaimParams,
   Enqueued,
   NotificationInput,
   PostgresStoreOptions,
@@ -69,12 +70,15 @@ export type {
   RouteInput,
   RouteRecord,
   RouteTransaction,
+  SalvageResult,
   SqlHandle,
   Store,
   Subscription,
   TransactionOptions,
+  Unrecorded,
   WakeHandlers,
 } from "./store.ts";
+export { ROUTE_STATUSES } from "./route.ts";
 export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
 export { DEFAULT_DATA_DIR, openEmbedded } from "./embedded.ts";
 export type { EmbeddedDatabase, EmbeddedOptions } from "./embedded.ts";

@@ -14,8 +14,22 @@ export type JsonValue =
   | readonly JsonValue[]
   | { readonly [key: string]: JsonValue };
 
-/** Where a route is in its life. Only `queued` routes are ever claimed. */
-export type RouteStatus = "queued" | "sent" | "failed" | "cancelled";
+/**
+ * Where a route is in its life. Only `queued` routes are ever claimed.
+ * `poisoned`: a worker could not record the route's outcome (the database
+ * refused it) often enough that sending it again would only repeat the
+ * message; it waits for an operator's `retry`.
+ */
+export type RouteStatus = "queued" | "sent" | "failed" | "cancelled" | "poisoned";
+
+/** Every route status, in the order tools show them. */
+export const ROUTE_STATUSES: readonly RouteStatus[] = [
+  "queued",
+  "sent",
+  "failed",
+  "cancelled",
+  "poisoned",
+];
 
 /**
  * One notification × channel × destination, as a channel sees it when it is
@@ -82,9 +96,11 @@ export interface Finalisation {
   readonly routeId: string;
   /** What to record. */
   readonly outcome: Outcome;
-  /** When the send started (the worker's clock). */
-  readonly startedAt: Date;
-  /** How long the send took, in milliseconds. */
+  /**
+   * How long the send took, in milliseconds. The store stamps the attempt
+   * log's start time as its own clock at the outcome minus this, so every
+   * time it records comes from the one clock that decides due-ness.
+   */
   readonly durationMs: number;
   /** The provider's HTTP status, when the channel reported one. */
   readonly httpStatus?: number;

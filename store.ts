@@ -35,6 +35,7 @@ import type { NotificationInput, RouteInput } from "./_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
 import { ABANDONED, PgRouteTransaction } from "./_pg_transaction.ts";
 import * as admin from "./_pg_admin.ts";
+import { salvage } from "./_pg_salvage.ts";
 import type {
   ChangeResult,
   PruneOptions,
@@ -109,6 +110,55 @@ export interface AttemptRecord {
   readonly error: string | null;
 }
 
+/** What {@link RouteTransaction.claimDue} takes. */
+export interface ClaimParams {
+  /** At most this many routes. */
+  readonly limit: number;
+  /** Route ids not to claim (handled earlier in the tick, or held back by the worker). */
+  readonly exclude: readonly string[];
+  /**
+   * Only routes of these channels: a worker claims what it can send, so a
+   * route for a channel it lacks waits for a worker that has it. Unset: any.
+   */
+  readonly channels?: readonly string[];
+}
+
+/**
+ * A claimed route whose transaction failed after its send (the finalise or
+ * the commit was refused, or the connection was lost): what
+ * {@link Store.salvage} should record in a transaction of its own.
+ */
+export interface Unrecorded {
+  /** The outcome the route's own transaction could not record. */
+  readonly record: Finalisation;
+  /**
+   * The route's `attempts` when it was claimed. The salvage applies only to a
+   * route still queued with that count: one recorded after all (a commit
+   * whose reply was lost) or claimed since by another worker is left alone.
+   */
+  readonly claimedAttempts: number;
+  /** When even the outcome is refused: hold the route back this long, counting the attempt... */
+  readonly holdMs: number;
+  /** ...or poison it (no more sends until an operator retries it). */
+  readonly poison: boolean;
+}
+
+/**
+ * What {@link Store.salvage} did with one route: wrote its outcome with its
+ * attempt-log row (`recorded`) or without it (`recorded_without_log`);
+ * wrote a hold instead (`held`: the attempt counted, the route due again
+ * after `holdMs`; `poisoned`: never sent again until an operator retries
+ * it); found it changed since the claim (`skipped`); or could write nothing
+ * for it (`refused`).
+ */
+export type SalvageResult =
+  | "recorded"
+  | "recorded_without_log"
+  | "held"
+  | "poisoned"
+  | "skipped"
+  | "refused";
+
 /** Claims and finalises routes inside one open transaction. */
 export interface RouteTransaction {
   /**
@@ -116,9 +166,7 @@ export interface RouteTransaction {
    * ids in `exclude` and rows another open transaction holds. The locks last
    * until the transaction ends.
    */
-  claimDue(
-    params: { readonly limit: number; readonly exclude: readonly string[] },
-  ): Promise<Route[]>;
+  claimDue(params: ClaimParams): Promise<Route[]>;
   /** Records claimed routes' outcomes; takes effect on commit. */
   finalise(records: readonly Finalisation[]): Promise<void>;
 }
@@ -168,6 +216,15 @@ export interface Store {
     fn: (tx: RouteTransaction) => Promise<T>,
     options?: TransactionOptions,
   ): Promise<T>;
+  /**
+   * Records outcomes whose route transaction failed after the send, route by
+   * route in one transaction of its own, so one refused record does not take
+   * the others with it, and a route the database will not finalise is still
+   * sent no more than its attempts allow. Rejects only when nothing could be
+   * written at all (with code `HERALD_UNAVAILABLE` when the database could
+   * not be reached).
+   */
+  salvage(routes: readonly Unrecorded[]): Promise<SalvageResult[]>;
   /** Writes a notification and its routes atomically; validates first. */
   enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued>;
   /** Reads one route, or `undefined`. */
@@ -304,18 +361,24 @@ async function insertNotification(
     priority: r.priority,
     deliver_at: r.deliverAt,
   }));
-  const dueNow = routes.some((r) => r.deliverAt === null || r.deliverAt.getTime() <= Date.now());
-  // Delivered on commit, and only then: listening workers wake for routes that exist.
-  const notify = dueNow ? tx`SELECT pg_notify(${wakeChannel(schema)}, '')` : undefined;
+  // The NOTIFY is delivered on commit, and only then: listening workers wake
+  // for routes that exist. Whether a route is due now is the database's
+  // call, on the clock that decides due-ness, not the application's.
   await tx`
-    INSERT INTO ${tx(schema)}.notification_routes
-      (route_id, notification_id, seq, channel, destination, max_attempts, priority, next_attempt_at)
-    SELECT route_id, notification_id, seq, channel, destination, max_attempts, priority,
-           coalesce(deliver_at, now())
-    FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
-      route_id uuid, notification_id uuid, seq int, channel text, destination text,
-      max_attempts int, priority int, deliver_at timestamptz)`;
-  await notify;
+    WITH x AS (
+      SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
+        route_id uuid, notification_id uuid, seq int, channel text, destination text,
+        max_attempts int, priority int, deliver_at timestamptz)
+    ), inserted AS (
+      INSERT INTO ${tx(schema)}.notification_routes
+        (route_id, notification_id, seq, channel, destination, max_attempts, priority,
+         next_attempt_at)
+      SELECT route_id, notification_id, seq, channel, destination, max_attempts, priority,
+             coalesce(deliver_at, now())
+      FROM x
+    )
+    SELECT pg_notify(${wakeChannel(schema)}, '')
+    FROM (SELECT 1 FROM x WHERE coalesce(deliver_at, now()) <= clock_timestamp() LIMIT 1) due`;
   return { notificationId, routeIds: rows.map((r) => r.route_id), duplicate: false };
 }
 
@@ -413,6 +476,11 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Records outcomes whose route transaction failed; see {@link Store.salvage}. */
+  async salvage(routes: readonly Unrecorded[]): Promise<SalvageResult[]> {
+    return await salvage(this.#sql, this.#schema, routes);
+  }
+
   /** Writes a notification and its routes in one transaction of Herald's own. */
   async enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {
     return await enqueue(this.#sql, notification, routes, { schema: this.#schema });
@@ -501,7 +569,11 @@ export class PostgresStore implements Store {
       await own?.end({ timeout: 0 });
       throw err;
     }
-    const sql = this.#sql;
+    // The probe goes through the subscription's own instance (one idle
+    // connection beside its LISTEN session), never the work pool: with every
+    // pool connection busy sending, a probe queued behind them would time out
+    // and replace a listener that was fine.
+    const sql = own ?? this.#sql;
     return {
       async close() {
         // Our own instance: ending it ends its LISTEN session too, and never

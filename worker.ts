@@ -22,9 +22,10 @@
  */
 import { HeraldError } from "./errors.ts";
 import type { Finalisation, Route } from "./route.ts";
-import type { RouteTransaction, Subscription } from "./store.ts";
+import type { RouteTransaction, SalvageResult, Subscription, Unrecorded } from "./store.ts";
 import { attempt } from "./_attempt.ts";
 import type { AttemptResult } from "./_attempt.ts";
+import { Holds } from "./_holds.ts";
 import { checkMs, resolveWorkerOptions, sleep } from "./_worker_config.ts";
 import type { WorkerConfig, WorkerOptions } from "./_worker_config.ts";
 import { describeError } from "./_redact.ts";
@@ -41,6 +42,11 @@ const LOCK_MARGIN_MS = 5_000;
 const PROBE_EVERY_MS = 2_000;
 /** How long the listener may take to hear its own probe before it counts as lost. */
 const PROBE_TIMEOUT_MS = 2_000;
+/** The longest any single step of the listener (subscribe, unsubscribe) may take. */
+const LISTEN_STEP_TIMEOUT_MS = 5_000;
+/** A lost listener subscribes again after 100 ms, doubling up to 2 s: never a poll interval. */
+const RELISTEN_FIRST_MS = 100;
+const RELISTEN_MAX_MS = 2_000;
 /** The poll interval is shortened by up to this fraction, so workers drift apart. */
 const POLL_JITTER = 0.1;
 
@@ -76,8 +82,13 @@ export interface RouteEventDetail {
   readonly durationMs?: number;
 }
 
-/** Names of the events a {@link Worker} dispatches, each a `CustomEvent<RouteEventDetail>`. */
-export type WorkerEventName = "claimed" | "sent" | "retry" | "failed";
+/**
+ * Names of the events a {@link Worker} dispatches, each a
+ * `CustomEvent<RouteEventDetail>`. `poisoned`: the database refused the
+ * route's outcome, and the route is held for an operator instead of being
+ * sent again.
+ */
+export type WorkerEventName = "claimed" | "sent" | "retry" | "failed" | "poisoned";
 
 /**
  * Drains due routes. `run(signal)` ticks at once, then whenever the store
@@ -109,6 +120,8 @@ export class Worker extends EventTarget implements Lifecycle {
   readonly #sleepers = new Set<() => void>();
   /** Bumped by every wake-up, so a loop busy at the time ticks again instead of sleeping. */
   #wakes = 0;
+  /** Routes sent but recorded nowhere, and the pause while outcomes cannot be recorded. */
+  readonly #holds: Holds;
   #running = false;
   #stopping: Promise<void> | undefined;
 
@@ -116,6 +129,7 @@ export class Worker extends EventTarget implements Lifecycle {
   constructor(options: WorkerOptions) {
     super();
     this.#config = resolveWorkerOptions(options);
+    this.#holds = new Holds(this.#config.now);
   }
 
   /**
@@ -174,6 +188,11 @@ export class Worker extends EventTarget implements Lifecycle {
         logger.log("warn", "tick failed; the loop goes on", { error: describeError(err) });
       }
       if (stop.aborted) break;
+      const paused = this.#holds.pausedFor();
+      if (paused > 0) {
+        await this.#sleep(Math.min(paused, interval));
+        continue;
+      }
       // A full tick means more is due; a wake-up during the tick may mean so.
       if (handled >= routesPerTick || this.#wakes !== wakes) continue;
       await this.#sleep(interval * (1 - POLL_JITTER * random()));
@@ -201,29 +220,39 @@ export class Worker extends EventTarget implements Lifecycle {
   /**
    * Subscribes to the store's notifications until shutdown. Every
    * (re)connect wakes the loops for a catch-up tick: routes enqueued while
-   * the listener was away were never announced.
+   * the listener was away were never announced. A lost or refused
+   * subscription is replaced after 100 ms, doubling up to 2 s, whatever the
+   * poll interval: a worker that relies on wake-ups is never deaf for long.
    */
   async #listen(): Promise<void> {
-    const { store, listen, logger, interval } = this.#config;
+    const { store, listen, logger, random } = this.#config;
     if (!listen || !store.listen) return;
     const stop = this.#stop.signal;
+    let failures = 0;
     while (!stop.aborted) {
       let subscription: Subscription;
       try {
-        subscription = await store.listen({
-          onNotify: () => this.#wake(),
-          onConnect: () => this.#wake(),
-        });
+        subscription = await bounded(
+          store.listen({ onNotify: () => this.#wake(), onConnect: () => this.#wake() }),
+          LISTEN_STEP_TIMEOUT_MS,
+          "subscribing",
+          (late) => void late.close().catch(() => {}),
+        );
+        failures = 0;
       } catch (err) {
+        failures++;
+        const ms = Math.min(RELISTEN_MAX_MS, RELISTEN_FIRST_MS * 2 ** (failures - 1)) *
+          (1 - POLL_JITTER * random());
         logger.log("warn", "could not listen for new routes; polling until it can", {
           error: describeError(err),
+          retry_in_ms: Math.round(ms),
         });
-        await this.#sleep(interval);
+        await sleep(ms, stop);
         continue;
       }
       await this.#watch(subscription);
       try {
-        await subscription.close();
+        await bounded(subscription.close(), LISTEN_STEP_TIMEOUT_MS, "unsubscribing");
       } catch (err) {
         logger.log("warn", "could not stop listening", { error: describeError(err) });
       }
@@ -235,7 +264,8 @@ export class Worker extends EventTarget implements Lifecycle {
    * probe: the driver re-listens by itself after a reconnect but drops a
    * re-listen that fails, which would leave the worker deaf (polling only)
    * without a word. Checked every 2 s (or each interval, when shorter): a
-   * NOTIFY to a channel of its own, so the cost is one tiny query.
+   * NOTIFY to a channel of its own, so the cost is one tiny query. Every
+   * probe is bounded, so a stalled connection cannot hold up shutdown.
    */
   async #watch(subscription: Subscription): Promise<void> {
     const { interval, logger } = this.#config;
@@ -243,7 +273,12 @@ export class Worker extends EventTarget implements Lifecycle {
     while (!stop.aborted) {
       await sleep(Math.min(interval, PROBE_EVERY_MS), stop);
       if (stop.aborted || !subscription.alive) continue;
-      if (!(await subscription.alive(PROBE_TIMEOUT_MS))) {
+      const alive = await bounded(
+        subscription.alive(PROBE_TIMEOUT_MS),
+        PROBE_TIMEOUT_MS + 500,
+        "probing",
+      ).catch(() => false);
+      if (!alive) {
         logger.log("warn", "the listener stopped hearing notifications; listening again");
         return;
       }
@@ -252,10 +287,13 @@ export class Worker extends EventTarget implements Lifecycle {
 
   /**
    * Handles up to `routesPerTick` due routes, `routesPerTransaction` per
-   * transaction, and resolves with how many it handled. Stops early when a
+   * transaction, and resolves with how many it sent (whatever the outcome;
+   * not those a shutdown cut short). Stops early when a
    * claim finds nothing or `signal` aborts. Routes handled in this tick are
    * not claimed again in it, so a retry that is due at once cannot burn
-   * through its attempts.
+   * through its attempts. Every claimed route counts against the cap, even
+   * one whose transaction failed: a tick never sends more than
+   * `routesPerTick` routes, whatever fails.
    */
   tick(signal?: AbortSignal): Promise<number> {
     return this.#track(this.#tick(signal));
@@ -264,43 +302,41 @@ export class Worker extends EventTarget implements Lifecycle {
   async #tick(signal: AbortSignal | undefined): Promise<number> {
     const { store, routesPerTick, routesPerTransaction, sendTimeoutMs } = this.#config;
     const seen = new Set<string>();
+    let claimedInTick = 0;
     let handled = 0;
-    while (handled < routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
-      const limit = Math.min(routesPerTransaction, routesPerTick - handled);
-      const claimed: string[] = [];
-      let results: AttemptResult[];
+    while (claimedInTick < routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
+      if (this.#holds.pausedFor() > 0) break;
+      const limit = Math.min(routesPerTransaction, routesPerTick - claimedInTick);
+      const batch: Batch = { claimed: [], results: [] };
       try {
-        results = await store.transaction(
-          (tx) => this.#handleBatch(tx, seen, limit, claimed),
+        await store.transaction(
+          (tx) => this.#handleBatch(tx, seen, limit, batch),
           { lockTimeoutMs: sendTimeoutMs + LOCK_MARGIN_MS },
         );
       } catch (err) {
         // Nothing claimed: the store itself is failing; the tick fails and the loop backs off.
-        if (claimed.length === 0) throw err;
-        // The claimed routes were rolled back as they were. Excluding them for the
-        // rest of the tick keeps one route whose transaction always fails (a bad
-        // trigger, a constraint) from holding up every route behind it.
-        for (const id of claimed) seen.add(id);
-        this.#config.logger.log(
-          "warn",
-          "route transaction failed and was rolled back; the tick goes on",
-          {
-            routes: claimed.length,
-            error: describeError(err),
-          },
-        );
+        if (batch.claimed.length === 0) throw err;
+        claimedInTick += batch.claimed.length;
+        handled += batch.results.filter((r) => r.record).length;
+        // Excluded for the rest of the tick, so one route whose transaction
+        // always fails cannot hold up every route behind it.
+        for (const route of batch.claimed) seen.add(route.id);
+        await this.#salvage(batch, err);
         continue;
       }
-      for (const result of results) {
+      this.#holds.resume();
+      claimedInTick += batch.claimed.length;
+      for (const result of batch.results) {
+        if (result.record) this.#holds.release(result.route.id);
         this.#report(result);
         // Only a retried route can be claimed again (sent and failed ones leave
         // the queue), so only retries join the exclude list sent with every claim.
         if (result.record?.outcome.status === "retry") seen.add(result.route.id);
       }
-      const finalised = results.filter((r) => r.record).length;
+      const finalised = batch.results.filter((r) => r.record).length;
       handled += finalised;
       // Fewer than asked for: nothing else is due. Unfinalised: shutdown cut in.
-      if (results.length < limit || finalised < results.length) break;
+      if (batch.claimed.length < limit || finalised < batch.results.length) break;
     }
     return handled;
   }
@@ -309,23 +345,119 @@ export class Worker extends EventTarget implements Lifecycle {
     tx: RouteTransaction,
     seen: ReadonlySet<string>,
     limit: number,
-    claimed: string[],
-  ): Promise<AttemptResult[]> {
-    const routes = await tx.claimDue({ limit, exclude: [...seen] });
+    batch: Batch,
+  ): Promise<void> {
+    const routes = await tx.claimDue({
+      limit,
+      exclude: [...seen, ...this.#holds.excluded()],
+      channels: [...this.#config.channels.keys()],
+    });
     for (const route of routes) {
-      claimed.push(route.id);
+      batch.claimed.push(route);
       this.#emit("claimed", {
         routeId: route.id,
         channel: route.channel,
-        attempt: route.attempts + 1,
+        attempt: route.attempts + this.#holds.unrecorded(route.id) + 1,
       });
     }
-    const results = await Promise.all(
-      routes.map((route) => attempt(route, this.#config, this.#hard.signal)),
+    batch.results = await Promise.all(
+      routes.map((route) =>
+        attempt(route, this.#config, this.#hard.signal, this.#holds.unrecorded(route.id))
+      ),
     );
-    const records = results.flatMap((r) => (r.record ? [r.record] : []));
+    const records = batch.results.flatMap((r) => (r.record ? [r.record] : []));
     if (records.length > 0) await tx.finalise(records);
-    return results;
+  }
+
+  /**
+   * The route transaction failed after its claim. Outcomes of sends that
+   * went out are recorded in a transaction of their own (see
+   * `Store.salvage`); a route the database will not take even a hold for is
+   * remembered here, counted against its attempts, and claiming pauses, so
+   * a worker that cannot write down what it sent stops sending.
+   */
+  async #salvage(batch: Batch, cause: unknown): Promise<void> {
+    const { store, logger, retry, random } = this.#config;
+    const sent = batch.results.filter((r) => r.record);
+    logger.log("warn", "route transaction failed and was rolled back; the tick goes on", {
+      routes: batch.claimed.length,
+      outcomes_to_salvage: sent.length,
+      error: describeError(cause),
+    });
+    if (sent.length === 0) return;
+    const unrecorded = sent.map(({ route, record }) => toUnrecorded(route, record!));
+    let results: SalvageResult[];
+    let unreachable = false;
+    try {
+      results = await store.salvage(unrecorded);
+    } catch (err) {
+      unreachable = (err as { code?: unknown } | null)?.code === "HERALD_UNAVAILABLE";
+      logger.log(unreachable ? "warn" : "error", "could not record outcomes of sent routes", {
+        routes: unrecorded.length,
+        error: describeError(err),
+      });
+      results = unrecorded.map(() => "refused");
+    }
+    let refused = 0;
+    results.forEach((result, i) => {
+      const { route, record } = sent[i]!;
+      if (result === "refused") refused++;
+      this.#reportSalvage(route, record!, unrecorded[i]!, result);
+    });
+    if (refused > 0 && !unreachable) {
+      const ms = this.#holds.pause(retry, random);
+      logger.log("error", "the database refuses to record outcomes; claiming paused", {
+        routes: refused,
+        pause_ms: ms,
+      });
+    }
+  }
+
+  #reportSalvage(route: Route, record: Finalisation, u: Unrecorded, result: SalvageResult): void {
+    const { logger } = this.#config;
+    const fields = { route_id: route.id, channel: route.channel, attempt: record.outcome.attempts };
+    const detail: RouteEventDetail = {
+      routeId: route.id,
+      channel: route.channel,
+      attempt: record.outcome.attempts,
+      durationMs: record.durationMs,
+    };
+    switch (result) {
+      case "recorded":
+      case "recorded_without_log":
+        this.#holds.release(route.id);
+        if (result === "recorded_without_log") {
+          logger.log("warn", "outcome recorded without its attempt-log row", fields);
+        }
+        return this.#report({ route, record });
+      case "held":
+        logger.log("warn", "outcome refused; attempt counted and route held back", {
+          ...fields,
+          delay_ms: u.holdMs,
+        });
+        this.#emit("retry", {
+          ...detail,
+          error: "outcome could not be recorded",
+          delayMs: u.holdMs,
+        });
+        return;
+      case "poisoned":
+        logger.log("error", "outcome refused; route poisoned until an operator retries it", fields);
+        this.#emit("poisoned", { ...detail, error: "outcome could not be recorded" });
+        return;
+      case "skipped":
+        logger.log("info", "route changed since its claim; its outcome was not salvaged", fields);
+        return;
+      case "refused":
+        // Never sent again by this worker when that would repeat a delivered
+        // message or a permanent failure; otherwise after its backoff.
+        this.#holds.hold(route.id, u.poison ? Infinity : u.holdMs);
+        logger.log("error", "outcome recorded nowhere; route held back by this worker", {
+          ...fields,
+          ...(u.poison ? { held: "until restart" } : { delay_ms: u.holdMs }),
+        });
+        return;
+    }
   }
 
   #report({ route, record }: { route: Route; record: Finalisation | undefined }): void {
@@ -424,20 +556,63 @@ export class Worker extends EventTarget implements Lifecycle {
   }
 }
 
+/** A batch's claimed routes and, once sent, their results; kept when its transaction fails. */
+interface Batch {
+  readonly claimed: Route[];
+  results: AttemptResult[];
+}
+
+/**
+ * What to salvage of a sent route: its outcome, or, if even that is
+ * refused, a hold for the retry's delay. A route that was delivered or
+ * failed for good is poisoned instead: sending it again would only repeat it.
+ */
+function toUnrecorded(route: Route, record: Finalisation): Unrecorded {
+  const { outcome } = record;
+  return outcome.status === "retry"
+    ? { record, claimedAttempts: route.attempts, holdMs: outcome.delayMs, poison: false }
+    : { record, claimedAttempts: route.attempts, holdMs: 0, poison: true };
+}
+
+/**
+ * Settles with `work`, or rejects after `ms` naming `what`; a result that
+ * arrives late is handed to `onLate` (to close what it opened).
+ */
+function bounded<T>(
+  work: Promise<T>,
+  ms: number,
+  what: string,
+  onLate?: (value: T) => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new HeraldError("HERALD_STORE", `${what} took longer than ${ms} ms`));
+    }, ms);
+  });
+  work.then((value) => late && onLate?.(value), () => {});
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 // The types the options mention, so this entry point documents them all.
 export type { Channel, SendContext } from "./channels/channel.ts";
 export type { LogFields, Logger, LogLevel } from "./logger.ts";
 export type { RetryPolicy } from "./retry.ts";
 export type {
   AttemptRecord,
+  ClaimParams,
   Enqueued,
   NotificationInput,
   RouteInput,
   RouteRecord,
   RouteTransaction,
+  SalvageResult,
   Store,
   Subscription,
   TransactionOptions,
+  Unrecorded,
   WakeHandlers,
 } from "./store.ts";
 export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { InvalidArgumentError } from "../errors.ts";
+import { ROUTE_STATUSES as STATUSES } from "../route.ts";
 import type { JsonValue, RouteStatus } from "../route.ts";
 import type { RouteRecord } from "../store.ts";
 import { redact } from "../_redact.ts";
@@ -38,8 +39,6 @@ async function withDatabase(
     await db.close();
   }
 }
-
-const STATUSES: readonly RouteStatus[] = ["queued", "sent", "failed", "cancelled"];
 
 /** `herald migrate` */
 export const migrateCommand: Command = {
@@ -168,11 +167,15 @@ export const statsCommand: Command = {
       const channels = [...new Set(st.byChannel.map((c) => c.channel))];
       const count = (channel: string, status: RouteStatus): string =>
         String(st.byChannel.find((c) => c.channel === channel && c.status === status)?.count ?? 0);
+      const oldest = (channel: string): string => {
+        const due = st.oldestDueByChannel.find((d) => d.channel === channel);
+        return due ? formatDuration(due.ageMs) : "-";
+      };
       io.out(table(
-        ["channel", ...STATUSES],
+        ["channel", ...STATUSES, "oldest due"],
         [
-          ...channels.map((c) => [c, ...STATUSES.map((s) => count(c, s))]),
-          ["(all)", ...STATUSES.map((s) => String(st.byStatus[s]))],
+          ...channels.map((c) => [c, ...STATUSES.map((s) => count(c, s)), oldest(c)]),
+          ["(all)", ...STATUSES.map((s) => String(st.byStatus[s])), ""],
         ],
       ));
       io.out("");
@@ -192,7 +195,7 @@ export const routesCommand: Command = {
   summary: "list routes, newest first",
   usage: `herald routes [--status S] [--channel C] [--limit N] [--json] [options]
 
-  --status S     queued | sent | failed | cancelled
+  --status S     queued | sent | failed | cancelled | poisoned
   --channel C    only this channel
   --limit N      at most N routes (default 50)`,
   options: {

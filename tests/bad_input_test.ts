@@ -604,7 +604,6 @@ const DESTINATIONS: [string, string, RegExp][] = [
   ["telegram", "chat-123", /numeric chat id or an @channel username/],
   ["telegram", "123456789012345678901", /numeric chat id or an @channel username/],
   ["telegram", "@channel/../../sendMessage", /numeric chat id or an @channel username/],
-  ["pigeon", "coop 7", /channel 'pigeon' is not configured on this worker/],
 ];
 
 // --- The program's flags --------------------------------------------------------------------

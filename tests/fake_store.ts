@@ -3,7 +3,11 @@
  * drive the worker deterministically: a claim locks rows until the
  * transaction ends, `SKIP LOCKED` skips rows another open transaction holds,
  * writes become visible on commit and vanish on rollback. Due-ness uses the
- * injected clock, the way `PostgresStore` uses the database's.
+ * injected clock, the way `PostgresStore` uses the database's, and models
+ * its two readings: a claim sees the clock as it was when the transaction
+ * began (Postgres's `now()`), a finalise writes times as the clock reads at
+ * the outcome (`clock_timestamp()`), so a store that adds a retry's delay
+ * to the claim's time fails the contract suite here too.
  */
 import { HeraldError } from "../errors.ts";
 import type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "../route.ts";
@@ -14,9 +18,11 @@ import type {
   RouteInput,
   RouteRecord,
   RouteTransaction,
+  SalvageResult,
   Store,
   Subscription,
   TransactionOptions,
+  Unrecorded,
   WakeHandlers,
 } from "../store.ts";
 import { SCHEMA_VERSION } from "../store.ts";
@@ -47,7 +53,14 @@ interface NotificationRow {
 }
 
 /** Operations a test can make fail once, to check the rollback path. */
-export type FakeFault = "claim" | "finalise" | "commit";
+export type FakeFault = "claim" | "finalise" | "commit" | "salvage";
+
+/**
+ * What the fake database refuses for one route, every time, as a trigger
+ * would: its attempt-log row (`log`), its outcome on the route row
+ * (`outcome`), any write to the route row at all (`row`).
+ */
+export type FakeRefusal = "log" | "outcome" | "row";
 
 /** Options of {@link FakeStore}. */
 export interface FakeStoreOptions {
@@ -63,6 +76,7 @@ export class FakeStore implements Store {
   /** route id -> id of the transaction holding its row lock */
   readonly #locks = new Map<string, number>();
   readonly #faults = new Map<FakeFault, Error>();
+  readonly #refusals = new Map<string, FakeRefusal>();
   #nextTx = 1;
   #open = 0;
   #order = 0;
@@ -87,6 +101,12 @@ export class FakeStore implements Store {
     return this.#open;
   }
 
+  /** Refuses, from now on, the writes `what` names for route `routeId` (`undefined` lifts it). */
+  refuse(routeId: string, what: FakeRefusal | undefined): void {
+    if (what === undefined) this.#refusals.delete(routeId);
+    else this.#refusals.set(routeId, what);
+  }
+
   /** Makes the next `op` throw `error` inside its transaction. */
   failNext(op: FakeFault, error: Error = new Error(`injected ${op} failure`)): void {
     this.#faults.set(op, error);
@@ -102,8 +122,10 @@ export class FakeStore implements Store {
   ): Promise<T> {
     if (options.lockTimeoutMs !== undefined) this.lockTimeouts.push(options.lockTimeoutMs);
     const id = this.#nextTx++;
+    // Postgres's now(): the time the transaction began, whatever happens after.
+    const began = this.#now();
     const pending = new Map<string, Partial<Row>>();
-    const logged: Finalisation[] = [];
+    const logged: { record: Finalisation; at: number }[] = [];
     let open = true;
     this.#open++;
     const guard = (): void => {
@@ -113,11 +135,12 @@ export class FakeStore implements Store {
       claimDue: (params) => {
         guard();
         this.#fault("claim");
-        const now = this.#now();
         const excluded = new Set(params.exclude);
+        const channels = params.channels && new Set(params.channels);
         const due = [...this.#routes.values()]
           .filter((r) =>
-            r.status === "queued" && r.nextAttemptAt <= now && !excluded.has(r.id) &&
+            r.status === "queued" && r.nextAttemptAt <= began && !excluded.has(r.id) &&
+            (channels === undefined || channels.has(r.channel)) &&
             (this.#locks.get(r.id) ?? id) === id
           )
           .sort((a, b) =>
@@ -130,17 +153,23 @@ export class FakeStore implements Store {
       finalise: (records: readonly Finalisation[]) => {
         guard();
         this.#fault("finalise");
-        for (const { routeId, outcome } of records) {
+        const at = this.#now(); // clock_timestamp(): the moment of the outcome
+        for (const { routeId } of records) {
           if (this.#locks.get(routeId) !== id) {
             throw new HeraldError(
               "HERALD_STORE",
               `route ${routeId} is not claimed by this transaction`,
             );
           }
-          pending.set(routeId, this.#apply(outcome));
+          if (this.#refusals.has(routeId)) {
+            throw new HeraldError("HERALD_STORE", `refused: ${this.#refusals.get(routeId)}`);
+          }
+        }
+        for (const record of records) {
+          pending.set(record.routeId, this.#apply(record.outcome, at));
+          logged.push({ record, at });
         }
         this.finalised.push(...records);
-        logged.push(...records);
         return Promise.resolve();
       },
     };
@@ -158,20 +187,63 @@ export class FakeStore implements Store {
       throw err;
     }
     for (const [routeId, change] of pending) Object.assign(this.#routes.get(routeId)!, change);
-    for (const r of logged) {
-      const log = this.#attempts.get(r.routeId) ?? [];
-      log.push({
-        attempt: r.outcome.attempts,
-        startedAt: r.startedAt,
-        durationMs: r.durationMs,
-        outcome: r.outcome.status,
-        httpStatus: r.httpStatus ?? null,
-        error: r.outcome.status === "sent" ? null : r.outcome.error,
-      });
-      this.#attempts.set(r.routeId, log);
-    }
+    for (const { record, at } of logged) this.#log(record, at);
     release();
     return result;
+  }
+
+  #log(r: Finalisation, at: number): void {
+    const log = this.#attempts.get(r.routeId) ?? [];
+    log.push({
+      attempt: r.outcome.attempts,
+      startedAt: new Date(at - r.durationMs),
+      durationMs: r.durationMs,
+      outcome: r.outcome.status,
+      httpStatus: r.httpStatus ?? null,
+      error: r.outcome.status === "sent" ? null : r.outcome.error,
+    });
+    this.#attempts.set(r.routeId, log);
+  }
+
+  /** As `PostgresStore.salvage`: outcome with log, outcome alone, hold, route by route. */
+  salvage(routes: readonly Unrecorded[]): Promise<SalvageResult[]> {
+    try {
+      this.#fault("salvage");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(routes.map((u) => this.#salvageOne(u)));
+  }
+
+  #salvageOne(u: Unrecorded): SalvageResult {
+    const { routeId, outcome } = u.record;
+    const row = this.#routes.get(routeId);
+    if (
+      !row || this.#locks.has(routeId) || row.status !== "queued" ||
+      row.attempts !== u.claimedAttempts
+    ) return "skipped";
+    const refused = this.#refusals.get(routeId);
+    const at = this.#now();
+    if (refused === undefined) {
+      Object.assign(row, this.#apply(outcome, at));
+      this.#log(u.record, at);
+      return "recorded";
+    }
+    if (refused === "log") {
+      Object.assign(row, this.#apply(outcome, at));
+      return "recorded_without_log";
+    }
+    if (refused === "outcome") {
+      Object.assign(row, {
+        status: u.poison ? "poisoned" : "queued",
+        attempts: outcome.attempts,
+        nextAttemptAt: at + u.holdMs,
+        lastError: "outcome could not be recorded",
+        updatedAt: at,
+      });
+      return u.poison ? "poisoned" : "held";
+    }
+    return "refused";
   }
 
   enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {
@@ -276,8 +348,7 @@ export class FakeStore implements Store {
     }
   }
 
-  #apply(outcome: Outcome): Partial<Row> {
-    const now = this.#now();
+  #apply(outcome: Outcome, now: number): Partial<Row> {
     switch (outcome.status) {
       case "sent":
         return {

@@ -3,5 +3,14 @@ import { FakeStore } from "./fake_store.ts";
 
 storeContract({
   name: "FakeStore",
-  open: () => Promise.resolve({ store: new FakeStore(), cleanup: () => Promise.resolve() }),
+  open: () => {
+    let now = Date.now();
+    const store = new FakeStore({ now: () => now });
+    return Promise.resolve({
+      store,
+      cleanup: () => Promise.resolve(),
+      clock: () => Promise.resolve(now),
+      elapse: (ms: number) => Promise.resolve(void (now += ms)),
+    });
+  },
 });

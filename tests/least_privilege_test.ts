@@ -188,7 +188,7 @@ describe(`least privilege on ${RUNTIME}`, () => {
     assert.match(gone?.lastError ?? "", /HTTP 410/);
     assert.equal(down?.status, "failed");
     assert.match(down?.lastError ?? "", /gave up after 1 attempts: .*HTTP 503/);
-    assert.equal(pigeon?.status, "failed");
+    assert.equal(pigeon?.status, "queued", "no worker has 'pigeon': it waits for one that has");
     assert.ok(events.includes("retry"), "a retry was recorded");
     const log = await operator.attempts(routeIds[1]!);
     assert.deepEqual(log.map((a) => [a.outcome, a.httpStatus]), [["retry", 503], ["sent", 204]]);
@@ -204,6 +204,7 @@ describe(`least privilege on ${RUNTIME}`, () => {
       enqueue: (n, r) => worker.enqueue(n, r),
       getRoute: (id) => worker.getRoute(id),
       attempts: (id) => worker.attempts(id),
+      salvage: (routes) => worker.salvage(routes),
       close: () => Promise.resolve(),
       listen: (handlers) =>
         worker.listen({
@@ -272,8 +273,9 @@ describe(`least privilege on ${RUNTIME}`, () => {
   it("the operator runs stats, routes, show, retry, cancel and prune, but cannot enqueue", async () => {
     const stats = await operator.stats();
     assert.ok(stats.byStatus.sent >= 3);
-    assert.ok(stats.byStatus.failed >= 3);
-    assert.ok((await operator.listRoutes({ status: "failed" })).length >= 3);
+    assert.ok(stats.byStatus.failed >= 2);
+    assert.ok(stats.byStatus.queued >= 1, "the route no worker has a channel for");
+    assert.ok((await operator.listRoutes({ status: "failed" })).length >= 2);
     const retried = await operator.retry({ failed: true, channel: "webhook" });
     assert.ok(retried.changed >= 2);
     const queued = await operator.listRoutes({ status: "queued" });

@@ -43,9 +43,10 @@ describe("metrics", () => {
     const metrics = new Metrics();
     const stats = () =>
       Promise.resolve({
-        byStatus: { queued: 3, sent: 5, failed: 1, cancelled: 0 },
-        byChannel: [],
+        byStatus: { queued: 3, sent: 5, failed: 1, cancelled: 0, poisoned: 0 },
+        byChannel: [{ channel: "sms", status: "queued" as const, count: 3 }],
         oldestDueAgeMs: 1500,
+        oldestDueByChannel: [{ channel: "sms", ageMs: 1500 }],
         failedLastHour: 1,
       });
     let healthy = true;
@@ -56,6 +57,8 @@ describe("metrics", () => {
     const body = await res.text();
     assert.match(body, /^herald_routes\{status="queued"\} 3$/m);
     assert.match(body, /^herald_oldest_due_route_age_seconds 1\.5$/m);
+    assert.match(body, /^herald_channel_queued_routes\{channel="sms"\} 3$/m);
+    assert.match(body, /^herald_channel_oldest_due_age_seconds\{channel="sms"\} 1\.5$/m);
     assert.equal((await handle(new Request("http://127.0.0.1/healthz"))).status, 200);
     healthy = false;
     assert.equal((await handle(new Request("http://127.0.0.1/healthz"))).status, 503);

@@ -40,19 +40,27 @@ describe("PostgresStore operator tools", () => {
     await seed([sent, sent, failed, later, null]);
     await seed([null], "slack");
     const st = await env.store.stats();
-    assert.deepEqual(st.byStatus, { queued: 3, sent: 2, failed: 1, cancelled: 0 });
+    assert.deepEqual(st.byStatus, { queued: 3, sent: 2, failed: 1, cancelled: 0, poisoned: 0 });
     assert.deepEqual(
       st.byChannel.map((c) => `${c.channel}/${c.status}=${c.count}`),
       ["slack/queued=1", "webhook/failed=1", "webhook/queued=2", "webhook/sent=2"],
     );
     assert.equal(st.failedLastHour, 1);
     assert.ok(st.oldestDueAgeMs !== null && st.oldestDueAgeMs >= 0);
+    // Per channel, only channels with a due route: the webhook retry is an hour away.
+    assert.deepEqual(st.oldestDueByChannel.map((d) => d.channel), ["slack", "webhook"]);
+    assert.equal(
+      st.oldestDueAgeMs,
+      Math.max(...st.oldestDueByChannel.map((d) => d.ageMs)),
+      "the overall age is the oldest channel's",
+    );
   });
 
   it("stats on an empty table has no oldest due age", async () => {
     const st = await env.store.stats();
     assert.equal(st.oldestDueAgeMs, null);
-    assert.deepEqual(st.byStatus, { queued: 0, sent: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual(st.byStatus, { queued: 0, sent: 0, failed: 0, cancelled: 0, poisoned: 0 });
+    assert.deepEqual(st.oldestDueByChannel, []);
   });
 
   it("listRoutes filters by status and channel, newest first, with a limit", async () => {

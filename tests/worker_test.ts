@@ -5,6 +5,7 @@ import { backoff } from "../retry.ts";
 import { Worker, WORKER_DEFAULTS } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import { FakeStore } from "./fake_store.ts";
+import { silentLogger } from "../logger.ts";
 import { ManualSleep, nextEvent, recordingLogger, scriptedChannel } from "./_helpers/kit.ts";
 
 const ok = () => scriptedChannel(() => Promise.resolve());
@@ -183,24 +184,25 @@ describe("Worker.tick", () => {
     assert.equal(await worker.tick(), 0);
   });
 
-  it("any error rolls the route's transaction back, leaving it as it was; the tick goes on", async () => {
+  it("a finalise or commit that fails is rolled back, its outcome salvaged; the tick goes on", async () => {
     const { worker, enqueue, store, lines } = setup();
     const { routeIds: [id, next] } = await enqueue(2);
     store.failNext("finalise", new Error("deadlock detected"));
-    assert.equal(await worker.tick(), 1, "the route behind the failed one is still handled");
+    assert.equal(await worker.tick(), 2, "the route behind the failed one is still handled");
     const route = await store.getRoute(id!);
-    assert.equal(route?.status, "queued");
-    assert.equal(route?.attempts, 0);
+    assert.equal(route?.status, "sent", "recorded by the salvage, in a transaction of its own");
+    assert.equal(route?.attempts, 1);
+    assert.deepEqual((await store.attempts(id!)).map((a) => a.outcome), ["sent"]);
     assert.equal((await store.getRoute(next!))?.status, "sent");
     assert.equal(store.openTransactions, 0);
     const warn = lines.find((l) => l.level === "warn");
     assert.match(warn?.msg ?? "", /rolled back; the tick goes on/);
     assert.match(String((warn?.fields as { error?: string }).error), /deadlock detected/);
+    const { routeIds: [third] } = await enqueue();
     store.failNext("commit", new Error("could not serialize"));
-    assert.equal(await worker.tick(), 0);
-    assert.equal((await store.getRoute(id!))?.status, "queued");
     assert.equal(await worker.tick(), 1);
-    assert.equal((await store.getRoute(id!))?.status, "sent");
+    assert.equal((await store.getRoute(third!))?.status, "sent");
+    assert.equal(lines.filter((l) => l.level === "error").length, 0);
   });
 
   it("a store that fails before claiming fails the tick", async () => {
@@ -314,9 +316,9 @@ describe("finalising outcomes", () => {
     assert.equal(JSON.stringify(lines).includes(token), false);
   });
 
-  it("fails a route whose channel is not configured, and goes on with the tick", async () => {
+  it("claims only routes of channels it has: the others wait for a worker that has them", async () => {
     const { worker, store } = setup();
-    const { routeIds: [lost] } = await store.enqueue({ kind: "k" }, [{
+    const { routeIds: [pager] } = await store.enqueue({ kind: "k" }, [{
       channel: "pager",
       destination: "x",
     }]);
@@ -324,11 +326,14 @@ describe("finalising outcomes", () => {
       channel: "log",
       destination: "y",
     }]);
-    assert.equal(await worker.tick(), 2);
-    const route = await store.getRoute(lost!);
-    assert.equal(route?.status, "failed");
-    assert.equal(route?.lastError, "channel 'pager' is not configured on this worker");
+    assert.equal(await worker.tick(), 1);
+    const route = await store.getRoute(pager!);
+    assert.equal(route?.status, "queued");
+    assert.equal(route?.attempts, 0);
     assert.equal((await store.getRoute(fine!))?.status, "sent");
+    const paging = new Worker({ store, channels: { pager: ok() }, logger: silentLogger });
+    assert.equal(await paging.tick(), 1);
+    assert.equal((await store.getRoute(pager!))?.status, "sent");
   });
 });
 

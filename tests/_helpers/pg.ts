@@ -19,10 +19,29 @@ export function testSql(max = 4): postgres.Sql {
   return postgres(DATABASE_URL, { max, onnotice: () => {} });
 }
 
+/** The database's clock (`clock_timestamp()`) in milliseconds, microseconds kept as fractions. */
+export async function dbClock(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`;
+  return row!["ms"] as number;
+}
+
+/** Waits until the database's clock has moved on by `ms`: a wait on its clock, not a sleep. */
+export async function dbElapse(sql: postgres.Sql, ms: number): Promise<void> {
+  const from = await dbClock(sql);
+  while (await dbClock(sql) < from + ms) { /* each reading is a round trip */ }
+}
+
 /** A store on a fresh schema, plus a cleanup that drops it and closes everything. */
 export function freshStore(
   options: { max?: number } = {},
-): Promise<{ store: PostgresStore; schema: string; sql: postgres.Sql; cleanup(): Promise<void> }> {
+): Promise<{
+  store: PostgresStore;
+  schema: string;
+  sql: postgres.Sql;
+  cleanup(): Promise<void>;
+  clock(): Promise<number>;
+  elapse(ms: number): Promise<void>;
+}> {
   const schema = uniqueSchema();
   const store = new PostgresStore({ url: DATABASE_URL, schema, max: options.max ?? 4 });
   const sql = testSql(2);
@@ -30,6 +49,8 @@ export function freshStore(
     store,
     schema,
     sql,
+    clock: () => dbClock(sql),
+    elapse: (ms) => dbElapse(sql, ms),
     async cleanup() {
       await store.close();
       await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

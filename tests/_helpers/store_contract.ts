@@ -18,14 +18,28 @@ export interface ContractTarget {
    * hold two transactions open at once would wait on each other for ever.
    */
   readonly concurrentTransactions?: boolean;
-  open(): Promise<{ store: Store; cleanup(): Promise<void> }>;
+  open(): Promise<OpenedStore>;
+}
+
+/** A fresh store, and what the suite needs to see its clock. */
+export interface OpenedStore {
+  readonly store: Store;
+  cleanup(): Promise<void>;
+  /**
+   * The store's clock now, in milliseconds (fractions kept). Absent where it
+   * cannot be read beside an open transaction (a single-session database):
+   * the clock tests are skipped there.
+   */
+  clock?(): Promise<number>;
+  /** Lets at least `ms` pass on the store's clock (waits on the clock, or moves a fake one). */
+  elapse?(ms: number): Promise<void>;
 }
 
 const HOUR = 3_600_000;
 
 /** A finalisation record for `routeId`. */
 export function rec(routeId: string, outcome: Outcome): Finalisation {
-  return { routeId, outcome, startedAt: new Date(), durationMs: 1 };
+  return { routeId, outcome, durationMs: 1 };
 }
 
 /** Registers the suite for `target`. */
@@ -33,9 +47,11 @@ export function storeContract(target: ContractTarget): void {
   describe(`Store contract: ${target.name}`, () => {
     let store: Store;
     let cleanup: () => Promise<void>;
+    let opened: OpenedStore;
 
     beforeEach(async () => {
-      ({ store, cleanup } = await target.open());
+      opened = await target.open();
+      ({ store, cleanup } = opened);
       assert.equal(await store.migrate(), SCHEMA_VERSION);
     });
     afterEach(async () => {
@@ -177,23 +193,49 @@ export function storeContract(target: ContractTarget): void {
       assert.deepEqual((await claimAll()).map((r) => r.id), [b]);
     });
 
+    it("times written at an outcome are the store's clock at the outcome, not at the claim", async (t) => {
+      const { clock, elapse } = opened;
+      if (!clock || !elapse) {
+        return t.skip("this store's clock cannot be read beside a transaction");
+      }
+      const { routeIds: [id] } = await store.enqueue({ kind: "k" }, [{
+        channel: "log",
+        destination: "slow",
+      }]);
+      let before = 0;
+      await store.transaction(async (tx) => {
+        await tx.claimDue({ limit: 1, exclude: [] });
+        // A send slower than its backoff: the retry must still lie ahead of the outcome.
+        await elapse(20);
+        before = await clock();
+        await tx.finalise([rec(id!, { status: "retry", attempts: 1, delayMs: 10, error: "slow" })]);
+      });
+      const route = await store.getRoute(id!);
+      // Dates carry whole milliseconds; the store's clock may carry microseconds.
+      assert.ok(
+        route!.nextAttemptAt.getTime() > before + 10 - 1,
+        `next attempt ${route!.nextAttemptAt.toISOString()} is not 10 ms after the outcome ` +
+          `(${new Date(before).toISOString()}): the delay was counted from the claim`,
+      );
+      assert.ok(route!.updatedAt.getTime() > before - 1, "updated_at is the outcome's time");
+    });
+
     it("finalise appends to the attempt log, in the same transaction", async () => {
       const { routeIds } = await store.enqueue({ kind: "k" }, [{
         channel: "log",
         destination: "1",
       }]);
       const id = routeIds[0]!;
-      const startedAt = new Date("2026-01-02T03:04:05.678Z");
       await store.transaction(async (tx) => {
         await tx.claimDue({ limit: 1, exclude: [] });
         await tx.finalise([{
           routeId: id,
           outcome: { status: "retry", attempts: 1, delayMs: 0, error: "HTTP 503" },
-          startedAt,
           durationMs: 12.5,
           httpStatus: 503,
         }]);
       });
+      const outcomeAt = (await store.getRoute(id))!.updatedAt.getTime();
       await assert.rejects(store.transaction(async (tx) => {
         await tx.claimDue({ limit: 1, exclude: [] });
         await tx.finalise([rec(id, { status: "sent", attempts: 2 })]);
@@ -205,17 +247,79 @@ export function storeContract(target: ContractTarget): void {
       });
       const log = await store.attempts(id);
       assert.equal(log.length, 2, "the rolled-back attempt left no row");
-      assert.deepEqual(log[0], {
+      const { startedAt, ...rest } = log[0]!;
+      assert.deepEqual(rest, {
         attempt: 1,
-        startedAt,
         durationMs: 12.5,
         outcome: "retry",
         httpStatus: 503,
         error: "HTTP 503",
       });
+      // The start is the outcome's time less the duration, on the store's clock.
+      assert.ok(
+        Math.abs(outcomeAt - startedAt.getTime() - 12.5) <= 1,
+        `${startedAt.toISOString()}`,
+      );
       assert.equal(log[1]?.outcome, "sent");
       assert.equal(log[1]?.error, null);
       assert.deepEqual(await store.attempts(crypto.randomUUID()), []);
+    });
+
+    it("claimDue with channels claims only routes of those channels", async () => {
+      const { routeIds: [sms, email, chat] } = await store.enqueue({ kind: "k" }, [
+        { channel: "sms", destination: "+15005550006" },
+        { channel: "email", destination: "a@example.com" },
+        { channel: "chat", destination: "c" },
+      ]);
+      const claimed = await store.transaction((tx) =>
+        tx.claimDue({ limit: 10, exclude: [], channels: ["email", "chat"] })
+      );
+      assert.deepEqual(claimed.map((r) => r.id).sort(), [email, chat].sort());
+      assert.deepEqual((await claimAll()).map((r) => r.id).sort(), [sms, email, chat].sort());
+    });
+
+    it("salvage records an outcome whose transaction was lost, with its attempt-log row", async () => {
+      const { routeIds: [id] } = await store.enqueue({ kind: "k" }, [{
+        channel: "log",
+        destination: "x",
+      }]);
+      const record = rec(id!, { status: "retry", attempts: 1, delayMs: HOUR, error: "HTTP 503" });
+      await assert.rejects(store.transaction(async (tx) => {
+        await tx.claimDue({ limit: 1, exclude: [] });
+        await tx.finalise([record]);
+        throw new Error("the commit was lost");
+      }));
+      assert.equal((await store.getRoute(id!))?.attempts, 0, "rolled back");
+      const unrecorded = { record, claimedAttempts: 0, holdMs: HOUR, poison: false };
+      assert.deepEqual(await store.salvage([unrecorded]), ["recorded"]);
+      const route = await store.getRoute(id!);
+      assert.equal(route?.status, "queued");
+      assert.equal(route?.attempts, 1);
+      assert.equal(route?.lastError, "HTTP 503");
+      assert.ok(route!.nextAttemptAt.getTime() > Date.now() + HOUR / 2, "held back by its delay");
+      assert.deepEqual((await store.attempts(id!)).map((a) => a.outcome), ["retry"]);
+      // Recorded already (as after a commit whose reply was lost): left alone.
+      assert.deepEqual(await store.salvage([unrecorded]), ["skipped"]);
+      assert.equal((await store.getRoute(id!))?.attempts, 1);
+    });
+
+    it("salvage leaves alone a route another transaction holds, without waiting", async (t) => {
+      if (target.concurrentTransactions === false) return t.skip("one session only");
+      const { routeIds: [id] } = await store.enqueue({ kind: "k" }, [{
+        channel: "log",
+        destination: "x",
+      }]);
+      const unrecorded = {
+        record: rec(id!, { status: "sent", attempts: 1 }),
+        claimedAttempts: 0,
+        holdMs: 0,
+        poison: true,
+      };
+      await store.transaction(async (tx) => {
+        assert.equal((await tx.claimDue({ limit: 1, exclude: [] })).length, 1);
+        assert.deepEqual(await store.salvage([unrecorded]), ["skipped"]);
+      });
+      assert.equal((await store.getRoute(id!))?.status, "queued");
     });
 
     it("an error inside the transaction rolls back: status and attempts unchanged", async () => {

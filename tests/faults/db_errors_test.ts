@@ -1,159 +1,238 @@
 /**
- * Fault: database errors inside a route's transaction, on real Postgres. A
- * trigger on `notification_routes` (created by the test in its own schema)
- * raises on UPDATE for chosen routes, so the finalise statement fails after
- * the send went out.
+ * Fault: the database refuses a route's outcome, on real Postgres. Triggers
+ * (created by the test in its own schema) refuse chosen writes after the
+ * send went out: the attempt log, the route row's update once or always, or
+ * only the `sent` status. Whatever is refused:
  *
- * 1. Once: the transaction is rolled back (no attempt row, attempts
- *    unchanged), the failure is logged as a warning, the loop goes on and
- *    the route is sent on a later tick (sent twice: at least once).
- * 2. For ever, on the route first in line: the other due routes must still go
- *    out. This fails today: the failed tick discards its seen-exclusion, so
- *    every tick claims the same poisoned route first, fails again, and the
- *    worker never reaches the routes behind it (head-of-line blocking; see
- *    the report for the proposed fix in worker.ts).
+ * - a tick never sends more than `routesPerTick` routes;
+ * - a route whose outcome cannot be recorded is not sent again and again:
+ *   its outcome is salvaged in a transaction of its own (without the attempt
+ *   log if that is what is refused), or it is held back with its attempt
+ *   counted, or poisoned (visible, and retried only by an operator); where the
+ *   database refuses every write to the row, the worker remembers it and
+ *   pauses claiming, so it is sent at most once more per worker for a
+ *   delivered route;
+ * - in batch mode one refused record does not roll back the others';
+ * - a nonsense HTTP status from a channel never reaches SQL.
+ *
+ * Ticks are driven by hand with an injected clock: nothing here waits on time.
  */
-import { after, before, describe, it } from "node:test";
+import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Worker } from "../../worker.ts";
-import type { Logger } from "../../logger.ts";
-import { freshStore } from "../_helpers/pg.ts";
-import { scriptedChannel } from "../_helpers/kit.ts";
+import type { WorkerOptions } from "../../worker.ts";
+import { PostgresStore } from "../../store.ts";
+import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
+import { recordingLogger, scriptedChannel } from "../_helpers/kit.ts";
 
-/** A logger that keeps lines and lets a test wait for one. */
-function watchedLogger(): {
-  logger: Logger;
-  lines: { level: string; msg: string; fields: Record<string, unknown> }[];
-  waitFor(match: (l: { level: string; msg: string }) => boolean, count?: number): Promise<void>;
-} {
-  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
-  let waiters: {
-    match: (l: { level: string; msg: string }) => boolean;
-    count: number;
-    resolve(): void;
-  }[] = [];
-  return {
-    lines,
-    logger: {
-      log(level, msg, fields = {}) {
-        lines.push({ level, msg, fields });
-        waiters = waiters.filter((w) => {
-          if (lines.filter(w.match).length < w.count) return true;
-          w.resolve();
-          return false;
-        });
-      },
-    },
-    waitFor(match, count = 1) {
-      if (lines.filter(match).length >= count) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ match, count, resolve }));
-    },
-  };
-}
-
-describe("fault: database errors inside a route's transaction", () => {
+describe("fault: the database refuses a route's outcome", () => {
   let env: Awaited<ReturnType<typeof freshStore>> | undefined;
+  let now = 0;
 
   before(async () => {
     env = await freshStore();
     await env.store.migrate();
     const { sql, schema } = env;
-    const s = sql(schema);
-    await sql`CREATE TABLE ${s}.poison (route_id uuid PRIMARY KEY, once boolean NOT NULL)`;
-    await sql`CREATE SEQUENCE ${s}.poison_hits`;
-    // Raises on UPDATE of a poisoned route: always, or only the first time
-    // (a sequence, not a table, counts: it is not rolled back with the failure).
+    const q = `"${schema}"`;
+    // mode: 'once' (the first update raises), 'always', or 'sent' (only a 'sent' status).
     await sql.unsafe(`
-      CREATE FUNCTION "${schema}".poison_update() RETURNS trigger LANGUAGE plpgsql AS $$
-      DECLARE p "${schema}".poison;
+      CREATE TABLE ${q}.poison (route_id uuid PRIMARY KEY, mode text NOT NULL);
+      CREATE TABLE ${q}.refuse_log (refuse boolean NOT NULL);
+      CREATE SEQUENCE ${q}.poison_hits;
+      CREATE FUNCTION ${q}.poison_update() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE p ${q}.poison;
       BEGIN
-        SELECT * INTO p FROM "${schema}".poison WHERE route_id = NEW.route_id;
-        IF FOUND AND (NOT p.once OR nextval('"${schema}".poison_hits') = 1) THEN
+        SELECT * INTO p FROM ${q}.poison WHERE route_id = NEW.route_id;
+        IF FOUND AND (p.mode = 'always' OR (p.mode = 'sent' AND NEW.status = 'sent')
+                      OR (p.mode = 'once' AND nextval('${q}.poison_hits') = 1)) THEN
           RAISE EXCEPTION 'poisoned route %', NEW.route_id;
         END IF;
         RETURN NEW;
-      END $$`);
-    await sql`
-      CREATE TRIGGER poison BEFORE UPDATE ON ${s}.notification_routes
-      FOR EACH ROW EXECUTE FUNCTION ${s}.poison_update()`;
+      END $$;
+      CREATE TRIGGER poison BEFORE UPDATE ON ${q}.notification_routes
+        FOR EACH ROW EXECUTE FUNCTION ${q}.poison_update();
+      CREATE FUNCTION ${q}.refuse_attempt_log() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM ${q}.refuse_log WHERE refuse) THEN
+          RAISE EXCEPTION 'the attempt log is full';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_log BEFORE INSERT ON ${q}.route_attempts
+        FOR EACH ROW EXECUTE FUNCTION ${q}.refuse_attempt_log();`);
+  });
+  beforeEach(async () => {
+    const { sql, schema } = env!;
+    const s = sql(schema);
+    await sql`TRUNCATE ${s}.poison, ${s}.refuse_log, ${s}.notifications CASCADE`;
+    now = 0;
   });
   after(async () => {
     await env?.cleanup();
   });
 
-  it("a finalise that fails once is rolled back and logged; the loop goes on and sends it", {
-    timeout: 30_000,
-  }, async () => {
-    const { store, sql, schema } = env!;
+  function worker(options: Partial<WorkerOptions> = {}, store: PostgresStore = env!.store) {
     const channel = scriptedChannel(() => Promise.resolve());
-    const { logger, lines, waitFor } = watchedLogger();
-    const worker = new Worker({ store, channels: { log: channel }, interval: 50, logger });
-    const { routeIds: [id] } = await store.enqueue({ kind: "k" }, [{
-      channel: "log",
-      destination: "x",
-    }]);
-    await sql`INSERT INTO ${sql(schema)}.poison VALUES (${id!}, true)`;
-    const sent = new Promise<void>((resolve) =>
-      worker.addEventListener("sent", (e) => {
-        if ((e as CustomEvent<{ routeId: string }>).detail.routeId === id) resolve();
-      })
-    );
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
-    try {
-      await waitFor((l) => l.level === "warn" && /poisoned route/.test(JSON.stringify(l)));
-      await sent;
-    } finally {
-      stop.abort();
-      await running;
+    const { logger, lines } = recordingLogger();
+    const w = new Worker({
+      store,
+      channels: { log: channel },
+      logger,
+      random: () => 0,
+      now: () => now,
+      ...options,
+    });
+    const events: [string, string][] = [];
+    for (const name of ["sent", "retry", "failed", "poisoned"]) {
+      w.addEventListener(name, (e) => {
+        events.push([name, (e as CustomEvent<{ routeId: string }>).detail.routeId]);
+      });
     }
-    const route = await store.getRoute(id!);
-    assert.equal(route?.status, "sent");
-    assert.equal(route?.attempts, 1, "the failed attempt was rolled back");
-    assert.deepEqual((await store.attempts(id!)).map((a) => a.outcome), ["sent"]);
-    assert.equal(channel.calls.length, 2, "sent twice: the first send's record was lost");
+    const sends = (id: string) => channel.calls.filter((r) => r.id === id).length;
+    return { w, channel, lines, events, sends };
+  }
+  const enqueue = async (n: number, extra: object = {}) =>
+    (await env!.store.enqueue(
+      { kind: "k" },
+      Array.from({ length: n }, (_, i) => ({ channel: "log", destination: `d${i}`, ...extra })),
+    )).routeIds;
+  const poison = (id: string, mode: "once" | "always" | "sent") =>
+    env!.sql`INSERT INTO ${env!.sql(env!.schema)}.poison VALUES (${id}, ${mode})`;
+
+  it("a refused attempt log: no tick sends more than routesPerTick, each route goes out once", async () => {
+    const { sql, schema } = env!;
+    await sql`INSERT INTO ${sql(schema)}.refuse_log VALUES (true)`;
+    const ids = await enqueue(20);
+    const { w, channel, lines } = worker({ routesPerTick: 5, maxAttempts: 3 });
+    const perTick: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const before = channel.calls.length;
+      await w.tick();
+      perTick.push(channel.calls.length - before);
+    }
+    assert.ok(perTick.every((n) => n <= 5), `sends per tick: ${perTick}`);
+    assert.deepEqual(perTick, [5, 5, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const routes = await Promise.all(ids.map((id) => env!.store.getRoute(id)));
+    assert.deepEqual(routes.map((r) => [r?.status, r?.attempts]), ids.map(() => ["sent", 1]));
+    assert.equal(channel.calls.length, 20, "each route sent once");
+    assert.equal(
+      lines.filter((l) => /without its attempt-log row/.test(l.msg)).length,
+      20,
+      "each salvage is logged",
+    );
+  });
+
+  it("a finalise refused once: the outcome is salvaged in its own transaction, sent once", async () => {
+    const [id] = await enqueue(1);
+    await poison(id!, "once");
+    const { w, channel, lines } = worker();
+    assert.equal(await w.tick(), 1);
+    const route = await env!.store.getRoute(id!);
+    assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
+    assert.deepEqual((await env!.store.attempts(id!)).map((a) => a.outcome), ["sent"]);
+    assert.equal(channel.calls.length, 1);
+    assert.ok(lines.some((l) => l.level === "warn" && /poisoned route/.test(JSON.stringify(l))));
     assert.equal(lines.filter((l) => l.level === "error").length, 0);
   });
 
-  it("a route whose finalise always fails does not hold up the routes behind it", {
-    timeout: 30_000,
-  }, async () => {
-    const { store, sql, schema } = env!;
-    const channel = scriptedChannel(() => Promise.resolve());
-    const { logger, lines, waitFor } = watchedLogger();
-    const worker = new Worker({ store, channels: { log: channel }, interval: 50, logger });
-    const { routeIds: [poisoned] } = await store.enqueue({ kind: "k" }, [
-      { channel: "log", destination: "first in line", priority: -1 },
-    ]);
-    await sql`INSERT INTO ${sql(schema)}.poison VALUES (${poisoned!}, false)`;
-    const { routeIds: good } = await store.enqueue(
-      { kind: "k" },
-      Array.from({ length: 5 }, (_, i) => ({ channel: "log", destination: `behind ${i}` })),
-    );
-    let sentCount = 0;
-    let allSent!: () => void;
-    const everyGoodSent = new Promise<void>((resolve) => (allSent = resolve));
-    worker.addEventListener("sent", () => ++sentCount === good.length && allSent());
-    const failing = (l: { level: string; msg: string }): boolean =>
-      l.level === "warn" && /poisoned route/.test(JSON.stringify(l));
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
+  it("a refused 'sent' status: the route is poisoned, seen by operators, not sent by another worker", async () => {
+    const [id, behind] = await enqueue(2);
+    await poison(id!, "sent");
+    const first = worker();
+    assert.equal(await first.w.tick(), 2);
+    assert.deepEqual(first.events, [["poisoned", id], ["sent", behind]]);
+    const route = await env!.store.getRoute(id!);
+    assert.equal(route?.status, "poisoned");
+    assert.match(route?.lastError ?? "", /outcome could not be recorded \(sent\)/);
+    assert.ok(first.lines.some((l) => l.level === "error" && /poisoned/.test(l.msg)));
+    // Another worker of the fleet (its own pool, its own memory) leaves it alone.
+    const other = await freshStoreOn(env!.schema);
     try {
-      // Either every good route goes out, or the poisoned route fails ten ticks in a row.
-      await Promise.race([everyGoodSent, waitFor(failing, 10)]);
+      const second = worker({}, other.store);
+      assert.equal(await second.w.tick(), 0);
+      assert.equal(second.sends(id!), 0);
     } finally {
-      stop.abort();
-      await running;
+      await other.close();
     }
-    const statuses = await Promise.all(good.map(async (id) => (await store.getRoute(id))?.status));
-    assert.deepEqual(
-      statuses,
-      good.map(() => "sent"),
-      `routes behind a poisoned one starve: ${lines.filter(failing).length} failed ticks, ` +
-        `${channel.calls.filter((r) => r.id === poisoned).length} sends of the poisoned route`,
+    assert.equal((await env!.store.stats()).byStatus.poisoned, 1);
+    await env!.sql`DELETE FROM ${env!.sql(env!.schema)}.poison`;
+    const retried = await env!.store.retry({ failed: true });
+    assert.equal(retried.changed, 1, "retry --failed takes poisoned routes");
+    assert.equal(await first.w.tick(), 1);
+    assert.equal((await env!.store.getRoute(id!))?.status, "sent");
+    assert.equal(first.sends(id!), 2, "sent once more, after the operator's retry");
+  });
+
+  it("every write to the row refused: sent once, held in memory, claiming paused; the rest go out", async () => {
+    const [stuck] = await enqueue(1, { priority: -1 });
+    const good = await enqueue(5);
+    await poison(stuck!, "always");
+    const { w, lines, sends } = worker({ maxAttempts: 3 });
+    assert.equal(await w.tick(), 1, "the refusal ends the tick: claiming pauses");
+    assert.equal(await w.tick(), 0, "paused");
+    assert.ok(lines.some((l) => l.level === "error" && /claiming paused/.test(l.msg)));
+    now += 1_000; // backoff(1) with random() = 0 is 500 ms
+    assert.equal(await w.tick(), 5);
+    for (let i = 0; i < 5; i++) {
+      now += 3_600_000;
+      await w.tick();
+    }
+    assert.equal(sends(stuck!), 1, "a delivered route is never sent again by this worker");
+    const statuses = await Promise.all(
+      good.map(async (id) => (await env!.store.getRoute(id))?.status),
     );
-    const route = await store.getRoute(poisoned!);
-    assert.equal(route?.status, "queued", "the poisoned route is left as it was");
-    assert.equal(route?.attempts, 0);
+    assert.deepEqual(statuses, good.map(() => "sent"));
+    const route = await env!.store.getRoute(stuck!);
+    assert.deepEqual([route?.status, route?.attempts], ["queued", 0], "nothing could be written");
+  });
+
+  it("every write refused on a failing route: this worker sends it at most maxAttempts times", async () => {
+    const [stuck] = await enqueue(1);
+    await poison(stuck!, "always");
+    const channel = scriptedChannel(() => Promise.reject(new Error("HTTP 503")));
+    const { w } = worker({ maxAttempts: 3, channels: { log: channel } });
+    for (let i = 0; i < 20; i++) {
+      await w.tick();
+      now += 3_600_000; // past every hold and pause
+    }
+    assert.equal(channel.calls.length, 3, "attempts counted in memory when the row refuses them");
+  });
+
+  it("batch mode: one refused record does not roll back the others' outcomes", async () => {
+    const ids = await enqueue(5);
+    await poison(ids[2]!, "always");
+    const { w, sends } = worker({ routesPerTransaction: 5 });
+    assert.equal(await w.tick(), 5);
+    for (const [i, id] of ids.entries()) {
+      const route = await env!.store.getRoute(id);
+      if (i === 2) continue;
+      assert.equal(route?.status, "sent", `route ${i}`);
+      assert.deepEqual((await env!.store.attempts(id)).map((a) => a.outcome), ["sent"]);
+    }
+    assert.equal(sends(ids[2]!), 1);
+  });
+
+  it("a channel reporting a nonsense HTTP status: the outcome is recorded, without it", async () => {
+    const ids = await enqueue(3);
+    const statuses = [1e10, Number.NaN, 204];
+    const channel = scriptedChannel((_r, _s, call) =>
+      Promise.resolve({ httpStatus: statuses[call - 1] })
+    );
+    const { w, lines } = worker({ channels: { log: channel } });
+    assert.equal(await w.tick(), 3);
+    assert.equal(channel.calls.length, 3);
+    const logs = await Promise.all(ids.map((id) => env!.store.attempts(id)));
+    assert.deepEqual(logs.map((l) => l.map((a) => [a.outcome, a.httpStatus])), [
+      [["sent", null]],
+      [["sent", null]],
+      [["sent", 204]],
+    ]);
+    assert.equal(lines.filter((l) => l.level !== "debug").length, 0, "nothing went wrong");
   });
 });
+
+/** A second store (its own pool) on the same schema: another worker of the fleet. */
+function freshStoreOn(schema: string): Promise<{ store: PostgresStore; close(): Promise<void> }> {
+  const store = new PostgresStore({ url: DATABASE_URL, schema, max: 2 });
+  return Promise.resolve({ store, close: () => store.close() });
+}
