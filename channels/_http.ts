@@ -202,13 +202,17 @@ export function statusError(params: {
  */
 export function jsonObjectOf(text: string): Readonly<Record<string, unknown>> | undefined {
   try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === "object" && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined;
+    return objectOf(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+/** `value` when it is a plain JSON object (not `null`, not an array), else `undefined`. */
+export function objectOf(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : undefined;
 }
 
 /** A body excerpt safe for messages: whitespace folded, secrets masked, short. */

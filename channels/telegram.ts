@@ -5,12 +5,22 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
-import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../errors.ts";
+import {
+  type DeliveryDetails,
+  InvalidArgumentError,
+  PermanentError,
+  RetryLaterError,
+} from "../errors.ts";
 import type { Route } from "../route.ts";
 import {
+  delayFromSeconds,
   detailOf,
   type HttpAnswer,
   type HttpOptions,
+  jsonObjectOf,
+  MAX_RESULT_BYTES,
+  objectOf,
+  parseRetryAfter,
   postHttp,
   resolveHttp,
   statusError,
@@ -43,10 +53,13 @@ export interface TelegramChannelOptions extends HttpOptions {
 
 /**
  * Creates the Telegram channel. The destination is a chat id (`"123456789"`,
- * `"-1001234567890"`) or a public channel username (`"@mychannel"`).
- * Telegram's 429 `parameters.retry_after` becomes the retry delay; "chat not
- * found" and "bot was blocked by the user" are permanent. Telegram offers no
- * idempotency key, so a retry after a lost answer can post twice.
+ * `"-1001234567890"`) or a public channel username (`"@mychannel"`). Sent
+ * means an answer with `ok: true`; `ok: false` fails by its `error_code`, even
+ * under HTTP 200. Telegram's 429 `parameters.retry_after` becomes the retry
+ * delay; "chat not found" and "bot was blocked by the user" are permanent; a
+ * group upgraded to a supergroup fails naming the new chat id to use.
+ * Telegram offers no idempotency key, so a retry after a lost answer can post
+ * twice.
  *
  * @example
  * ```ts
@@ -84,7 +97,9 @@ export function telegramChannel(options: TelegramChannelOptions): Channel {
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ ...message, chat_id: chatId }),
           secrets: [token],
-          classify: (answer, where) => _classify(answer, where, token),
+          classify: _classify,
+          // The result echoes the message back: read it whole to see `ok: true`.
+          maxBodyBytes: MAX_RESULT_BYTES,
         },
         ctx,
         http,
@@ -93,24 +108,45 @@ export function telegramChannel(options: TelegramChannelOptions): Channel {
   };
 }
 
-/** Bot API errors are `{ ok: false, error_code, description, parameters? }`. */
-function _classify(answer: HttpAnswer, where: string, token: string): Error | undefined {
-  if (answer.status >= 200 && answer.status <= 299) return undefined;
-  let parsed: { description?: unknown; parameters?: { retry_after?: unknown } };
-  try {
-    parsed = JSON.parse(answer.text) as typeof parsed;
-  } catch {
-    return undefined;
+/**
+ * The Bot API answers `{ ok: true, result }` or `{ ok: false, error_code,
+ * description, parameters? }`. A 2xx is a send only with `ok: true`; `ok:
+ * false` fails by its `error_code`, even under HTTP 200; a 2xx that is not a
+ * Bot API answer at all (a proxy's page, `null`) is not confirmed: retried.
+ */
+function _classify(answer: HttpAnswer, where: string): Error | undefined {
+  const reply = jsonObjectOf(answer.text);
+  const is2xx = answer.status >= 200 && answer.status <= 299;
+  if (is2xx && reply?.["ok"] === true) return undefined;
+  if (reply?.["ok"] !== false) {
+    if (!is2xx) return undefined; // not a Bot API error: the status rules apply
+    return new RetryLaterError(
+      `telegram: HTTP ${answer.status} from ${where} without ok: true; not confirmed as sent`,
+      { httpStatus: answer.status },
+    );
   }
-  const retryAfter = parsed.parameters?.retry_after;
-  const description = typeof parsed.description === "string" ? parsed.description : "";
+  const code = reply["error_code"];
+  const coded = typeof code === "number" && Number.isInteger(code) && code >= 400 && code <= 599;
+  const status = is2xx && coded ? code : answer.status;
+  const parameters = objectOf(reply["parameters"]);
+  const description = typeof reply["description"] === "string" ? reply["description"] : "";
+  const detail = (is2xx ? `(ok: false under HTTP ${answer.status}) ` : "") +
+    detailOf(description, answer.secrets) + _migrated(parameters?.["migrate_to_chat_id"]);
   return statusError({
     channel: "telegram",
-    status: answer.status,
+    status,
     where,
-    detail: detailOf(description, [token]),
-    retryAfterMs: typeof retryAfter === "number" && retryAfter >= 0 ? retryAfter * 1000 : undefined,
+    detail,
+    retryAfterMs: delayFromSeconds(parameters?.["retry_after"]) ??
+      parseRetryAfter(answer.headers.get("retry-after"), answer.receivedAt),
   });
+}
+
+/** Chat ids are not secret: name the supergroup so the operator can fix the destination. */
+function _migrated(chatId: unknown): string {
+  return typeof chatId === "number" && Number.isSafeInteger(chatId)
+    ? `; the group is now the supergroup ${chatId}: use that as the destination`
+    : "";
 }
 
 // The types the API mentions, so this entry point documents them all.

@@ -5,6 +5,9 @@ import { HeraldError, InvalidArgumentError, PermanentError, RetryLaterError } fr
 import { closedPort, startServer, type TestHandler } from "./_helpers/http_server.ts";
 import { makeCtx, makeRoute, rejection } from "./_helpers/http_route.ts";
 
+// Follows https://core.telegram.org/bots/api#making-requests: every answer is a JSON object
+// with a Boolean `ok`; on failure `error_code`, `description` and, sometimes,
+// `parameters` (ResponseParameters: `migrate_to_chat_id`, `retry_after`).
 const TOKEN = "123456789:AAH-secret_bot-token-value";
 
 async function withApi(
@@ -23,6 +26,22 @@ const ok: TestHandler = (_q, res) => {
   res.writeHead(200, { "content-type": "application/json" });
   res.end(JSON.stringify({ ok: true, result: { message_id: 7 } }));
 };
+
+/** Answers `status` with `body` written as is. */
+const answering = (status: number, body: string): TestHandler => (_q, res) => {
+  res.writeHead(status, { "content-type": "application/json" }).end(body);
+};
+
+/** One send to chat 42 through a Bot API answering with `handler`; the outcome. */
+async function outcome(handler: TestHandler, destination = "42"): Promise<unknown> {
+  let result: unknown;
+  await withApi(handler, async (apiUrl) => {
+    result = await telegramChannel({ botToken: TOKEN, apiUrl })
+      .send(makeRoute({ destination }), makeCtx())
+      .catch((err: unknown) => err);
+  });
+  return result;
+}
 
 describe("telegram channel", () => {
   it("POSTs sendMessage with the chat id from the destination", async () => {
@@ -111,6 +130,72 @@ describe("telegram channel", () => {
       ),
     );
     assert.ok(err instanceof HeraldError && err.code === "HERALD_NETWORK", String(err));
+    assert.equal(err.message.includes("secret_bot-token"), false, err.message);
+  });
+
+  it("counts a send only with ok: true; a 2xx with ok: false fails by its error_code", async () => {
+    const long = "y".repeat(4096);
+    const echoed = await outcome(answering(
+      200,
+      JSON.stringify({
+        ok: true,
+        result: {
+          message_id: 7,
+          from: { id: 123456789, is_bot: true, first_name: "Herald" },
+          chat: { id: 42, type: "private" },
+          date: 1709294400,
+          text: long,
+        },
+      }),
+    ));
+    assert.deepEqual(echoed, { httpStatus: 200 }, "a long echoed result is read whole");
+    const refused = await outcome(answering(
+      200,
+      JSON.stringify({ ok: false, error_code: 400, description: "Bad Request: message is empty" }),
+    ));
+    assert.ok(refused instanceof PermanentError, String(refused));
+    assert.equal(refused.httpStatus, 400);
+    assert.match(refused.message, /ok: false under HTTP 200\) Bad Request: message is empty/);
+    const busy = await outcome(answering(
+      200,
+      JSON.stringify({ ok: false, error_code: 429, parameters: { retry_after: 3 } }),
+    ));
+    assert.ok(busy instanceof RetryLaterError, String(busy));
+    assert.equal(busy.retryAfterMs, 3000);
+  });
+
+  it("reads a null body as an answer, not a network error", async () => {
+    const unconfirmed = await outcome(answering(200, "null"));
+    assert.ok(unconfirmed instanceof RetryLaterError, String(unconfirmed));
+    assert.equal(unconfirmed.httpStatus, 200);
+    assert.match(unconfirmed.message, /without ok: true; not confirmed as sent/);
+    const gateway = await outcome(answering(502, "null"));
+    assert.ok(gateway instanceof RetryLaterError, String(gateway));
+    assert.equal(gateway.httpStatus, 502);
+    const bad = await outcome(answering(400, "null"));
+    assert.ok(bad instanceof PermanentError, String(bad));
+    assert.equal((bad as HeraldError).code, "HERALD_PERMANENT");
+  });
+
+  it("names the supergroup a group was upgraded to, without the token", async () => {
+    const err = await outcome(
+      answering(
+        400,
+        JSON.stringify({
+          ok: false,
+          error_code: 400,
+          description: "Bad Request: group chat was upgraded to a supergroup chat",
+          parameters: { migrate_to_chat_id: -1001234567890 },
+        }),
+      ),
+      "-123456789",
+    );
+    assert.ok(err instanceof PermanentError, String(err));
+    assert.equal(err.httpStatus, 400);
+    assert.match(
+      err.message,
+      /upgraded to a supergroup chat; the group is now the supergroup -1001234567890: use that/,
+    );
     assert.equal(err.message.includes("secret_bot-token"), false, err.message);
   });
 
