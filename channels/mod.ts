@@ -32,6 +32,7 @@ export {
 } from "./webhook.ts";
 export {
   DEFAULT_TOLERANCE_MS,
+  MIN_SECRET_BYTES,
   signWebhook,
   type SignWebhookParams,
   verifyWebhook,

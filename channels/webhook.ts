@@ -15,7 +15,8 @@ import { decodeSecrets, signWebhook } from "./webhook_signature.ts";
 /** Options of {@link webhookChannel}. */
 export interface WebhookChannelOptions extends HttpOptions, AddressGuardOptions {
   /**
-   * Signing secret(s), `whsec_` + base64. Give several during a rotation:
+   * Signing secret(s), `whsec_` + base64 of at least 24 bytes (Standard
+   * Webhooks; `MIN_SECRET_BYTES`). Give several during a rotation:
    * each signs and the header lists every signature. Without a secret the
    * channel sends unsigned requests (no `webhook-signature` header), which
    * receivers cannot authenticate: use that for development only.

@@ -11,6 +11,9 @@ import { InvalidArgumentError } from "../errors.ts";
 /** Default verification window: five minutes either side of now. */
 export const DEFAULT_TOLERANCE_MS = 5 * 60 * 1000;
 
+/** The shortest signing key Standard Webhooks allows: 24 bytes once base64-decoded. */
+export const MIN_SECRET_BYTES = 24;
+
 /** What {@link signWebhook} signs. */
 export interface SignWebhookParams {
   /** One `whsec_…` secret or several (rotation: every one signs). */
@@ -104,7 +107,8 @@ export async function verifyWebhook(params: VerifyWebhookParams): Promise<boolea
 /**
  * Decodes and imports `whsec_…` secrets as HMAC-SHA256 keys; the prefix is
  * optional, as in the reference libraries. Throws `InvalidArgumentError`
- * naming `field` (never the secret) when one is not base64.
+ * naming `field` (never the secret) when one is not base64 or decodes to
+ * fewer than {@link MIN_SECRET_BYTES} bytes.
  */
 export async function importSecrets(
   secret: string | readonly string[],
@@ -128,6 +132,13 @@ export function decodeSecrets(
     const raw = _fromBase64(s.startsWith("whsec_") ? s.slice(6) : s);
     if (raw === undefined || raw.length === 0) {
       throw new InvalidArgumentError(field, 'must be "whsec_" followed by base64');
+    }
+    if (raw.length < MIN_SECRET_BYTES) {
+      // The length is no secret; the value is never echoed.
+      throw new InvalidArgumentError(
+        field,
+        `must decode to at least ${MIN_SECRET_BYTES} bytes (Standard Webhooks), got ${raw.length}`,
+      );
     }
     return raw;
   });

@@ -47,7 +47,7 @@ describe("channelsFromEnv", () => {
     const server = await startServer();
     try {
       const { webhook } = channelsFromEnv({
-        HERALD_WEBHOOK_SECRET: `${SECRET}, whsec_c2Vjb25kLXNlY3JldA==`,
+        HERALD_WEBHOOK_SECRET: `${SECRET}, whsec_c2Vjb25kLXNlY3JldC1vZi0yNC1ieXRlcw==`,
         HERALD_ALLOW_HOSTS: "127.0.0.1",
       });
       assert.ok(webhook);
@@ -104,6 +104,12 @@ describe("channelsFromEnv", () => {
       () => channelsFromEnv({ HERALD_WEBHOOK_SECRET: "whsec_???sekrit" }),
       "HERALD_WEBHOOK_SECRET",
       "sekrit",
+    );
+    // A one-byte key is base64 all right, and too short to sign with.
+    throwsFor(
+      () => channelsFromEnv({ HERALD_WEBHOOK_SECRET: "whsec_eA==" }),
+      "HERALD_WEBHOOK_SECRET",
+      "eA==",
     );
     throwsFor(() => channelsFromEnv({ HERALD_HTTPS_ONLY: "maybe" }), "HERALD_HTTPS_ONLY");
     throwsFor(() => channelsFromEnv({ HERALD_HTTP_TIMEOUT_MS: "-5" }), "HERALD_HTTP_TIMEOUT_MS");

@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { signWebhook, verifyWebhook } from "../channels/webhook_signature.ts";
+import { MIN_SECRET_BYTES, signWebhook, verifyWebhook } from "../channels/webhook_signature.ts";
+import { webhookChannel } from "../channels/webhook.ts";
 import { InvalidArgumentError } from "../errors.ts";
 
 // The example vector published with the Standard Webhooks specification.
@@ -63,7 +64,11 @@ describe("Standard Webhooks signatures", () => {
     const base = { secret: SPEC.secret, now: AT, headers: headers(SPEC.signature) };
     assert.equal(await verifyWebhook({ ...base, body: '{"test": 2432232315}' }), false);
     assert.equal(
-      await verifyWebhook({ ...base, body: SPEC.body, secret: "whsec_c2Vjb25kLXNlY3JldA==" }),
+      await verifyWebhook({
+        ...base,
+        body: SPEC.body,
+        secret: "whsec_c2Vjb25kLXNlY3JldC1vZi0yNC1ieXRlcw==",
+      }),
       false,
     );
     assert.equal(await verifyWebhook({ ...base, body: SPEC.body, headers: {} }), false);
@@ -75,7 +80,7 @@ describe("Standard Webhooks signatures", () => {
 
   it("accepts any of several secrets (rotation)", async () => {
     const ok = await verifyWebhook({
-      secret: ["whsec_c2Vjb25kLXNlY3JldA==", SPEC.secret],
+      secret: ["whsec_c2Vjb25kLXNlY3JldC1vZi0yNC1ieXRlcw==", SPEC.secret],
       headers: headers(SPEC.signature),
       body: SPEC.body,
       now: AT,
@@ -104,5 +109,23 @@ describe("Standard Webhooks signatures", () => {
       verifyWebhook({ secret: "whsec_%%%", headers: headers(SPEC.signature), body: "" }),
       (err: unknown) => err instanceof InvalidArgumentError && !err.message.includes("%%%"),
     );
+  });
+
+  it("refuses secrets shorter than 24 bytes (Standard Webhooks), naming the field", async () => {
+    assert.equal(MIN_SECRET_BYTES, 24);
+    const tooShort = (err: unknown): boolean =>
+      err instanceof InvalidArgumentError && err.field === "secret" &&
+      /at least 24 bytes/.test(err.message) && !err.message.includes("dHdlbnR5");
+    for (const secret of ["whsec_eA==", "whsec_dHdlbnR5LXRocmVlLWJ5dGVzLWxvbmc="]) {
+      assert.throws(() => webhookChannel({ secret }), tooShort, secret);
+      assert.throws(() => webhookChannel({ secret: [SPEC.secret, secret] }), tooShort, secret);
+      await assert.rejects(signWebhook({ ...SPEC, secret }), tooShort);
+      await assert.rejects(
+        verifyWebhook({ secret, headers: headers(SPEC.signature), body: SPEC.body, now: AT }),
+        tooShort,
+      );
+    }
+    // Exactly 24 bytes is enough.
+    assert.ok(webhookChannel({ secret: "whsec_dHdlbnR5LWZvdXItYnl0ZXMtbG9uZyEh" }));
   });
 });
