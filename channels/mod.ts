@@ -3,9 +3,11 @@
  * with web-standard APIs only (`fetch`, `URL`, `crypto.subtle`,
  * `AbortSignal`). Every HTTP channel takes an injectable `fetch`, a per-send
  * `timeoutMs` (default 30 s), classifies answers (2xx sent; 408/425/429/5xx
- * retried with `Retry-After`; other 4xx, 410 and redirects permanent) and
- * keeps URLs, tokens and keys out of every message. Channels whose
- * destination is a URL refuse non-public addresses unless allowed.
+ * retried with `Retry-After`, capped at `MAX_RETRY_DELAY_MS`; other 4xx, 410
+ * and redirects permanent; each provider refines this with what its API
+ * documents, see docs/channels.md) and keeps URLs, tokens and keys out of
+ * every message. Channels whose destination is a URL refuse non-public
+ * addresses unless allowed.
  *
  * @example
  * ```ts
@@ -62,5 +64,5 @@ export {
 export { smsChannel, type SmsChannelOptions, TWILIO_API_URL } from "./sms.ts";
 export { channelsFromEnv, type Env } from "./env.ts";
 export type { AddressGuardOptions, Resolver } from "./_address.ts";
-export { DEFAULT_TIMEOUT_MS, type HttpOptions, USER_AGENT } from "./_http.ts";
+export { DEFAULT_TIMEOUT_MS, type HttpOptions, MAX_RETRY_DELAY_MS, USER_AGENT } from "./_http.ts";
 export type { JsonObject, WebhookUrlChannelOptions } from "./_json_post.ts";
