@@ -9,6 +9,14 @@
  */
 import { backoff } from "./retry.ts";
 import type { RetryPolicy } from "./retry.ts";
+import type { Route } from "./route.ts";
+import type { Unrecorded } from "./store.ts";
+
+/** An outcome to record once the database can be reached again. */
+export interface Pending {
+  readonly route: Route;
+  readonly unrecorded: Unrecorded;
+}
 
 interface Held {
   /** Sends of this route no store has a record of. */
@@ -24,6 +32,7 @@ const CAPACITY = 10_000;
 export class Holds {
   readonly #now: () => number;
   readonly #held = new Map<string, Held>();
+  readonly #pending = new Map<string, Pending>();
   #pausedUntil = 0;
   #refusals = 0;
 
@@ -54,11 +63,28 @@ export class Holds {
     this.#held.delete(routeId);
   }
 
+  /**
+   * Keeps an outcome the database was out of reach for, to record before the
+   * next claim; until then the route is not claimed (sending it again would
+   * repeat a send whose outcome is known).
+   */
+  pend(entry: Pending): void {
+    if (this.#pending.size >= CAPACITY) return; // then it is sent again: at least once
+    this.#pending.set(entry.route.id, entry);
+  }
+
+  /** The kept outcomes, handed over (and forgotten here). */
+  takePending(): Pending[] {
+    const entries = [...this.#pending.values()];
+    this.#pending.clear();
+    return entries;
+  }
+
   /** Ids the worker must not claim now. */
   excluded(): string[] {
-    if (this.#held.size === 0) return [];
+    if (this.#held.size === 0 && this.#pending.size === 0) return [];
     const now = this.#now();
-    const ids: string[] = [];
+    const ids: string[] = [...this.#pending.keys()];
     for (const [id, held] of this.#held) if (held.until > now) ids.push(id);
     return ids;
   }

@@ -26,6 +26,7 @@ import type { RouteTransaction, SalvageResult, Subscription, Unrecorded } from "
 import { attempt } from "./_attempt.ts";
 import type { AttemptResult } from "./_attempt.ts";
 import { Holds } from "./_holds.ts";
+import type { Pending } from "./_holds.ts";
 import { checkMs, resolveWorkerOptions, sleep } from "./_worker_config.ts";
 import type { WorkerConfig, WorkerOptions } from "./_worker_config.ts";
 import { describeError } from "./_redact.ts";
@@ -239,6 +240,7 @@ export class Worker extends EventTarget implements Lifecycle {
           (late) => void late.close().catch(() => {}),
         );
         failures = 0;
+        logger.log("info", "listening for new routes");
       } catch (err) {
         failures++;
         const ms = Math.min(RELISTEN_MAX_MS, RELISTEN_FIRST_MS * 2 ** (failures - 1)) *
@@ -304,6 +306,7 @@ export class Worker extends EventTarget implements Lifecycle {
     const seen = new Set<string>();
     let claimedInTick = 0;
     let handled = 0;
+    await this.#settlePending();
     while (claimedInTick < routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
       if (this.#holds.pausedFor() > 0) break;
       const limit = Math.min(routesPerTransaction, routesPerTick - claimedInTick);
@@ -377,34 +380,53 @@ export class Worker extends EventTarget implements Lifecycle {
    * a worker that cannot write down what it sent stops sending.
    */
   async #salvage(batch: Batch, cause: unknown): Promise<void> {
-    const { store, logger, retry, random } = this.#config;
     const sent = batch.results.filter((r) => r.record);
-    logger.log("warn", "route transaction failed and was rolled back; the tick goes on", {
-      routes: batch.claimed.length,
-      outcomes_to_salvage: sent.length,
-      error: describeError(cause),
-    });
+    this.#config.logger.log(
+      "warn",
+      "route transaction failed and was rolled back; the tick goes on",
+      {
+        routes: batch.claimed.length,
+        outcomes_to_salvage: sent.length,
+        error: describeError(cause),
+      },
+    );
     if (sent.length === 0) return;
-    const unrecorded = sent.map(({ route, record }) => toUnrecorded(route, record!));
+    await this.#settle(
+      sent.map(({ route, record }) => ({ route, unrecorded: toUnrecorded(route, record!) })),
+    );
+  }
+
+  /** Records outcomes kept while the database was out of reach; before any claim. */
+  async #settlePending(): Promise<void> {
+    const pending = this.#holds.takePending();
+    if (pending.length > 0) await this.#settle(pending);
+  }
+
+  async #settle(entries: readonly Pending[]): Promise<void> {
+    const { store, logger, retry, random } = this.#config;
     let results: SalvageResult[];
-    let unreachable = false;
     try {
-      results = await store.salvage(unrecorded);
+      results = await store.salvage(entries.map((e) => e.unrecorded));
     } catch (err) {
-      unreachable = (err as { code?: unknown } | null)?.code === "HERALD_UNAVAILABLE";
-      logger.log(unreachable ? "warn" : "error", "could not record outcomes of sent routes", {
-        routes: unrecorded.length,
+      if ((err as { code?: unknown } | null)?.code === "HERALD_UNAVAILABLE") {
+        // Out of reach, not refusing: keep the outcomes and record them once
+        // it answers again, rather than send these routes a second time.
+        for (const entry of entries) this.#holds.pend(entry);
+        logger.log("warn", "database out of reach; outcomes kept to record when it is back", {
+          routes: entries.length,
+          error: describeError(err),
+        });
+        return;
+      }
+      logger.log("error", "could not record outcomes of sent routes", {
+        routes: entries.length,
         error: describeError(err),
       });
-      results = unrecorded.map(() => "refused");
+      results = entries.map(() => "refused");
     }
-    let refused = 0;
-    results.forEach((result, i) => {
-      const { route, record } = sent[i]!;
-      if (result === "refused") refused++;
-      this.#reportSalvage(route, record!, unrecorded[i]!, result);
-    });
-    if (refused > 0 && !unreachable) {
+    results.forEach((result, i) => this.#reportSalvage(entries[i]!, result));
+    const refused = results.filter((r) => r === "refused").length;
+    if (refused > 0) {
       const ms = this.#holds.pause(retry, random);
       logger.log("error", "the database refuses to record outcomes; claiming paused", {
         routes: refused,
@@ -413,8 +435,9 @@ export class Worker extends EventTarget implements Lifecycle {
     }
   }
 
-  #reportSalvage(route: Route, record: Finalisation, u: Unrecorded, result: SalvageResult): void {
+  #reportSalvage({ route, unrecorded: u }: Pending, result: SalvageResult): void {
     const { logger } = this.#config;
+    const { record } = u;
     const fields = { route_id: route.id, channel: route.channel, attempt: record.outcome.attempts };
     const detail: RouteEventDetail = {
       routeId: route.id,

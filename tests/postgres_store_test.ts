@@ -110,6 +110,43 @@ describe("PostgresStore on a real database", () => {
     }
   });
 
+  it("two workers with different channel sets on one table deliver every route; none fails", async () => {
+    const second = new PostgresStore({ url: DATABASE_URL, schema: env.schema, max: 2 });
+    try {
+      const calls = { alpha: 0, beta: 0 };
+      const counting = (name: "alpha" | "beta") => ({
+        send: () => void calls[name]++,
+      });
+      const alphaOnly = new Worker({
+        store: env.store,
+        channels: { alpha: counting("alpha") },
+        logger: silentLogger,
+      });
+      const betaOnly = new Worker({
+        store: second,
+        channels: { beta: counting("beta") },
+        logger: silentLogger,
+      });
+      const { routeIds } = await env.store.enqueue(
+        { kind: "deploy.rolling" },
+        Array.from({ length: 20 }, (_, i) => ({
+          channel: i % 2 ? "beta" : "alpha",
+          destination: `d${i}`,
+        })),
+      );
+      // The alpha-only worker goes first and drains all it can: the beta routes wait.
+      while (await alphaOnly.tick() > 0) { /* drain */ }
+      const stats = await env.store.stats();
+      assert.deepEqual(stats.oldestDueByChannel.map((d) => d.channel), ["beta"]);
+      while (await betaOnly.tick() > 0) { /* drain */ }
+      const routes = await Promise.all(routeIds.map((id) => env.store.getRoute(id)));
+      assert.deepEqual(routes.map((r) => [r?.status, r?.attempts]), routeIds.map(() => ["sent", 1]));
+      assert.deepEqual(calls, { alpha: 10, beta: 10 });
+    } finally {
+      await second.close();
+    }
+  });
+
   it("refuses a bad schema name before touching the database", () => {
     for (const schema of ["", "Herald", "1abc", 'x"; DROP TABLE y; --', "a".repeat(57), "pg_x"]) {
       assert.throws(

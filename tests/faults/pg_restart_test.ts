@@ -143,11 +143,8 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
       assert.deepEqual(relistened, [true, true, true], "each worker LISTENs on a new session");
       assert.ok(warnings.some((n) => n > 0), "the lost transactions were logged as warnings");
       for (const w of workers) {
-        assert.equal(
-          w.logs.filter((l) => l.level === "error").length,
-          0,
-          `${w.runtime}: no errors`,
-        );
+        const errors = w.logs.filter((l) => l.level === "error");
+        assert.equal(errors.length, 0, `${w.runtime}: no errors: ${JSON.stringify(errors)}`);
       }
     },
   );
