@@ -6,8 +6,11 @@
  * The lock is a file next to the directory (`<dataDir>.lock`), not inside
  * it, so it never mixes with the database's own files. It names its holder
  * (pid, host, since) for the refusal message. A lock left by a crash is taken
- * over: on the same host when its pid is gone, from another host (a shared
- * volume) when its heartbeat has stopped.
+ * over: on the same host when its pid is gone or now belongs to another
+ * process (a pid alone is no proof: after a container restart an unrelated
+ * process may have it, so the lock also records the process's start, read
+ * from /proc, and compares it), and from another host (a shared volume), or
+ * where the start cannot be read, when its heartbeat has stopped.
  *
  * @module
  */
@@ -42,6 +45,8 @@ interface Holder {
   readonly host: string;
   readonly since: string;
   readonly token: string;
+  /** The process's start (boot id and start time), where the system tells it. */
+  readonly started?: string;
 }
 
 /** The holder refreshes the file's mtime this often, so other hosts can tell it is alive. */
@@ -62,11 +67,13 @@ export async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> 
   const path = `${dataDir.replace(/[\\/]+$/, "")}.lock`;
   const file = `${resolve(dataDir)}.lock`;
   mkdirSync(dirname(file), { recursive: true });
+  const started = processStart(process.pid);
   const me: Holder = {
     pid: process.pid,
     host: hostname(),
     since: new Date().toISOString(),
     token: crypto.randomUUID(),
+    ...(started === undefined ? {} : { started }),
   };
   for (let attempt = 0; attempt < 100; attempt++) {
     if (tryCreate(file, me)) return hold(path, file, me.token);
@@ -151,7 +158,8 @@ function readHolder(file: string): Holder | undefined | "gone" {
   try {
     const h = JSON.parse(text);
     const valid = Number.isInteger(h?.pid) && typeof h.host === "string" &&
-      typeof h.since === "string" && typeof h.token === "string";
+      typeof h.since === "string" && typeof h.token === "string" &&
+      (h.started === undefined || typeof h.started === "string");
     return valid ? h as Holder : undefined;
   } catch {
     return undefined;
@@ -159,18 +167,43 @@ function readHolder(file: string): Holder | undefined | "gone" {
 }
 
 function isAbandoned(file: string, holder: Holder): boolean {
-  if (holder.host !== hostname()) {
-    try {
-      return Date.now() - statSync(file).mtimeMs > STALE_MS;
-    } catch {
-      return true;
-    }
-  }
+  if (holder.host !== hostname()) return heartbeatStopped(file);
   if (holder.pid === process.pid) {
     // Ours only if this process took it; otherwise a recycled pid (PID 1 in a restarted container).
     return held.get(file) !== holder.token;
   }
-  return !isAlive(holder.pid);
+  if (!isAlive(holder.pid)) return true;
+  // The pid is taken. By the holder only if it is the same process: its start
+  // must match; where either start is unknown, a live holder's heartbeat tells.
+  const now = processStart(holder.pid);
+  if (holder.started !== undefined && now !== undefined) return now !== holder.started;
+  return heartbeatStopped(file);
+}
+
+function heartbeatStopped(file: string): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs > STALE_MS;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A process's start, unique across reboots and pid reuse: the boot id and
+ * its start time in clock ticks since boot (/proc/PID/stat, field 22).
+ * `undefined` where /proc does not tell (not Linux, or no access).
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = fields[19];
+    return ticks === undefined || !/^\d+$/.test(ticks) ? undefined : `${boot}:${ticks}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function isAlive(pid: number): boolean {

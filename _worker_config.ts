@@ -148,16 +148,26 @@ export function checkMs(field: string, value: unknown, fallback: number): number
   return value;
 }
 
-/** Waits `ms`, or less if `signal` aborts; never rejects. */
+/** The longest single timer: `setTimeout` fires at once for anything above 2^31-1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Waits `ms` (any length: longer waits run as several timers), or less if `signal` aborts; never rejects. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
+    let left = Math.max(0, ms);
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const done = (): void => {
       clearTimeout(timer);
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const arm = (): void => {
+      const step = Math.min(left, MAX_TIMER_MS);
+      left -= step;
+      timer = setTimeout(left > 0 ? arm : done, step);
+    };
+    arm();
     signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -20,6 +20,13 @@ export interface RetryPolicy {
   readonly minMs: number;
 }
 
+/**
+ * The longest delay Herald schedules: 30 days. A longer one is no retry
+ * policy, and a delay Postgres's interval arithmetic refuses would fail every
+ * finalise of the route it belongs to.
+ */
+export const MAX_DELAY_MS = 30 * 86_400_000;
+
 /** The default policy: 1 s doubling up to 1 h, never sooner than 500 ms. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: 1_000, maxMs: 3_600_000, minMs: 500 };
 
@@ -56,8 +63,12 @@ export function checkRetryPolicy(policy: Partial<RetryPolicy> | undefined): Retr
   }
   for (const key of ["baseMs", "maxMs", "minMs"] as const) {
     const v = merged[key];
-    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-      throw new InvalidArgumentError(`retry.${key}`, "must be a finite number >= 0", v);
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > MAX_DELAY_MS) {
+      throw new InvalidArgumentError(
+        `retry.${key}`,
+        `must be a number of milliseconds from 0 to ${MAX_DELAY_MS} (30 days)`,
+        v,
+      );
     }
   }
   if (merged.minMs > merged.maxMs) {

@@ -147,16 +147,26 @@ export function parseDuration(field: string, raw: string | undefined): number {
   return Number(m[1]) * UNITS[m[2]!]!;
 }
 
-/** Parses a point in time: an ISO 8601 timestamp, or a duration meaning "that long ago". */
-export function parseTime(field: string, raw: string, now = Date.now()): Date {
+/**
+ * Parses a point in time: an ISO 8601 timestamp, or a duration counted from
+ * now, back (`ago`: `--since 1h`) or forward (`ahead`: `--deliver-at 5m`).
+ */
+export function parseTime(
+  field: string,
+  raw: string,
+  direction: "ago" | "ahead",
+  now = Date.now(),
+): Date {
   if (/^\d+(?:\.\d+)?(ms|s|m|h|d|w)$/.test(raw.trim())) {
-    return new Date(now - parseDuration(field, raw));
+    const ms = parseDuration(field, raw);
+    return new Date(direction === "ago" ? now - ms : now + ms);
   }
   const d = /^\d{4}-\d{2}-\d{2}/.test(raw) ? new Date(raw) : new Date(Number.NaN);
   if (Number.isNaN(d.getTime())) {
+    const relative = direction === "ago" ? "a duration ago (1h)" : "a duration from now (5m)";
     throw new InvalidArgumentError(
       field,
-      "must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration ago (1h)",
+      `must be an ISO 8601 time (2026-01-31T12:00:00Z) or ${relative}`,
       raw,
     );
   }

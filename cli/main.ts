@@ -29,6 +29,7 @@ import {
 } from "./ops.ts";
 import type { Command } from "./ops.ts";
 import { runCommand } from "./run.ts";
+import { guardUncaught } from "./_guard.ts";
 import { demoCommand } from "./demo.ts";
 
 export type { Io } from "./_config.ts";
@@ -119,8 +120,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     typeof values["database-url"] === "string" ? values["database-url"] : "",
   ]
     .filter((s): s is string => typeof s === "string" && s.length > 0);
+  let unguard = (): void => {};
   try {
-    return await command.run(values, positionals, readCommon(values, io.env), io);
+    const common = readCommon(values, io.env);
+    unguard = guardUncaught(common.logger, secrets);
+    return await command.run(values, positionals, common, io);
   } catch (err) {
     if (err instanceof InvalidArgumentError) {
       io.err(`herald ${name}: ${redact(err.message, secrets)}`);
@@ -130,6 +134,8 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     const message = err instanceof Error ? err.message : String(err);
     io.err(`herald ${name}: ${redact(message, secrets)}${code}`);
     return 1;
+  } finally {
+    unguard();
   }
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
+import process from "node:process";
 import { InvalidArgumentError } from "../errors.ts";
 import { ROUTE_STATUSES as STATUSES } from "../route.ts";
 import type { JsonValue, RouteStatus } from "../route.ts";
@@ -68,7 +69,7 @@ export const enqueueCommand: Command = {
   --payload JSON           the payload (default {})
   --payload-file FILE      read the payload from FILE ('-' for standard input)
   --kind K                 what happened (default "message")
-  --deliver-at TIME        not before this ISO 8601 time
+  --deliver-at TIME        not before this ISO 8601 time, or this long from now (5m)
   --priority P             lower runs first (default 0)
   --max-attempts N         this route's attempt limit (default: the worker's)
   --idempotency-key K      enqueue at most once per key: a repeat prints the first ids`,
@@ -91,9 +92,9 @@ export const enqueueCommand: Command = {
     if (!Array.isArray(to) || to.length === 0) {
       throw new InvalidArgumentError("--to", "is required");
     }
-    const payload = readPayload(values);
+    const payload = await readPayload(values);
     const deliverAt = typeof values["deliver-at"] === "string"
-      ? parseTime("--deliver-at", values["deliver-at"])
+      ? parseTime("--deliver-at", values["deliver-at"], "ahead")
       : undefined;
     const priority = numberFlag("--priority", values["priority"] as string | undefined);
     const maxAttempts = numberFlag("--max-attempts", values["max-attempts"] as string | undefined);
@@ -121,7 +122,7 @@ export const enqueueCommand: Command = {
   },
 };
 
-function readPayload(values: Values): JsonValue {
+async function readPayload(values: Values): Promise<JsonValue> {
   const inline = values["payload"];
   const file = values["payload-file"];
   if (inline !== undefined && file !== undefined) {
@@ -133,7 +134,9 @@ function readPayload(values: Values): JsonValue {
   if (typeof file === "string") {
     field = "--payload-file";
     try {
-      text = readFileSync(file === "-" ? 0 : file, "utf8");
+      // Standard input is read as a stream: a synchronous read of a pipe fails
+      // with EAGAIN under Node once its stdin is non-blocking.
+      text = file === "-" ? await readStdin() : readFileSync(file, "utf8");
     } catch (err) {
       throw new InvalidArgumentError(
         field,
@@ -335,7 +338,7 @@ herald retry --failed [--channel C] [--since TIME] [options]
     }
     checkRouteIds(args);
     const since = typeof values["since"] === "string"
-      ? parseTime("--since", values["since"])
+      ? parseTime("--since", values["since"], "ago")
       : undefined;
     return withDatabase(common, io, async ({ store }) => {
       const res = failed
@@ -351,7 +354,7 @@ herald retry --failed [--channel C] [--since TIME] [options]
       }
       if (res.skipped > 0) io.err(`herald: ${res.skipped} route(s) skipped (being sent right now)`);
       for (const id of res.notFound) io.err(`herald: no route ${id}`);
-      return 0;
+      return res.notFound.length > 0 ? 1 : 0;
     });
   },
 };
@@ -372,7 +375,7 @@ export const cancelCommand: Command = {
         io.err(`herald: ${res.skipped} route(s) skipped (not queued, or being sent right now)`);
       }
       for (const id of res.notFound) io.err(`herald: no route ${id}`);
-      return 0;
+      return res.notFound.length > 0 ? 1 : 0;
     });
   },
 };
@@ -413,3 +416,18 @@ export const pruneCommand: Command = {
     });
   },
 };
+
+/** All of standard input, as text. */
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+  }
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(bytes);
+}

@@ -162,45 +162,19 @@ async function run(
     };
     const onInt = onSignal("SIGINT");
     const onTerm = onSignal("SIGTERM");
-    const onUncaught = (err: unknown): void => {
-      if (isDriverNullSocketWrite(err)) {
-        // postgres.js 3.4.9 can write to a connection already closed from a
-        // setImmediate, outside any promise (upstream issues #1066, #1154,
-        // #1208). The queries on it were already rejected, so nothing is lost;
-        // the process goes on rather than dying with the worker's other loops.
-        common.logger.log(
-          "warn",
-          "ignored a write to a closed database connection (a known postgres.js issue)",
-        );
-        return;
-      }
-      common.logger.log("error", "uncaught exception; exiting", { error: String(err) });
-      console.error(err);
-      process.exit(1);
-    };
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
-    process.on("uncaughtException", onUncaught);
     try {
       await worker.run(stop.signal);
     } finally {
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
-      process.off("uncaughtException", onUncaught);
     }
     return 0;
   } finally {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await db.close();
   }
-}
-
-/** The postgres.js null-socket write (see `run`), recognised by its message and frame. */
-function isDriverNullSocketWrite(err: unknown): boolean {
-  if (!(err instanceof TypeError)) return false;
-  const stack = err.stack ?? "";
-  return /socket\.write|reading 'write'/.test(err.message) && /nextWrite/.test(stack) &&
-    /postgres[\\/]src[\\/]connection/.test(stack);
 }
 
 /** Serves the metrics handler with `node:http`, which all three runtimes have. */

@@ -135,6 +135,16 @@ const WORKER: Refusal[] = [
     run: workerWith({ retry: { maxMs: Number.NaN } }),
   },
   {
+    name: "retry.maxMs 1e16 (Postgres would refuse the interval)",
+    field: "retry.maxMs",
+    run: workerWith({ retry: { maxMs: 1e16 } }),
+  },
+  {
+    name: "retry.baseMs over 30 days",
+    field: "retry.baseMs",
+    run: workerWith({ retry: { baseMs: 31 * 86_400_000 } }),
+  },
+  {
     name: "retry.maxMs below baseMs",
     field: "retry.maxMs",
     run: workerWith({ retry: { baseMs: 10, maxMs: 5 } }),

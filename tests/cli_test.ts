@@ -146,7 +146,7 @@ describe(`the herald program on ${RUNTIME}`, () => {
     const st = await runProgram(["stats", "--json"], pg);
     assert.equal(JSON.parse(st.stdout).byStatus.sent, 2);
     const table = await runProgram(["stats"], pg);
-    assert.match(table.stdout, /^log\s+0\s+2\s+0\s+0$/m);
+    assert.match(table.stdout, /^log\s+0\s+2\s+0\s+0\s+0\s+-$/m);
 
     assert.equal((await runProgram(["show", crypto.randomUUID()], pg)).code, 1);
   });
@@ -183,6 +183,38 @@ describe(`the herald program on ${RUNTIME}`, () => {
       "queued",
       "prune left the due route alone",
     );
+  });
+
+  it("enqueue reads a piped payload, and --deliver-at 5m means five minutes from now", async () => {
+    const payload = JSON.stringify({ order: 42, note: "x".repeat(100_000) });
+    const before = Date.now();
+    const enq = await runProgram(
+      ["enqueue", "--channel", "log", "--to", "ops", "--payload-file", "-", "--deliver-at", "5m"],
+      pg,
+      payload,
+    );
+    assert.equal(enq.code, 0, enq.stderr);
+    const route = await env.store.getRoute(enq.stdout.trim());
+    const at = route!.nextAttemptAt.getTime();
+    assert.ok(
+      at >= before + 5 * 60_000 - 1_000,
+      `due ${new Date(at).toISOString()}: in the future`,
+    );
+    assert.ok(at <= Date.now() + 5 * 60_000 + 1_000);
+    const rows = await env.sql`
+      SELECT n.payload FROM ${env.sql(env.schema)}.notifications n
+      JOIN ${env.sql(env.schema)}.notification_routes r ON r.notification_id = n.id
+      WHERE r.route_id = ${route!.id}`;
+    assert.deepEqual(rows[0]?.["payload"], JSON.parse(payload));
+  });
+
+  it("retry and cancel exit 1 when an id names no route", async () => {
+    const unknown = crypto.randomUUID();
+    for (const command of ["retry", "cancel"]) {
+      const r = await runProgram([command, unknown], pg);
+      assert.equal(r.code, 1, `${command}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`no route ${unknown}`));
+    }
   });
 
   it("run serves /metrics and /healthz on 127.0.0.1, then stops cleanly on SIGTERM", async () => {

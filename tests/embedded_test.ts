@@ -29,7 +29,7 @@ import { HeraldError, InvalidArgumentError } from "../errors.ts";
 import { openEmbedded } from "../embedded.ts";
 import { PostgresStore } from "../store.ts";
 import type { EmbeddedDatabase } from "../embedded.ts";
-import { acquireDataDirLock } from "../_data_dir_lock.ts";
+import { acquireDataDirLock, processStart } from "../_data_dir_lock.ts";
 import { rec, storeContract } from "./_helpers/store_contract.ts";
 import type { ContractTarget } from "./_helpers/store_contract.ts";
 import { uniqueSchema } from "./_helpers/pg.ts";
@@ -336,6 +336,33 @@ describe("embedded database", () => {
       assert.equal(JSON.parse(readFileSync(lockFile, "utf8")).pid, process.pid);
       await lock.release();
       await lock.release();
+      assert.ok(!existsSync(lockFile));
+    });
+
+    it("a pid alone is no proof: a live process that is not the holder does not keep the lock", async (t) => {
+      const parent = process.ppid; // alive, on this host, and never the holder of this lock
+      const started = processStart(parent);
+      if (started === undefined) return t.skip("no /proc: process starts cannot be read here");
+      const dir = join(root, "recycled", "data");
+      const lockFile = `${dir}.lock`;
+      mkdirSync(join(root, "recycled"), { recursive: true });
+      const since = "2026-01-01T00:00:00.000Z";
+      const lockOf = (fields: object) =>
+        JSON.stringify({ pid: parent, host: hostname(), since, token: "t", ...fields });
+      // The holder as recorded is the process with that pid now: the lock holds.
+      writeFileSync(lockFile, lockOf({ started }));
+      await assert.rejects(acquireDataDirLock(dir), isLocked(new RegExp(`process ${parent}`)));
+      // Same pid, another start (a restarted container's recycled pid): taken over.
+      writeFileSync(lockFile, lockOf({ started: `${started}0` }));
+      const lock = await acquireDataDirLock(dir);
+      assert.equal(JSON.parse(readFileSync(lockFile, "utf8")).started, processStart(process.pid));
+      await lock.release();
+      // A lock of an older Herald (no start recorded) on a live pid: its heartbeat decides.
+      writeFileSync(lockFile, lockOf({}));
+      await assert.rejects(acquireDataDirLock(dir), isLocked(new RegExp(`process ${parent}`)));
+      const old = new Date(Date.now() - 5 * 60_000);
+      utimesSync(lockFile, old, old);
+      await (await acquireDataDirLock(dir)).release();
       assert.ok(!existsSync(lockFile));
     });
 

@@ -115,7 +115,7 @@ describe("PostgresStore on a real database", () => {
     try {
       const calls = { alpha: 0, beta: 0 };
       const counting = (name: "alpha" | "beta") => ({
-        send: () => void calls[name]++,
+        send: () => Promise.resolve(void calls[name]++),
       });
       const alphaOnly = new Worker({
         store: env.store,
@@ -140,7 +140,10 @@ describe("PostgresStore on a real database", () => {
       assert.deepEqual(stats.oldestDueByChannel.map((d) => d.channel), ["beta"]);
       while (await betaOnly.tick() > 0) { /* drain */ }
       const routes = await Promise.all(routeIds.map((id) => env.store.getRoute(id)));
-      assert.deepEqual(routes.map((r) => [r?.status, r?.attempts]), routeIds.map(() => ["sent", 1]));
+      assert.deepEqual(
+        routes.map((r) => [r?.status, r?.attempts]),
+        routeIds.map(() => ["sent", 1]),
+      );
       assert.deepEqual(calls, { alpha: 10, beta: 10 });
     } finally {
       await second.close();

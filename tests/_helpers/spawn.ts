@@ -30,8 +30,9 @@ export function programArgs(args: readonly string[]): [string, string[]] {
 export function startProgram(
   args: readonly string[],
   env: Record<string, string | undefined> = {},
+  stdin: "ignore" | "pipe" = "ignore",
 ): ChildProcess {
-  return startScript(MOD, args, env);
+  return startScript(MOD, args, env, stdin);
 }
 
 /** Starts a TypeScript file on this runtime; the caller reads its output and waits for it. */
@@ -39,21 +40,24 @@ export function startScript(
   script: string,
   args: readonly string[],
   env: Record<string, string | undefined> = {},
+  stdin: "ignore" | "pipe" = "ignore",
 ): ChildProcess {
   const [exe, argv] = scriptArgs(script, args);
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...env })) {
     if (v !== undefined) merged[k] = v;
   }
-  return spawn(exe, argv, { env: merged, stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(exe, argv, { env: merged, stdio: [stdin, "pipe", "pipe"] });
 }
 
-/** Runs the program to completion. */
+/** Runs the program to completion; `input` is piped to its standard input. */
 export function runProgram(
   args: readonly string[],
   env: Record<string, string | undefined> = {},
+  input?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = startProgram(args, env);
+  const child = startProgram(args, env, input === undefined ? "ignore" : "pipe");
+  if (input !== undefined) child.stdin!.end(input);
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));

@@ -54,7 +54,12 @@ describe("fault: the listener comes back on its own, whatever the poll interval"
   }, async () => {
     const channel = scriptedChannel(() => Promise.resolve());
     const { logger, next } = waitingLogger();
-    const worker = new Worker({ store: store!, channels: { log: channel }, interval: HOUR, logger });
+    const worker = new Worker({
+      store: store!,
+      channels: { log: channel },
+      interval: HOUR,
+      logger,
+    });
     const stop = new AbortController();
     const started = next(/^worker started$/);
     const running = worker.run(stop.signal);

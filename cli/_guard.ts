@@ -1,0 +1,50 @@
+/**
+ * The program's last line of defence, installed around every command: an
+ * exception nothing caught. One is known and harmless (postgres.js 3.4.9
+ * writes to a connection already closed, from a `setImmediate`: upstream
+ * issues #1066, #1154, #1208; the queries on it were already rejected), so
+ * it is logged and the program goes on. Any other is logged, redacted like
+ * every message Herald did not write itself, and ends the program with 1.
+ *
+ * @module
+ */
+import process from "node:process";
+import type { Logger } from "../logger.ts";
+import { redact } from "../_redact.ts";
+
+/** Where the handler is installed; `process` outside tests. */
+export interface UncaughtTarget {
+  on(event: "uncaughtException", listener: (err: unknown) => void): unknown;
+  off(event: "uncaughtException", listener: (err: unknown) => void): unknown;
+}
+
+/** Installs the guard; returns the function that removes it. */
+export function guardUncaught(
+  logger: Logger,
+  secrets: readonly string[],
+  target: UncaughtTarget = process,
+  exit: (code: number) => void = (code) => process.exit(code),
+): () => void {
+  const onUncaught = (err: unknown): void => {
+    if (isDriverClosedSocketWrite(err)) {
+      logger.log(
+        "warn",
+        "ignored a write to a closed database connection (a known postgres.js issue)",
+      );
+      return;
+    }
+    const text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+    logger.log("error", "uncaught exception; exiting", { error: redact(text, secrets) });
+    exit(1);
+  };
+  target.on("uncaughtException", onUncaught);
+  return () => void target.off("uncaughtException", onUncaught);
+}
+
+/** The postgres.js closed-socket write, recognised by its message and frame. */
+export function isDriverClosedSocketWrite(err: unknown): boolean {
+  if (!(err instanceof TypeError)) return false;
+  const stack = err.stack ?? "";
+  return /socket\.write|reading 'write'/.test(err.message) && /nextWrite/.test(stack) &&
+    /postgres[\\/]src[\\/]connection/.test(stack);
+}
