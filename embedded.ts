@@ -34,12 +34,12 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import postgres from "postgres";
-import { HeraldError, InvalidArgumentError } from "./errors.ts";
+import { HeraldError, InvalidArgumentError } from "./core/errors.ts";
 import { checkSchema, PostgresStore } from "./store.ts";
 import type { SqlHandle } from "./store.ts";
-import { acquireDataDirLock } from "./_data_dir_lock.ts";
-import type { DataDirLock } from "./_data_dir_lock.ts";
-import { pgliteSocketFactory } from "./_pglite_socket.ts";
+import { acquireDataDirLock } from "./embedded/_data_dir_lock.ts";
+import type { DataDirLock } from "./embedded/_data_dir_lock.ts";
+import { pgliteSocketFactory } from "./embedded/_pglite_socket.ts";
 
 /** Where the embedded database lives when no `dataDir` is given (relative to the working directory). */
 export const DEFAULT_DATA_DIR = "./.herald/data";
@@ -242,4 +242,4 @@ export type {
   TransactionOptions,
   WakeHandlers,
 } from "./store.ts";
-export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./core/route.ts";

@@ -78,18 +78,23 @@ export type {
   Unrecorded,
   WakeHandlers,
 } from "./store.ts";
-export { ROUTE_STATUSES } from "./route.ts";
-export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+export { ROUTE_STATUSES } from "./core/route.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./core/route.ts";
 export { DEFAULT_DATA_DIR, openEmbedded } from "./embedded.ts";
 export type { EmbeddedDatabase, EmbeddedOptions } from "./embedded.ts";
-export { DEFAULT_BUCKETS, Metrics, metricsHandler } from "./metrics.ts";
-export { HeraldError, InvalidArgumentError, PermanentError, RetryLaterError } from "./errors.ts";
-export type { DeliveryDetails, HeraldErrorCode } from "./errors.ts";
-export { backoff, DEFAULT_RETRY_POLICY } from "./retry.ts";
-export type { RetryPolicy } from "./retry.ts";
-export { jsonLogger, prettyLogger, silentLogger } from "./logger.ts";
-export type { LogFields, Logger, LoggerOptions, LogLevel } from "./logger.ts";
-export { VERSION } from "./version.ts";
+export { DEFAULT_BUCKETS, Metrics, metricsHandler } from "./observe/metrics.ts";
+export {
+  HeraldError,
+  InvalidArgumentError,
+  PermanentError,
+  RetryLaterError,
+} from "./core/errors.ts";
+export type { DeliveryDetails, HeraldErrorCode } from "./core/errors.ts";
+export { backoff, DEFAULT_RETRY_POLICY } from "./core/retry.ts";
+export type { RetryPolicy } from "./core/retry.ts";
+export { jsonLogger, prettyLogger, silentLogger } from "./observe/logger.ts";
+export type { LogFields, Logger, LoggerOptions, LogLevel } from "./observe/logger.ts";
+export { VERSION } from "./core/version.ts";
 export * from "./channels/mod.ts";
 
 /** True when this file is the program being run, on Deno, Bun and Node 22+. */

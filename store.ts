@@ -28,21 +28,21 @@
  * @module
  */
 import postgres from "postgres";
-import { HeraldError, InvalidArgumentError } from "./errors.ts";
-import type { Finalisation, Route, RouteStatus } from "./route.ts";
-import { checkEnqueue, isUuid, SCHEMA_NAME } from "./_validate.ts";
-import type { NotificationInput, RouteInput } from "./_validate.ts";
-import { migrate, SCHEMA_VERSION } from "./_migrations.ts";
-import { ABANDONED, PgRouteTransaction } from "./_pg_transaction.ts";
-import * as admin from "./_pg_admin.ts";
-import { salvage } from "./_pg_salvage.ts";
+import { HeraldError, InvalidArgumentError } from "./core/errors.ts";
+import type { Finalisation, Route, RouteStatus } from "./core/route.ts";
+import { checkEnqueue, isUuid, SCHEMA_NAME } from "./core/_validate.ts";
+import type { NotificationInput, RouteInput } from "./core/_validate.ts";
+import { migrate, SCHEMA_VERSION } from "./postgres/_migrations.ts";
+import { ABANDONED, PgRouteTransaction } from "./postgres/_route_transaction.ts";
+import * as admin from "./postgres/_admin.ts";
+import { salvage } from "./postgres/_salvage.ts";
 import type {
   ChangeResult,
   PruneOptions,
   QueueStats,
   RetrySelection,
   RouteFilter,
-} from "./_pg_admin.ts";
+} from "./postgres/_admin.ts";
 
 export type {
   ChangeResult,
@@ -50,9 +50,9 @@ export type {
   QueueStats,
   RetrySelection,
   RouteFilter,
-} from "./_pg_admin.ts";
+} from "./postgres/_admin.ts";
 
-export type { NotificationInput, RouteInput } from "./_validate.ts";
+export type { NotificationInput, RouteInput } from "./core/_validate.ts";
 
 /** What `enqueue` returns. */
 export interface Enqueued {
@@ -636,4 +636,4 @@ function toRecord(row: postgres.Row): RouteRecord {
 export { isUuid, SCHEMA_VERSION };
 
 // The types the API mentions, so this entry point documents them all.
-export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./core/route.ts";

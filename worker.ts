@@ -20,19 +20,19 @@
  *
  * @module
  */
-import { HeraldError } from "./errors.ts";
-import type { Finalisation, Route } from "./route.ts";
+import { HeraldError } from "./core/errors.ts";
+import type { Finalisation, Route } from "./core/route.ts";
 import type { RouteTransaction, SalvageResult, Subscription, Unrecorded } from "./store.ts";
-import { attempt } from "./_attempt.ts";
-import type { AttemptResult } from "./_attempt.ts";
-import { Holds } from "./_holds.ts";
-import type { Pending } from "./_holds.ts";
-import { checkMs, resolveWorkerOptions, sleep } from "./_worker_config.ts";
-import type { WorkerConfig, WorkerOptions } from "./_worker_config.ts";
-import { describeError } from "./_redact.ts";
+import { attempt } from "./worker/_attempt.ts";
+import type { AttemptResult } from "./worker/_attempt.ts";
+import { Holds } from "./worker/_holds.ts";
+import type { Pending } from "./worker/_holds.ts";
+import { checkMs, resolveWorkerOptions, sleep } from "./worker/config.ts";
+import type { WorkerConfig, WorkerOptions } from "./worker/config.ts";
+import { describeError } from "./core/_redact.ts";
 
-export { WORKER_DEFAULTS } from "./_worker_config.ts";
-export type { WorkerOptions } from "./_worker_config.ts";
+export { WORKER_DEFAULTS } from "./worker/config.ts";
+export type { WorkerOptions } from "./worker/config.ts";
 
 /**
  * How much longer than a send may a route transaction live before Postgres
@@ -621,8 +621,8 @@ function bounded<T>(
 
 // The types the options mention, so this entry point documents them all.
 export type { Channel, SendContext } from "./channels/channel.ts";
-export type { LogFields, Logger, LogLevel } from "./logger.ts";
-export type { RetryPolicy } from "./retry.ts";
+export type { LogFields, Logger, LogLevel } from "./observe/logger.ts";
+export type { RetryPolicy } from "./core/retry.ts";
 export type {
   AttemptRecord,
   ClaimParams,
@@ -638,5 +638,5 @@ export type {
   Unrecorded,
   WakeHandlers,
 } from "./store.ts";
-export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./route.ts";
-export type { DeliveryDetails } from "./errors.ts";
+export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./core/route.ts";
+export type { DeliveryDetails } from "./core/errors.ts";

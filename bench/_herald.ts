@@ -11,8 +11,8 @@
  */
 import postgres from "postgres";
 import type { Channel } from "../channels/channel.ts";
-import { silentLogger } from "../logger.ts";
-import type { Route } from "../route.ts";
+import { silentLogger } from "../observe/logger.ts";
+import type { Route } from "../core/route.ts";
 import { PostgresStore } from "../store.ts";
 import { Worker } from "../worker.ts";
 import { capped, sleep } from "./_db.ts";

@@ -13,8 +13,8 @@
  * @module
  */
 import { lookup } from "node:dns/promises";
-import { HeraldError, InvalidArgumentError, PermanentError } from "../errors.ts";
-import { redactUrl } from "../_redact.ts";
+import { HeraldError, InvalidArgumentError, PermanentError } from "../core/errors.ts";
+import { redactUrl } from "../core/_redact.ts";
 import { formatIp, inRange, type IpBytes, nonGlobalClass, parseCidr, parseIp } from "./_ip.ts";
 
 /** Resolves a host name to every address it has (IPv4 and IPv6 literals). */

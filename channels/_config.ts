@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 
 /**
  * Checks a provider base URL (`https://api.example.com`, or a local test

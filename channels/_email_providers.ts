@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { Route } from "../route.ts";
-import { RetryLaterError } from "../errors.ts";
+import type { Route } from "../core/route.ts";
+import { RetryLaterError } from "../core/errors.ts";
 import {
   detailOf,
   type HttpAnswer,

@@ -15,9 +15,9 @@ import {
   InvalidArgumentError,
   PermanentError,
   RetryLaterError,
-} from "../errors.ts";
-import { cut, redact, redactUrl } from "../_redact.ts";
-import { VERSION } from "../version.ts";
+} from "../core/errors.ts";
+import { cut, redact, redactUrl } from "../core/_redact.ts";
+import { VERSION } from "../core/version.ts";
 import { parseRetryAfter } from "./_retry_after.ts";
 
 export {

@@ -6,8 +6,8 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
-import type { DeliveryDetails } from "../errors.ts";
-import type { JsonValue, Route } from "../route.ts";
+import type { DeliveryDetails } from "../core/errors.ts";
+import type { JsonValue, Route } from "../core/route.ts";
 import { addressGuard, type AddressGuardOptions } from "./_address.ts";
 import { type HttpAnswer, type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
 import { applyTemplate } from "./_payload.ts";

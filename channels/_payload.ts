@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { PermanentError } from "../errors.ts";
-import type { Route } from "../route.ts";
-import { redact } from "../_redact.ts";
+import { PermanentError } from "../core/errors.ts";
+import type { Route } from "../core/route.ts";
+import { redact } from "../core/_redact.ts";
 
 /** `payload[field]` when the payload is an object and the field a string. */
 export function stringField(route: Route, field: string): string | undefined {

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { DeliveryDetails } from "../errors.ts";
-import type { Route } from "../route.ts";
+import type { DeliveryDetails } from "../core/errors.ts";
+import type { Route } from "../core/route.ts";
 
 /** What a channel gets besides the route when it is asked to send. */
 export interface SendContext {

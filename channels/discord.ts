@@ -5,8 +5,8 @@
  * @module
  */
 import type { Channel } from "./channel.ts";
-import { RetryLaterError } from "../errors.ts";
-import type { Route } from "../route.ts";
+import { RetryLaterError } from "../core/errors.ts";
+import type { Route } from "../core/route.ts";
 import { type JsonObject, jsonUrlChannel, type WebhookUrlChannelOptions } from "./_json_post.ts";
 import {
   delayFromSeconds,
@@ -99,6 +99,6 @@ function _classify(answer: HttpAnswer, where: string): Error | undefined {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { Channel, SendContext } from "./channel.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 import type { Channel } from "./channel.ts";
-import { InvalidArgumentError } from "../errors.ts";
-import { parseBoolean } from "../_validate.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { parseBoolean } from "../core/_validate.ts";
 import type { AddressGuardOptions } from "./_address.ts";
 import type { HttpOptions } from "./_http.ts";
 import { logChannel } from "./log.ts";
@@ -177,6 +177,6 @@ function _as(fields: Readonly<Record<string, string>>, build: () => Channel): Ch
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { Channel, SendContext } from "./channel.ts";

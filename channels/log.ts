@@ -5,7 +5,7 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
-import type { Route } from "../route.ts";
+import type { Route } from "../core/route.ts";
 
 /** Options of {@link logChannel}. */
 export interface LogChannelOptions {
@@ -41,6 +41,6 @@ export function logChannel(options: LogChannelOptions = {}): Channel {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { Channel, SendContext } from "./channel.ts";

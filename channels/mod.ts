@@ -23,8 +23,8 @@
  */
 export type { Channel, SendContext } from "./channel.ts";
 // Re-exported so this entry point documents every type its API mentions.
-export type { JsonValue, Route } from "../route.ts";
-export type { DeliveryDetails } from "../errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
 export { logChannel, type LogChannelOptions } from "./log.ts";
 export {
   webhookChannel,

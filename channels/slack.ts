@@ -4,7 +4,7 @@
  * @module
  */
 import type { Channel } from "./channel.ts";
-import type { Route } from "../route.ts";
+import type { Route } from "../core/route.ts";
 import { type JsonObject, jsonUrlChannel, type WebhookUrlChannelOptions } from "./_json_post.ts";
 import { requireText } from "./_payload.ts";
 
@@ -38,6 +38,6 @@ function _render(route: Route): JsonObject {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { Channel, SendContext } from "./channel.ts";

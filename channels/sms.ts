@@ -4,8 +4,8 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
-import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../errors.ts";
-import type { Route } from "../route.ts";
+import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../core/errors.ts";
+import type { Route } from "../core/route.ts";
 import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
 import { baseUrl, requireString } from "./_config.ts";
@@ -103,7 +103,7 @@ export function smsChannel(options: SmsChannelOptions): Channel {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { HttpOptions } from "./_http.ts";
 export type { Channel, SendContext } from "./channel.ts";

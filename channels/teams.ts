@@ -6,9 +6,9 @@
  * @module
  */
 import type { Channel } from "./channel.ts";
-import { InvalidArgumentError, PermanentError } from "../errors.ts";
-import type { Route } from "../route.ts";
-import { redact } from "../_redact.ts";
+import { InvalidArgumentError, PermanentError } from "../core/errors.ts";
+import type { Route } from "../core/route.ts";
+import { redact } from "../core/_redact.ts";
 import {
   type ExtraRequest,
   type JsonObject,
@@ -172,8 +172,8 @@ function _classify(answer: HttpAnswer, where: string): Error | undefined {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { AddressGuardOptions, Resolver } from "./_address.ts";
 export type { HttpOptions } from "./_http.ts";
 export type { JsonObject, WebhookUrlChannelOptions } from "./_json_post.ts";

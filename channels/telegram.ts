@@ -10,8 +10,8 @@ import {
   InvalidArgumentError,
   PermanentError,
   RetryLaterError,
-} from "../errors.ts";
-import type { Route } from "../route.ts";
+} from "../core/errors.ts";
+import type { Route } from "../core/route.ts";
 import {
   delayFromSeconds,
   detailOf,
@@ -150,7 +150,7 @@ function _migrated(chatId: unknown): string {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { HttpOptions } from "./_http.ts";
 export type { Channel, SendContext } from "./channel.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
-import type { DeliveryDetails } from "../errors.ts";
-import type { JsonValue, Route } from "../route.ts";
+import type { DeliveryDetails } from "../core/errors.ts";
+import type { JsonValue, Route } from "../core/route.ts";
 import { addressGuard, type AddressGuardOptions } from "./_address.ts";
 import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
 import { decodeSecrets, signWebhook } from "./webhook_signature.ts";
@@ -110,8 +110,8 @@ export function webhookChannel(options: WebhookChannelOptions = {}): Channel {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { DeliveryDetails } from "../errors.ts";
-export type { JsonValue, Route } from "../route.ts";
+export type { DeliveryDetails } from "../core/errors.ts";
+export type { JsonValue, Route } from "../core/route.ts";
 export type { AddressGuardOptions, Resolver } from "./_address.ts";
 export type { HttpOptions } from "./_http.ts";
 export type { Channel, SendContext } from "./channel.ts";

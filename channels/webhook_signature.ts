@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 
 /** Default verification window: five minutes either side of now. */
 export const DEFAULT_TOLERANCE_MS = 5 * 60 * 1000;

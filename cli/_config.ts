@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "../errors.ts";
-import { jsonLogger, prettyLogger } from "../logger.ts";
-import type { Logger, LogLevel } from "../logger.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { jsonLogger, prettyLogger } from "../observe/logger.ts";
+import type { Logger, LogLevel } from "../observe/logger.ts";
 import { PostgresStore } from "../store.ts";
 import { DEFAULT_DATA_DIR, openEmbedded } from "../embedded.ts";
-import { parseBoolean } from "../_validate.ts";
+import { parseBoolean } from "../core/_validate.ts";
 
 /** Where the program reads and writes; tests pass their own. */
 export interface Io {

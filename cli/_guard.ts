@@ -9,8 +9,8 @@
  * @module
  */
 import process from "node:process";
-import type { Logger } from "../logger.ts";
-import { redact } from "../_redact.ts";
+import type { Logger } from "../observe/logger.ts";
+import { redact } from "../core/_redact.ts";
 
 /** Where the handler is installed; `process` outside tests. */
 export interface UncaughtTarget {

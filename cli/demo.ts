@@ -12,7 +12,7 @@ import type { Server } from "node:http";
 import { logChannel } from "../channels/log.ts";
 import { verifyWebhook } from "../channels/webhook_signature.ts";
 import { webhookChannel } from "../channels/webhook.ts";
-import { silentLogger } from "../logger.ts";
+import { silentLogger } from "../observe/logger.ts";
 import { Worker } from "../worker.ts";
 import type { RouteEventDetail } from "../worker.ts";
 import { openDatabase } from "./_config.ts";

@@ -12,9 +12,9 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { HeraldError, InvalidArgumentError } from "../errors.ts";
-import { VERSION } from "../version.ts";
-import { redact } from "../_redact.ts";
+import { HeraldError, InvalidArgumentError } from "../core/errors.ts";
+import { VERSION } from "../core/version.ts";
+import { redact } from "../core/_redact.ts";
 import { COMMON_HELP, COMMON_OPTIONS, readCommon } from "./_config.ts";
 import type { Io } from "./_config.ts";
 import {

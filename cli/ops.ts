@@ -7,12 +7,12 @@
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { InvalidArgumentError } from "../errors.ts";
-import { ROUTE_STATUSES as STATUSES } from "../route.ts";
-import type { JsonValue, RouteStatus } from "../route.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
+import type { JsonValue, RouteStatus } from "../core/route.ts";
 import type { RouteRecord } from "../store.ts";
-import { redact } from "../_redact.ts";
-import { isUuid } from "../_validate.ts";
+import { redact } from "../core/_redact.ts";
+import { isUuid } from "../core/_validate.ts";
 import { numberFlag, openDatabase, parseDuration, parseTime } from "./_config.ts";
 import type { Common, Database, Io, Values } from "./_config.ts";
 import { formatDuration, formatTime, table } from "./_format.ts";

@@ -7,7 +7,7 @@
 import type postgres from "postgres";
 import type { PostgresStore } from "../../store.ts";
 import { Worker } from "../../worker.ts";
-import { silentLogger } from "../../logger.ts";
+import { silentLogger } from "../../observe/logger.ts";
 import { logChannel } from "../../channels/log.ts";
 
 /** What is left out of a checksum: the rows of these notifications and their routes. */

@@ -4,7 +4,7 @@
  * @module
  */
 import type { SendContext } from "../../channels/channel.ts";
-import type { Route } from "../../route.ts";
+import type { Route } from "../../core/route.ts";
 
 /** A queued route with fixed ids and time; override what a test cares about. */
 export function makeRoute(overrides: Partial<Route> = {}): Route {

@@ -1,7 +1,7 @@
 /** Small deterministic tools for worker tests: a recording logger, a hand-driven sleep, events. */
-import type { Logger, LogLevel } from "../../logger.ts";
+import type { Logger, LogLevel } from "../../observe/logger.ts";
 import type { Channel } from "../../channels/channel.ts";
-import type { Route } from "../../route.ts";
+import type { Route } from "../../core/route.ts";
 
 /** A logger that keeps every line, for assertions. */
 export function recordingLogger(): {

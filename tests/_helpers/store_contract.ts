@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Store } from "../../store.ts";
 import { SCHEMA_VERSION } from "../../store.ts";
-import type { Finalisation, Outcome } from "../../route.ts";
+import type { Finalisation, Outcome } from "../../core/route.ts";
 
 /** How the suite gets a fresh, empty store (and throws it away). */
 export interface ContractTarget {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PostgresStore } from "../../store.ts";
 import { Worker } from "../../worker.ts";
-import type { Logger } from "../../logger.ts";
+import type { Logger } from "../../observe/logger.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
 import { scriptedChannel } from "../_helpers/kit.ts";
 

@@ -1,0 +1,288 @@
+/**
+ * The operator's queries: stats, listing, retry, cancel and prune. None of
+ * them waits on a route a worker holds: they skip locked rows and say so.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { ROUTE_STATUSES } from "../core/route.ts";
+import type { RouteStatus } from "../core/route.ts";
+import type { RouteRecord } from "../store.ts";
+import { isUuid } from "../core/_validate.ts";
+
+/** Counts for `herald stats`. */
+export interface QueueStats {
+  /** Routes by status (every status present, 0 when none). */
+  readonly byStatus: Readonly<Record<RouteStatus, number>>;
+  /** Routes by channel and status. */
+  readonly byChannel: readonly { channel: string; status: RouteStatus; count: number }[];
+  /** How long the oldest due route has been waiting, or `null` when none is due. */
+  readonly oldestDueAgeMs: number | null;
+  /**
+   * Per channel with a due route: how long its oldest due route has waited.
+   * A channel no running worker has shows here as an age that only grows.
+   */
+  readonly oldestDueByChannel: readonly { channel: string; ageMs: number }[];
+  /** Routes that failed for good in the last hour. */
+  readonly failedLastHour: number;
+}
+
+/** Filters of `listRoutes`. */
+export interface RouteFilter {
+  /** Only routes in this status. */
+  readonly status?: RouteStatus;
+  /** Only routes of this channel. */
+  readonly channel?: string;
+  /** At most this many, newest first; default 50, at most 10,000. */
+  readonly limit?: number;
+}
+
+/** Which routes `retry` makes due again; `failed: true` takes poisoned routes too. */
+export type RetrySelection =
+  | { readonly ids: readonly string[] }
+  | { readonly failed: true; readonly channel?: string; readonly since?: Date };
+
+/** What `retry` and `cancel` did. */
+export interface ChangeResult {
+  /** Routes changed. */
+  readonly changed: number;
+  /** Routes skipped: in flight (a worker holds them) or in a status the change does not apply to. */
+  readonly skipped: number;
+  /** Ids that matched no route. */
+  readonly notFound: readonly string[];
+  /** Sent routes left alone because `force` was not given (retry only). */
+  readonly refusedSent: number;
+}
+
+/** Options of `prune`. */
+export interface PruneOptions {
+  /** Delete routes finished (last updated) longer ago than this. */
+  readonly olderThanMs: number;
+  /** Which finished statuses; default all three. `queued` is never pruned. */
+  readonly statuses?: readonly ("sent" | "failed" | "cancelled")[];
+  /** Rows per delete statement; default 1,000. */
+  readonly batchSize?: number;
+  /** Called after each batch with the running total. */
+  readonly onProgress?: (deleted: number) => void;
+}
+
+const STATUSES = ROUTE_STATUSES;
+const PRUNABLE = ["sent", "failed", "cancelled"] as const;
+
+/** Counts by status and channel, the oldest due age and the last hour's failures. */
+export async function stats(sql: postgres.Sql, schema: string): Promise<QueueStats> {
+  const s = sql(schema);
+  const [groups, [extra], due] = await Promise.all([
+    sql`SELECT channel, status, count(*)::int AS n FROM ${s}.notification_routes
+        GROUP BY channel, status ORDER BY channel, status`,
+    sql`SELECT
+          (SELECT count(*) FROM ${s}.notification_routes
+             WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
+    sql`SELECT channel, (extract(epoch FROM now() - min(next_attempt_at)) * 1000)::float8 AS age
+        FROM ${s}.notification_routes
+        WHERE status = 'queued' AND next_attempt_at <= now()
+        GROUP BY channel ORDER BY channel`,
+  ]);
+  const byStatus = Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<RouteStatus, number>;
+  const byChannel = groups.map((g) => {
+    byStatus[g["status"] as RouteStatus] += g["n"];
+    return {
+      channel: g["channel"] as string,
+      status: g["status"] as RouteStatus,
+      count: g["n"] as number,
+    };
+  });
+  const oldestDueByChannel = due.map((d) => ({
+    channel: d["channel"] as string,
+    ageMs: Math.max(0, Math.round(d["age"] as number)),
+  }));
+  const ages = oldestDueByChannel.map((d) => d.ageMs);
+  return {
+    byStatus,
+    byChannel,
+    oldestDueAgeMs: ages.length === 0 ? null : Math.max(...ages),
+    oldestDueByChannel,
+    failedLastHour: extra?.["failed"] ?? 0,
+  };
+}
+
+/** Routes matching `filter`, newest first. */
+export async function listRoutes(
+  sql: postgres.Sql,
+  schema: string,
+  filter: RouteFilter,
+  toRecord: (row: postgres.Row) => RouteRecord,
+): Promise<RouteRecord[]> {
+  const limit = filter.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    throw new InvalidArgumentError("limit", "must be an integer from 1 to 10000", limit);
+  }
+  if (filter.status !== undefined && !STATUSES.includes(filter.status)) {
+    throw new InvalidArgumentError(
+      "status",
+      `must be one of ${STATUSES.join(", ")}`,
+      filter.status,
+    );
+  }
+  const rows = await sql`
+    SELECT * FROM ${sql(schema)}.notification_routes
+    WHERE (${filter.status ?? null}::text IS NULL OR status = ${filter.status ?? null})
+      AND (${filter.channel ?? null}::text IS NULL OR channel = ${filter.channel ?? null})
+    ORDER BY created_at DESC, seq DESC
+    LIMIT ${limit}`;
+  return rows.map(toRecord);
+}
+
+/**
+ * Makes routes due now with a fresh attempt budget. By id: failed, cancelled
+ * and queued routes (and sent ones with `force`). With `failed: true`: every
+ * failed route, optionally of one channel and updated since a time.
+ */
+export async function retry(
+  sql: postgres.Sql,
+  schema: string,
+  selection: RetrySelection,
+  options: { readonly force?: boolean } = {},
+): Promise<ChangeResult> {
+  const s = sql(schema);
+  const allowed = options.force
+    ? ["queued", "failed", "cancelled", "poisoned", "sent"]
+    : ["queued", "failed", "cancelled", "poisoned"];
+  if ("ids" in selection) {
+    const ids = checkIds(selection.ids);
+    return await changeByIds(sql, schema, ids, !options.force, (tx) =>
+      tx`
+        UPDATE ${tx(schema)}.notification_routes SET status = 'queued', attempts = 0,
+               next_attempt_at = now(), sent_at = NULL, last_error = NULL, updated_at = now()
+        WHERE route_id IN (
+          SELECT route_id FROM ${tx(schema)}.notification_routes
+          WHERE route_id = ANY(${ids}::uuid[]) AND status = ANY(${allowed}::text[])
+          FOR UPDATE SKIP LOCKED)
+        RETURNING route_id`);
+  }
+  const channel = selection.channel ?? null;
+  const since = selection.since ?? null;
+  const changed = await sql`
+    UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(),
+           last_error = NULL, updated_at = now()
+    WHERE route_id IN (
+      SELECT route_id FROM ${s}.notification_routes
+      WHERE status IN ('failed', 'poisoned')
+        AND (${channel}::text IS NULL OR channel = ${channel})
+        AND (${since}::timestamptz IS NULL OR updated_at >= ${since})
+      FOR UPDATE SKIP LOCKED)
+    RETURNING route_id`;
+  return { changed: changed.length, skipped: 0, notFound: [], refusedSent: 0 };
+}
+
+/** Cancels queued routes; sent, failed and in-flight ones are skipped. */
+export async function cancel(
+  sql: postgres.Sql,
+  schema: string,
+  routeIds: readonly string[],
+): Promise<ChangeResult> {
+  const ids = checkIds(routeIds);
+  return await changeByIds(sql, schema, ids, false, (tx) =>
+    tx`
+      UPDATE ${tx(schema)}.notification_routes SET status = 'cancelled', updated_at = now()
+      WHERE route_id IN (
+        SELECT route_id FROM ${tx(schema)}.notification_routes
+        WHERE route_id = ANY(${ids}::uuid[]) AND status = 'queued'
+        FOR UPDATE SKIP LOCKED)
+      RETURNING route_id`);
+}
+
+/**
+ * Runs `change` (an UPDATE returning the route ids it changed) on the routes
+ * named by `ids`, in one transaction, and accounts for every id: changed,
+ * unknown, refused because already sent (when `refuseSent`), or skipped (in
+ * flight, or in a status the change does not apply to).
+ */
+async function changeByIds(
+  sql: postgres.Sql,
+  schema: string,
+  ids: readonly string[],
+  refuseSent: boolean,
+  change: (tx: postgres.TransactionSql) => Promise<readonly postgres.Row[]>,
+): Promise<ChangeResult> {
+  return await sql.begin(async (tx) => {
+    const existing = await tx`
+      SELECT route_id, status FROM ${tx(schema)}.notification_routes
+      WHERE route_id = ANY(${ids as string[]}::uuid[])`;
+    const changed = new Set((await change(tx)).map((r) => r["route_id"] as string));
+    const found = new Set(existing.map((r) => r["route_id"] as string));
+    const refusedSent = refuseSent
+      ? existing.filter((r) => r["status"] === "sent" && !changed.has(r["route_id"])).length
+      : 0;
+    return {
+      changed: changed.size,
+      skipped: found.size - changed.size - refusedSent,
+      notFound: ids.filter((id) => !found.has(id)),
+      refusedSent,
+    };
+  }) as ChangeResult;
+}
+
+/**
+ * Deletes finished routes older than `olderThanMs` in batches (with their
+ * attempt logs), then notifications left with no route. Queued routes are
+ * never touched. Resolves with the number of routes deleted.
+ */
+export async function prune(
+  sql: postgres.Sql,
+  schema: string,
+  options: PruneOptions,
+): Promise<number> {
+  const { olderThanMs } = options;
+  if (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new InvalidArgumentError(
+      "olderThanMs",
+      "must be a number of milliseconds, 0 or more",
+      olderThanMs,
+    );
+  }
+  const statuses = options.statuses ?? PRUNABLE;
+  if (statuses.length === 0 || statuses.some((st) => !PRUNABLE.includes(st))) {
+    throw new InvalidArgumentError(
+      "statuses",
+      `must list only ${PRUNABLE.join(", ")}`,
+      statuses.join(","),
+    );
+  }
+  const batch = options.batchSize ?? 1_000;
+  if (!Number.isInteger(batch) || batch < 1 || batch > 100_000) {
+    throw new InvalidArgumentError("batchSize", "must be an integer from 1 to 100000", batch);
+  }
+  const s = sql(schema);
+  let total = 0;
+  for (;;) {
+    const deleted = await sql`
+      DELETE FROM ${s}.notification_routes WHERE route_id IN (
+        SELECT route_id FROM ${s}.notification_routes
+        WHERE status = ANY(${statuses as string[]}::text[])
+          AND updated_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'
+        LIMIT ${batch}
+        FOR UPDATE SKIP LOCKED)`;
+    total += deleted.count;
+    options.onProgress?.(total);
+    if (deleted.count < batch) break;
+  }
+  await sql`
+    DELETE FROM ${s}.notifications n
+    WHERE created_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'
+      AND NOT EXISTS (SELECT 1 FROM ${s}.notification_routes r WHERE r.notification_id = n.id)`;
+  return total;
+}
+
+function checkIds(ids: readonly string[]): string[] {
+  if (!Array.isArray(ids) || ids.length === 0) {
+    throw new InvalidArgumentError("routeIds", "must name at least one route id");
+  }
+  for (const id of ids) {
+    if (!isUuid(id)) {
+      throw new InvalidArgumentError("routeIds", "must be route ids (UUIDs)", id);
+    }
+  }
+  return [...new Set(ids.map((id) => id.toLowerCase()))];
+}

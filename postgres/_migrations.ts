@@ -1,0 +1,107 @@
+/**
+ * Versioned, idempotent schema migrations. They run in one transaction under
+ * an advisory lock keyed on the schema name, so any number of workers may
+ * start at once: the first applies, the rest wait and find nothing to do.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { HeraldError } from "../core/errors.ts";
+
+/** Migration `n` lives at index `n - 1`; never edit one that has shipped, add a new one. */
+const MIGRATIONS: readonly ((s: string) => string)[] = [
+  (s) => `
+    CREATE TABLE ${s}.notifications (
+      id uuid PRIMARY KEY,
+      kind text NOT NULL,
+      payload jsonb NOT NULL DEFAULT '{}'::jsonb,
+      idempotency_key text UNIQUE,
+      created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE ${s}.notification_routes (
+      route_id uuid PRIMARY KEY,
+      notification_id uuid NOT NULL REFERENCES ${s}.notifications (id) ON DELETE CASCADE,
+      seq int NOT NULL DEFAULT 0,
+      channel text NOT NULL,
+      destination text NOT NULL,
+      status text NOT NULL DEFAULT 'queued'
+        CHECK (status IN ('queued', 'sent', 'failed', 'cancelled')),
+      attempts int NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+      max_attempts int CHECK (max_attempts IS NULL OR max_attempts > 0),
+      priority int NOT NULL DEFAULT 0,
+      next_attempt_at timestamptz NOT NULL DEFAULT now(),
+      last_error text,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      sent_at timestamptz
+    );
+    -- Serves the claim: only queued rows, in claim order.
+    CREATE INDEX notification_routes_due ON ${s}.notification_routes (priority, next_attempt_at)
+      WHERE status = 'queued';
+    CREATE INDEX notification_routes_notification ON ${s}.notification_routes (notification_id);
+  `,
+  // 2: the attempt log, one row per attempt, written in the route's transaction.
+  (s) => `
+    CREATE TABLE ${s}.route_attempts (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      route_id uuid NOT NULL REFERENCES ${s}.notification_routes (route_id) ON DELETE CASCADE,
+      attempt int NOT NULL,
+      started_at timestamptz NOT NULL,
+      duration_ms double precision NOT NULL,
+      outcome text NOT NULL CHECK (outcome IN ('sent', 'retry', 'failed')),
+      http_status int,
+      error text
+    );
+    CREATE INDEX route_attempts_route ON ${s}.route_attempts (route_id, id);
+    -- Serves "failures in the last hour" and pruning by age.
+    CREATE INDEX notification_routes_status_updated ON ${s}.notification_routes (status, updated_at);
+  `,
+  // 3: 'poisoned', for a route whose outcome the database kept refusing.
+  (s) => `
+    ALTER TABLE ${s}.notification_routes DROP CONSTRAINT notification_routes_status_check;
+    ALTER TABLE ${s}.notification_routes ADD CONSTRAINT notification_routes_status_check
+      CHECK (status IN ('queued', 'sent', 'failed', 'cancelled', 'poisoned'));
+  `,
+];
+
+/** The schema version this build of Herald writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/** Applies what is missing; returns the resulting version. */
+export async function migrate(sql: postgres.Sql, schema: string): Promise<number> {
+  const quoted = `"${schema}"`; // checked against SCHEMA_NAME by the caller, quoted anyway
+  // Up to date already: say so without DDL or the lock, so a worker role with
+  // no CREATE privilege can start (migrations run as the owner beforehand).
+  const [table] =
+    await sql`SELECT to_regclass(${`${quoted}.schema_migrations`}) IS NOT NULL AS found`;
+  if (table?.["found"]) {
+    const [row] = await sql.unsafe(
+      `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
+    );
+    if (row?.["version"] === MIGRATIONS.length) return MIGRATIONS.length;
+  }
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.migrate:${schema}`}, 0))`;
+    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+    await tx.unsafe(`
+      CREATE TABLE IF NOT EXISTS ${quoted}.schema_migrations (
+        version int PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const [row] = await tx.unsafe(
+      `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
+    );
+    const current: number = row?.["version"] ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new HeraldError(
+        "HERALD_STORE",
+        `schema "${schema}" is at version ${current}, newer than this Herald (${MIGRATIONS.length}); upgrade Herald`,
+      );
+    }
+    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+      await tx.unsafe(MIGRATIONS[v - 1]!(quoted)).simple();
+      await tx.unsafe(`INSERT INTO ${quoted}.schema_migrations (version) VALUES ($1)`, [v]);
+    }
+    return MIGRATIONS.length;
+  }) as number;
+}

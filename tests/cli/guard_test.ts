@@ -1,0 +1,42 @@
+/**
+ * The program's uncaught-exception guard (cli/_guard.ts), on a stand-in for
+ * `process`: the known driver write is ignored, anything else is logged
+ * redacted and ends the program with 1.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { guardUncaught } from "../../cli/_guard.ts";
+import { recordingLogger } from "../_helpers/kit.ts";
+
+const SECRET = "s3cr3t-token-value";
+
+function driverWrite(): TypeError {
+  const err = new TypeError("Cannot read properties of null (reading 'write')");
+  err.stack =
+    `${err.message}\n    at nextWrite (file:///app/node_modules/postgres/src/connection.js:249:12)`;
+  return err;
+}
+
+describe("the program's uncaught-exception guard", () => {
+  it("ignores postgres.js's closed-socket write with a warning, and exits 1 on anything else, redacted", () => {
+    const target = new EventEmitter();
+    const { logger, lines } = recordingLogger();
+    const exits: number[] = [];
+    const unguard = guardUncaught(logger, [SECRET], target, (code) => exits.push(code));
+    target.emit("uncaughtException", driverWrite());
+    assert.deepEqual(exits, []);
+    assert.equal(lines[0]?.level, "warn");
+    target.emit(
+      "uncaughtException",
+      new Error(`connect failed for postgres://app:${SECRET}@db.internal/prod?token=${SECRET}`),
+    );
+    assert.deepEqual(exits, [1]);
+    const logged = JSON.stringify(lines[1]);
+    assert.equal(lines[1]?.level, "error");
+    assert.equal(logged.includes(SECRET), false, logged);
+    assert.match(logged, /connect failed/);
+    unguard();
+    assert.equal(target.listenerCount("uncaughtException"), 0);
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Metrics, metricsHandler } from "../../observe/metrics.ts";
+import { Worker } from "../../worker.ts";
+import { silentLogger } from "../../observe/logger.ts";
+import { PermanentError } from "../../core/errors.ts";
+import { FakeStore } from "../_helpers/fake_store.ts";
+import { scriptedChannel } from "../_helpers/kit.ts";
+
+describe("metrics", () => {
+  it("counts outcomes by channel and times sends", async () => {
+    const store = new FakeStore();
+    const worker = new Worker({
+      store,
+      channels: {
+        ok: scriptedChannel(() => Promise.resolve()),
+        bad: scriptedChannel(() => Promise.reject(new PermanentError("HTTP 404"))),
+        flaky: scriptedChannel(() => Promise.reject(new Error("HTTP 503"))),
+      },
+      logger: silentLogger,
+    });
+    const metrics = new Metrics({ buckets: [1, 60] });
+    const unsubscribe = metrics.observe(worker);
+    await store.enqueue({ kind: "k" }, [
+      { channel: "ok", destination: "a" },
+      { channel: "ok", destination: "b" },
+      { channel: "bad", destination: "c" },
+      { channel: "flaky", destination: "d" },
+    ]);
+    await worker.tick();
+    unsubscribe();
+    const text = metrics.render();
+    assert.match(text, /^herald_routes_sent_total\{channel="ok"\} 2$/m);
+    assert.match(text, /^herald_routes_failed_total\{channel="bad"\} 1$/m);
+    assert.match(text, /^herald_routes_retried_total\{channel="flaky"\} 1$/m);
+    assert.match(text, /^herald_send_duration_seconds_bucket\{channel="ok",le="60"\} 2$/m);
+    assert.match(text, /^herald_send_duration_seconds_bucket\{channel="ok",le="\+Inf"\} 2$/m);
+    assert.match(text, /^herald_send_duration_seconds_count\{channel="ok"\} 2$/m);
+    assert.match(text, /^# TYPE herald_send_duration_seconds histogram$/m);
+  });
+
+  it("serves /metrics with queue gauges and /healthz", async () => {
+    const metrics = new Metrics();
+    const stats = () =>
+      Promise.resolve({
+        byStatus: { queued: 3, sent: 5, failed: 1, cancelled: 0, poisoned: 0 },
+        byChannel: [{ channel: "sms", status: "queued" as const, count: 3 }],
+        oldestDueAgeMs: 1500,
+        oldestDueByChannel: [{ channel: "sms", ageMs: 1500 }],
+        failedLastHour: 1,
+      });
+    let healthy = true;
+    const handle = metricsHandler(metrics, { stats }, () => healthy);
+    const res = await handle(new Request("http://127.0.0.1/metrics"));
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const body = await res.text();
+    assert.match(body, /^herald_routes\{status="queued"\} 3$/m);
+    assert.match(body, /^herald_oldest_due_route_age_seconds 1\.5$/m);
+    assert.match(body, /^herald_channel_queued_routes\{channel="sms"\} 3$/m);
+    assert.match(body, /^herald_channel_oldest_due_age_seconds\{channel="sms"\} 1\.5$/m);
+    assert.equal((await handle(new Request("http://127.0.0.1/healthz"))).status, 200);
+    healthy = false;
+    assert.equal((await handle(new Request("http://127.0.0.1/healthz"))).status, 503);
+    assert.equal((await handle(new Request("http://127.0.0.1/nope"))).status, 404);
+    assert.equal(
+      (await handle(new Request("http://127.0.0.1/metrics", { method: "POST" }))).status,
+      405,
+    );
+  });
+
+  it("still serves the counters when the database is away", async () => {
+    const handle = metricsHandler(new Metrics(), {
+      stats: () => Promise.reject(new Error("down")),
+    });
+    const res = await handle(new Request("http://127.0.0.1/metrics"));
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /herald_info/);
+  });
+});

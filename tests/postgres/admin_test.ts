@@ -1,0 +1,137 @@
+/** The operator's tools on a real database: stats, listing, retry, cancel, prune. */
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { InvalidArgumentError } from "../../core/errors.ts";
+import type { Outcome } from "../../core/route.ts";
+import { freshStore } from "../_helpers/pg.ts";
+import { rec } from "../_helpers/store_contract.ts";
+
+describe("PostgresStore operator tools", () => {
+  let env: Awaited<ReturnType<typeof freshStore>>;
+  before(async () => {
+    env = await freshStore();
+    await env.store.migrate();
+  });
+  beforeEach(async () => {
+    await env.sql`DELETE FROM ${env.sql(env.schema)}.notifications`;
+  });
+  after(async () => {
+    await env.cleanup();
+  });
+
+  /** Enqueues one route per outcome and finalises each so. */
+  async function seed(outcomes: (Outcome | null)[], channel = "webhook"): Promise<string[]> {
+    const { routeIds } = await env.store.enqueue(
+      { kind: "k" },
+      outcomes.map((_, i) => ({ channel, destination: `https://example.com/${i}` })),
+    );
+    await env.store.transaction(async (tx) => {
+      await tx.claimDue({ limit: 1000, exclude: [] });
+      const records = outcomes.flatMap((o, i) => (o ? [rec(routeIds[i]!, o)] : []));
+      if (records.length) await tx.finalise(records);
+    });
+    return [...routeIds];
+  }
+  const sent: Outcome = { status: "sent", attempts: 1 };
+  const failed: Outcome = { status: "failed", attempts: 3, error: "HTTP 404" };
+  const later: Outcome = { status: "retry", attempts: 1, delayMs: 3_600_000, error: "HTTP 503" };
+
+  it("stats counts by status and channel, oldest due age and last hour's failures", async () => {
+    await seed([sent, sent, failed, later, null]);
+    await seed([null], "slack");
+    const st = await env.store.stats();
+    assert.deepEqual(st.byStatus, { queued: 3, sent: 2, failed: 1, cancelled: 0, poisoned: 0 });
+    assert.deepEqual(
+      st.byChannel.map((c) => `${c.channel}/${c.status}=${c.count}`),
+      ["slack/queued=1", "webhook/failed=1", "webhook/queued=2", "webhook/sent=2"],
+    );
+    assert.equal(st.failedLastHour, 1);
+    assert.ok(st.oldestDueAgeMs !== null && st.oldestDueAgeMs >= 0);
+    // Per channel, only channels with a due route: the webhook retry is an hour away.
+    assert.deepEqual(st.oldestDueByChannel.map((d) => d.channel), ["slack", "webhook"]);
+    assert.equal(
+      st.oldestDueAgeMs,
+      Math.max(...st.oldestDueByChannel.map((d) => d.ageMs)),
+      "the overall age is the oldest channel's",
+    );
+  });
+
+  it("stats on an empty table has no oldest due age", async () => {
+    const st = await env.store.stats();
+    assert.equal(st.oldestDueAgeMs, null);
+    assert.deepEqual(st.byStatus, { queued: 0, sent: 0, failed: 0, cancelled: 0, poisoned: 0 });
+    assert.deepEqual(st.oldestDueByChannel, []);
+  });
+
+  it("listRoutes filters by status and channel, newest first, with a limit", async () => {
+    const ids = await seed([failed, failed, sent]);
+    const [slack] = await seed([failed], "slack");
+    const failedWebhooks = await env.store.listRoutes({ status: "failed", channel: "webhook" });
+    assert.deepEqual(failedWebhooks.map((r) => r.id), [ids[1], ids[0]]);
+    assert.deepEqual((await env.store.listRoutes({ limit: 1 })).map((r) => r.id), [slack]);
+    await assert.rejects(env.store.listRoutes({ limit: 0 }), InvalidArgumentError);
+  });
+
+  it("retry by id requeues failed routes with a fresh budget, refuses sent ones unless forced", async () => {
+    const [f, s] = await seed([failed, sent]);
+    const unknown = crypto.randomUUID();
+    const res = await env.store.retry({ ids: [f!, s!, unknown] });
+    assert.deepEqual(res, { changed: 1, skipped: 0, notFound: [unknown], refusedSent: 1 });
+    const route = await env.store.getRoute(f!);
+    assert.deepEqual([route?.status, route?.attempts, route?.lastError], ["queued", 0, null]);
+    assert.equal((await env.store.getRoute(s!))?.status, "sent");
+    const forced = await env.store.retry({ ids: [s!] }, { force: true });
+    assert.equal(forced.changed, 1);
+    assert.equal((await env.store.getRoute(s!))?.status, "queued");
+  });
+
+  it("retry --failed selects by channel and time", async () => {
+    const [w] = await seed([failed]);
+    const [sl] = await seed([failed], "slack");
+    assert.equal((await env.store.retry({ failed: true, channel: "slack" })).changed, 1);
+    assert.equal((await env.store.getRoute(sl!))?.status, "queued");
+    assert.equal((await env.store.getRoute(w!))?.status, "failed");
+    const future = new Date(Date.now() + 60_000);
+    assert.equal((await env.store.retry({ failed: true, since: future })).changed, 0);
+    assert.equal((await env.store.retry({ failed: true })).changed, 1);
+  });
+
+  it("cancel cancels queued routes only and skips one a worker holds", async () => {
+    const [q, s, held] = await seed([null, sent, null]);
+    await env.store.transaction(async (tx) => {
+      const claimed = await tx.claimDue({ limit: 1, exclude: [q!] });
+      assert.equal(claimed[0]?.id, held);
+      const res = await env.store.cancel([q!, s!, held!]);
+      assert.deepEqual(res, { changed: 1, skipped: 2, notFound: [], refusedSent: 0 });
+    });
+    assert.equal((await env.store.getRoute(q!))?.status, "cancelled");
+    assert.equal((await env.store.getRoute(held!))?.status, "queued");
+    await assert.rejects(env.store.cancel(["not-a-uuid"]), /routeIds/);
+  });
+
+  it("prune deletes old finished routes in batches and leaves due routes untouched", async () => {
+    const ids = await seed([sent, sent, sent, failed, later, null]);
+    const [fresh] = await seed([sent]);
+    await env.sql`
+      UPDATE ${env.sql(env.schema)}.notification_routes
+      SET updated_at = now() - interval '2 days', created_at = now() - interval '2 days'
+      WHERE route_id = ANY(${ids}::uuid[])`;
+    const progress: number[] = [];
+    const deleted = await env.store.prune({
+      olderThanMs: 86_400_000,
+      batchSize: 2,
+      onProgress: (n) => progress.push(n),
+    });
+    assert.equal(deleted, 4);
+    assert.deepEqual(progress, [2, 4, 4]);
+    assert.equal(await env.store.getRoute(ids[0]!), undefined);
+    assert.equal((await env.store.getRoute(ids[4]!))?.status, "queued", "retrying route kept");
+    assert.equal((await env.store.getRoute(ids[5]!))?.status, "queued", "due route kept");
+    assert.equal((await env.store.getRoute(fresh!))?.status, "sent", "recent route kept");
+    assert.deepEqual(await env.store.attempts(ids[0]!), [], "its attempt log went with it");
+    await assert.rejects(
+      env.store.prune({ olderThanMs: 0, statuses: ["queued" as never] }),
+      /'statuses'/,
+    );
+  });
+});

@@ -1,0 +1,142 @@
+/**
+ * One attempt at one route: run its channel under a timeout, then turn what
+ * happened into an {@link Outcome}. Pure of storage, so the worker's
+ * transaction handling stays in one place.
+ *
+ * @module
+ */
+import type { Channel } from "../channels/channel.ts";
+import { HeraldError } from "../core/errors.ts";
+import type { DeliveryDetails } from "../core/errors.ts";
+import { backoff } from "../core/retry.ts";
+import type { Finalisation, Outcome, Route } from "../core/route.ts";
+import type { WorkerConfig } from "./config.ts";
+import { describeError } from "../core/_redact.ts";
+
+/** An attempt's result; `record` is absent when shutdown cut the send short. */
+export interface AttemptResult {
+  readonly route: Route;
+  /** What to finalise; absent: leave the route as it was (no attempt spent). */
+  readonly record: Finalisation | undefined;
+}
+
+/**
+ * Sends `route` and classifies the result. Never rejects: every failure
+ * becomes an outcome. `hard` aborts the send (shutdown deadline).
+ */
+export async function attempt(
+  route: Route,
+  config: WorkerConfig,
+  hard: AbortSignal,
+  unrecorded = 0,
+): Promise<AttemptResult> {
+  // Sends this worker made but could not record count too, so a route whose
+  // outcome the database keeps refusing still runs out of attempts.
+  const attempts = route.attempts + unrecorded + 1;
+  const began = performance.now();
+  const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => {
+    const httpStatus = checkedHttpStatus(details.httpStatus);
+    return {
+      route,
+      record: {
+        routeId: route.id,
+        outcome,
+        durationMs: Math.max(0, Math.round((performance.now() - began) * 1000) / 1000),
+        ...(httpStatus === undefined ? {} : { httpStatus }),
+      },
+    };
+  };
+  const channel = config.channels.get(route.channel);
+  if (!channel) {
+    const error = `channel '${route.channel}' is not configured on this worker`;
+    return record({ status: "failed", attempts, error });
+  }
+  try {
+    const details = await send(channel, route, attempts, config.sendTimeoutMs, hard);
+    return record({ status: "sent", attempts }, details);
+  } catch (err) {
+    // Shutdown cut the send short: record nothing, so the attempt is not spent.
+    if (hard.aborted) return { route, record: undefined };
+    return record(classify(err, route, attempts, config), httpStatusOf(err));
+  }
+}
+
+/** Runs the channel with a timeout; a channel that ignores its signal is cut off anyway. */
+async function send(
+  channel: Channel,
+  route: Route,
+  attempt: number,
+  timeoutMs: number,
+  hard: AbortSignal,
+): Promise<DeliveryDetails> {
+  const abort = new AbortController();
+  const timer = setTimeout(
+    () =>
+      abort.abort(new HeraldError("HERALD_SEND_TIMEOUT", `send timed out after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const onHard = (): void => abort.abort(hard.reason);
+  hard.addEventListener("abort", onHard, { once: true });
+  if (hard.aborted) onHard();
+  try {
+    // `new Promise` turns a synchronous throw or a non-promise return into a promise.
+    const sending = new Promise<DeliveryDetails | void>((resolve) =>
+      resolve(channel.send(route, { signal: abort.signal, attempt }))
+    );
+    const result = await raceAbort(sending, abort.signal);
+    return typeof result === "object" && result !== null ? result : {};
+  } finally {
+    clearTimeout(timer);
+    hard.removeEventListener("abort", onHard);
+  }
+}
+
+/** The outcome of a failed send. */
+export function classify(
+  err: unknown,
+  route: Route,
+  attempts: number,
+  config: Pick<WorkerConfig, "maxAttempts" | "retry" | "random">,
+): Outcome {
+  const error = describeError(err);
+  // Codes, not `instanceof`: a channel may come from another copy of Herald.
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "HERALD_PERMANENT") return { status: "failed", attempts, error };
+  const max = route.maxAttempts ?? config.maxAttempts;
+  if (attempts >= max) {
+    return { status: "failed", attempts, error: `gave up after ${attempts} attempts: ${error}` };
+  }
+  const retryAfter = code === "HERALD_RETRY_LATER"
+    ? (err as { retryAfterMs?: unknown }).retryAfterMs
+    : undefined;
+  const delayMs = typeof retryAfter === "number" && Number.isFinite(retryAfter)
+    ? Math.min(Math.max(retryAfter, config.retry.minMs), config.retry.maxMs)
+    : backoff(attempts, config.retry, config.random);
+  return { status: "retry", attempts, delayMs, error };
+}
+
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * What a channel reports is checked before SQL sees it: a status the column
+ * refuses (`1e10`, `NaN`) would fail the finalise and lose the outcome. Only
+ * an integer from 100 to 599 is an HTTP status; anything else is dropped.
+ */
+function checkedHttpStatus(status: unknown): number | undefined {
+  return typeof status === "number" && Number.isInteger(status) && status >= 100 &&
+      status <= 599
+    ? status
+    : undefined;
+}
+
+function httpStatusOf(err: unknown): DeliveryDetails {
+  const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
+  return typeof status === "number" ? { httpStatus: status } : {};
+}

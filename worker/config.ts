@@ -1,0 +1,236 @@
+/**
+ * The worker's options: their defaults and their checks. Every bad value is
+ * refused at construction with an {@link InvalidArgumentError} naming it.
+ *
+ * @module
+ */
+import type { Channel } from "../channels/channel.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { jsonLogger } from "../observe/logger.ts";
+import type { Logger } from "../observe/logger.ts";
+import { checkRetryPolicy } from "../core/retry.ts";
+import type { RetryPolicy } from "../core/retry.ts";
+import type { Store } from "../store.ts";
+import { CHANNEL_NAME } from "../core/_validate.ts";
+
+/** Defaults of {@link WorkerOptions}. */
+export const WORKER_DEFAULTS = {
+  interval: 5_000,
+  routesPerTick: 100,
+  routesPerTransaction: 1,
+  concurrency: 1,
+  maxAttempts: 10,
+  sendTimeoutMs: 30_000,
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+/** Options of `Worker`. */
+export interface WorkerOptions {
+  /** Where routes are claimed and finalised. */
+  readonly store: Store;
+  /** Channels by name; a route's `channel` picks one. */
+  readonly channels: Readonly<Record<string, Channel>>;
+  /** Milliseconds between polls; unset or <= 0 means 5 s. Up to 10% is shaved off at random. */
+  readonly interval?: number;
+  /** Most routes one tick handles; default 100. A full tick is followed by another at once. */
+  readonly routesPerTick?: number;
+  /**
+   * Routes claimed, sent (concurrently) and finalised per transaction; default 1,
+   * the one-route-per-transaction design. Larger values trade a longer-held
+   * batch of locks for far fewer round trips.
+   */
+  readonly routesPerTransaction?: number;
+  /** Claim loops, each with its own connection while it holds a route; default 1. */
+  readonly concurrency?: number;
+  /**
+   * Wake on the store's notifications (Postgres `LISTEN`) instead of waiting
+   * for the next poll; default true. Set false behind PgBouncer in transaction
+   * pooling mode, where `LISTEN` does not work.
+   */
+  readonly listen?: boolean;
+  /** Attempts before a route fails for good, unless the route sets its own; default 10. */
+  readonly maxAttempts?: number;
+  /** Backoff between attempts; default 1 s doubling to 1 h, with jitter. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** A send taking longer is aborted and retried; default 30 s. */
+  readonly sendTimeoutMs?: number;
+  /** How long `shutdown()` (or aborting `run`'s signal) lets sends finish; default 10 s. */
+  readonly shutdownTimeoutMs?: number;
+  /** Default: JSON lines on standard error at `info`. */
+  readonly logger?: Logger;
+  /** Randomness for backoff and poll jitter; default `Math.random`. */
+  readonly random?: () => number;
+  /** The wall clock stamped on attempts; default `Date.now`. */
+  readonly now?: () => number;
+  /**
+   * Waits between ticks; must resolve early when `signal` aborts. Injected by
+   * tests to drive `run` without timers.
+   */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Options after defaults and checks. */
+export interface WorkerConfig {
+  readonly store: Store;
+  readonly channels: ReadonlyMap<string, Channel>;
+  readonly interval: number;
+  readonly routesPerTick: number;
+  readonly routesPerTransaction: number;
+  readonly concurrency: number;
+  readonly listen: boolean;
+  readonly maxAttempts: number;
+  readonly retry: RetryPolicy;
+  readonly sendTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logger: Logger;
+  readonly random: () => number;
+  readonly now: () => number;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Applies defaults and checks every option; throws naming the first bad one. */
+export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError("options", "must be an object", options);
+  }
+  const store = options.store;
+  if (typeof store?.transaction !== "function") {
+    throw new InvalidArgumentError("store", "must be a Store (e.g. a PostgresStore)");
+  }
+  if (options.listen !== undefined && typeof options.listen !== "boolean") {
+    throw new InvalidArgumentError("listen", "must be true or false", options.listen);
+  }
+  const logger = options.logger;
+  if (logger !== undefined && typeof (logger as Partial<Logger> | null)?.log !== "function") {
+    throw new InvalidArgumentError("logger", "must have a log(level, message, fields) method");
+  }
+  const d = WORKER_DEFAULTS;
+  return {
+    store,
+    channels: checkChannels(options.channels),
+    interval: checkInterval(options.interval),
+    routesPerTick: positiveInt("routesPerTick", options.routesPerTick, d.routesPerTick, 100_000),
+    routesPerTransaction: positiveInt(
+      "routesPerTransaction",
+      options.routesPerTransaction,
+      d.routesPerTransaction,
+      10_000,
+    ),
+    concurrency: positiveInt("concurrency", options.concurrency, d.concurrency, 1_000),
+    listen: options.listen ?? true,
+    maxAttempts: positiveInt("maxAttempts", options.maxAttempts, d.maxAttempts, 1_000),
+    retry: checkRetryPolicy(options.retry),
+    // Leaves room for the lock margin added on top (Postgres timeouts are int4 milliseconds).
+    sendTimeoutMs: positiveMs(
+      "sendTimeoutMs",
+      options.sendTimeoutMs,
+      d.sendTimeoutMs,
+      2_147_000_000,
+    ),
+    shutdownTimeoutMs: checkMs("shutdownTimeoutMs", options.shutdownTimeoutMs, d.shutdownTimeoutMs),
+    logger: logger ?? jsonLogger(),
+    random: checkFunction("random", options.random) ?? Math.random,
+    now: checkFunction("now", options.now) ?? Date.now,
+    sleep: checkFunction("sleep", options.sleep) ?? sleep,
+  };
+}
+
+/** A millisecond count from 0 to 2^31-1 (what timers accept), or the fallback. */
+export function checkMs(field: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
+    throw new InvalidArgumentError(
+      field,
+      "must be a number of milliseconds from 0 to 2^31-1",
+      value,
+    );
+  }
+  return value;
+}
+
+/** The longest single timer: `setTimeout` fires at once for anything above 2^31-1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Waits `ms` (any length: longer waits run as several timers), or less if `signal` aborts; never rejects. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    let left = Math.max(0, ms);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const arm = (): void => {
+      const step = Math.min(left, MAX_TIMER_MS);
+      left -= step;
+      timer = setTimeout(left > 0 ? arm : done, step);
+    };
+    arm();
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function checkChannels(channels: unknown): ReadonlyMap<string, Channel> {
+  if (typeof channels !== "object" || channels === null || Array.isArray(channels)) {
+    throw new InvalidArgumentError(
+      "channels",
+      "must be an object mapping channel names to channels",
+      channels,
+    );
+  }
+  const map = new Map<string, Channel>();
+  for (const [name, channel] of Object.entries(channels)) {
+    if (!CHANNEL_NAME.test(name)) {
+      throw new InvalidArgumentError(
+        "channels",
+        "names must be 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter",
+        name,
+      );
+    }
+    if (typeof (channel as Channel | null)?.send !== "function") {
+      throw new InvalidArgumentError(`channels.${name}`, "must have a send(route, ctx) method");
+    }
+    map.set(name, channel as Channel);
+  }
+  return map;
+}
+
+function checkInterval(value: unknown): number {
+  if (value === undefined) return WORKER_DEFAULTS.interval;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new InvalidArgumentError("interval", "must be a finite number of milliseconds", value);
+  }
+  if (value > 2_147_483_647) {
+    throw new InvalidArgumentError("interval", "must be at most 2^31-1 milliseconds", value);
+  }
+  return value <= 0 ? WORKER_DEFAULTS.interval : value;
+}
+
+function positiveInt(field: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidArgumentError(field, `must be an integer from 1 to ${max}`, value);
+  }
+  return value;
+}
+
+function positiveMs(field: string, value: unknown, fallback: number, max = 2_147_483_647): number {
+  const ms = checkMs(field, value, fallback);
+  if (ms === 0 || ms > max) {
+    throw new InvalidArgumentError(
+      field,
+      `must be more than 0 and at most ${max} milliseconds`,
+      value,
+    );
+  }
+  return ms;
+}
+
+function checkFunction<T>(field: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== "function") {
+    throw new InvalidArgumentError(field, "must be a function", value);
+  }
+  return value;
+}
