@@ -97,10 +97,7 @@ export async function withSchema<T>(
   }
 }
 
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from "../core/_async.ts";
 
 /**
  * Resolves with `work`'s value, or with `undefined` once `ms` passed (and

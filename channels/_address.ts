@@ -16,6 +16,7 @@ import { lookup } from "node:dns/promises";
 import { HeraldError, InvalidArgumentError, PermanentError } from "../core/errors.ts";
 import { redactUrl } from "../core/_redact.ts";
 import { formatIp, inRange, type IpBytes, nonGlobalClass, parseCidr, parseIp } from "./_ip.ts";
+import { raceAbort } from "../core/_async.ts";
 
 /** Resolves a host name to every address it has (IPv4 and IPv6 literals). */
 export type Resolver = (hostname: string) => Promise<readonly string[]>;
@@ -78,7 +79,8 @@ export function addressGuard(
       }
       let addresses: readonly string[];
       try {
-        addresses = await _raceAbort(resolve(host), signal);
+        // `lookup` takes no signal, so stop waiting for it when the send is aborted.
+        addresses = await raceAbort(resolve(host), signal);
       } catch (err) {
         if (signal.aborted) throw err;
         // Resolution failures are usually passing (a DNS outage), so retry.
@@ -159,23 +161,4 @@ function _normaliseHost(host: string): string {
 async function _systemResolve(hostname: string): Promise<readonly string[]> {
   const answers = await lookup(hostname, { all: true, verbatim: true });
   return answers.map((a) => a.address);
-}
-
-/** `lookup` takes no signal, so stop waiting for it when the send is aborted. */
-function _raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }

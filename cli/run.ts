@@ -11,7 +11,7 @@ import type { Server } from "node:http";
 import { channelsFromEnv } from "../channels/env.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { Metrics, metricsHandler } from "../observe/metrics.ts";
-import { Worker } from "../worker.ts";
+import { checkWorkerOptions, Worker } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import type { PostgresStore } from "../store.ts";
 import { booleanEnv, numberFlag, openDatabase, pick } from "./_config.ts";
@@ -118,7 +118,7 @@ async function run(
   };
   // Check every option before touching the database, naming the flag, not the option.
   try {
-    new Worker({ ...options, store: { transaction: () => Promise.reject() } as never });
+    checkWorkerOptions(options);
   } catch (err) {
     const flag = err instanceof InvalidArgumentError ? FLAGS[err.field] : undefined;
     if (flag === undefined) throw err;

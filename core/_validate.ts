@@ -46,33 +46,6 @@ export function isUuid(value: unknown): value is string {
   return typeof value === "string" && UUID.test(value);
 }
 
-/** What an application hands to `enqueue`: the notification. */
-export interface NotificationInput {
-  /** What happened, e.g. `"order.shipped"`; free text, 1-255 characters. */
-  readonly kind: string;
-  /** Any JSON value; channels render it. Default `{}`. */
-  readonly payload?: JsonValue;
-  /**
-   * Makes `enqueue` idempotent: a second call with the same key returns the
-   * first call's ids and writes nothing.
-   */
-  readonly idempotencyKey?: string;
-}
-
-/** What an application hands to `enqueue`: one route of the notification. */
-export interface RouteInput {
-  /** The channel name, e.g. `"webhook"`. */
-  readonly channel: string;
-  /** Where to deliver: a URL, an address, a phone number. */
-  readonly destination: string;
-  /** Deliver no sooner than this; default now. */
-  readonly deliverAt?: Date;
-  /** Lower runs first; default 0. */
-  readonly priority?: number;
-  /** Overrides the worker's `maxAttempts` for this route. */
-  readonly maxAttempts?: number;
-}
-
 /** A notification that passed the checks, with its payload serialised. */
 export interface CheckedNotification {
   readonly kind: string;

@@ -105,3 +105,86 @@ export interface Finalisation {
   /** The provider's HTTP status, when the channel reported one. */
   readonly httpStatus?: number;
 }
+
+/** What an application hands to `enqueue`: the notification. */
+export interface NotificationInput {
+  /** What happened, e.g. `"order.shipped"`; free text, 1-255 characters. */
+  readonly kind: string;
+  /** Any JSON value; channels render it. Default `{}`. */
+  readonly payload?: JsonValue;
+  /**
+   * Makes `enqueue` idempotent: a second call with the same key returns the
+   * first call's ids and writes nothing.
+   */
+  readonly idempotencyKey?: string;
+}
+
+/** What an application hands to `enqueue`: one route of the notification. */
+export interface RouteInput {
+  /** The channel name, e.g. `"webhook"`. */
+  readonly channel: string;
+  /** Where to deliver: a URL, an address, a phone number. */
+  readonly destination: string;
+  /** Deliver no sooner than this; default now. */
+  readonly deliverAt?: Date;
+  /** Lower runs first; default 0. */
+  readonly priority?: number;
+  /** Overrides the worker's `maxAttempts` for this route. */
+  readonly maxAttempts?: number;
+}
+
+/** What `enqueue` returns. */
+export interface Enqueued {
+  /** The notification's id. */
+  readonly notificationId: string;
+  /** One id per route, in the order the routes were given. */
+  readonly routeIds: readonly string[];
+  /** True when the idempotency key matched an earlier notification: nothing was written. */
+  readonly duplicate: boolean;
+}
+
+/** A route as stored, for tools and tests. */
+export interface RouteRecord {
+  /** The route id. */
+  readonly id: string;
+  /** The notification it delivers. */
+  readonly notificationId: string;
+  /** The channel's name. */
+  readonly channel: string;
+  /** Where it goes; may be a credential (a Slack URL): print it redacted. */
+  readonly destination: string;
+  /** Where it is in its life. */
+  readonly status: RouteStatus;
+  /** Attempts made so far. */
+  readonly attempts: number;
+  /** Its own attempt limit, or `null` for the worker's default. */
+  readonly maxAttempts: number | null;
+  /** Lower runs first. */
+  readonly priority: number;
+  /** When it is (or was) next due. */
+  readonly nextAttemptAt: Date;
+  /** The last failure's short, secret-free reason. */
+  readonly lastError: string | null;
+  /** When it was enqueued. */
+  readonly createdAt: Date;
+  /** When it last changed. */
+  readonly updatedAt: Date;
+  /** When it was delivered, if it was. */
+  readonly sentAt: Date | null;
+}
+
+/** One row of the attempt log. */
+export interface AttemptRecord {
+  /** The attempt's number (1 = first; restarts after an operator's retry). */
+  readonly attempt: number;
+  /** When the send started. */
+  readonly startedAt: Date;
+  /** How long it took, in milliseconds. */
+  readonly durationMs: number;
+  /** What it led to. */
+  readonly outcome: "sent" | "retry" | "failed";
+  /** The provider's HTTP status, if any. */
+  readonly httpStatus: number | null;
+  /** The short, secret-free reason of a failure. */
+  readonly error: string | null;
+}

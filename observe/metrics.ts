@@ -19,8 +19,8 @@
  *
  * @module
  */
-import type { RouteEventDetail } from "../worker.ts";
-import type { QueueStats } from "../store.ts";
+import type { RouteEventDetail } from "../core/events.ts";
+import type { QueueStats } from "../core/operator.ts";
 import { VERSION } from "../core/version.ts";
 
 /** Default histogram buckets, in seconds: from a local hop to a slow provider. */
@@ -189,6 +189,6 @@ function label(value: string): string {
 }
 
 // The types the API mentions, so this entry point documents them all.
-export type { RouteEventDetail } from "../worker.ts";
-export type { QueueStats } from "../store.ts";
+export type { RouteEventDetail } from "../core/events.ts";
+export type { QueueStats } from "../core/operator.ts";
 export type { RouteStatus } from "../core/route.ts";

@@ -8,64 +8,15 @@ import type postgres from "postgres";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES } from "../core/route.ts";
 import type { RouteStatus } from "../core/route.ts";
-import type { RouteRecord } from "../store.ts";
+import type { RouteRecord } from "../core/route.ts";
+import type {
+  ChangeResult,
+  PruneOptions,
+  QueueStats,
+  RetrySelection,
+  RouteFilter,
+} from "../core/operator.ts";
 import { isUuid } from "../core/_validate.ts";
-
-/** Counts for `herald stats`. */
-export interface QueueStats {
-  /** Routes by status (every status present, 0 when none). */
-  readonly byStatus: Readonly<Record<RouteStatus, number>>;
-  /** Routes by channel and status. */
-  readonly byChannel: readonly { channel: string; status: RouteStatus; count: number }[];
-  /** How long the oldest due route has been waiting, or `null` when none is due. */
-  readonly oldestDueAgeMs: number | null;
-  /**
-   * Per channel with a due route: how long its oldest due route has waited.
-   * A channel no running worker has shows here as an age that only grows.
-   */
-  readonly oldestDueByChannel: readonly { channel: string; ageMs: number }[];
-  /** Routes that failed for good in the last hour. */
-  readonly failedLastHour: number;
-}
-
-/** Filters of `listRoutes`. */
-export interface RouteFilter {
-  /** Only routes in this status. */
-  readonly status?: RouteStatus;
-  /** Only routes of this channel. */
-  readonly channel?: string;
-  /** At most this many, newest first; default 50, at most 10,000. */
-  readonly limit?: number;
-}
-
-/** Which routes `retry` makes due again; `failed: true` takes poisoned routes too. */
-export type RetrySelection =
-  | { readonly ids: readonly string[] }
-  | { readonly failed: true; readonly channel?: string; readonly since?: Date };
-
-/** What `retry` and `cancel` did. */
-export interface ChangeResult {
-  /** Routes changed. */
-  readonly changed: number;
-  /** Routes skipped: in flight (a worker holds them) or in a status the change does not apply to. */
-  readonly skipped: number;
-  /** Ids that matched no route. */
-  readonly notFound: readonly string[];
-  /** Sent routes left alone because `force` was not given (retry only). */
-  readonly refusedSent: number;
-}
-
-/** Options of `prune`. */
-export interface PruneOptions {
-  /** Delete routes finished (last updated) longer ago than this. */
-  readonly olderThanMs: number;
-  /** Which finished statuses; default all three. `queued` is never pruned. */
-  readonly statuses?: readonly ("sent" | "failed" | "cancelled")[];
-  /** Rows per delete statement; default 1,000. */
-  readonly batchSize?: number;
-  /** Called after each batch with the running total. */
-  readonly onProgress?: (deleted: number) => void;
-}
 
 const STATUSES = ROUTE_STATUSES;
 const PRUNABLE = ["sent", "failed", "cancelled"] as const;
@@ -157,7 +108,9 @@ export async function retry(
                next_attempt_at = now(), sent_at = NULL, last_error = NULL, updated_at = now()
         WHERE route_id IN (
           SELECT route_id FROM ${tx(schema)}.notification_routes
-          WHERE route_id = ANY(${ids}::uuid[]) AND status = ANY(${allowed}::text[])
+          WHERE route_id = ANY(${pgArray(ids)}::uuid[]) AND status = ANY(${
+        pgArray(allowed)
+      }::text[])
           FOR UPDATE SKIP LOCKED)
         RETURNING route_id`);
   }
@@ -188,7 +141,7 @@ export async function cancel(
       UPDATE ${tx(schema)}.notification_routes SET status = 'cancelled', updated_at = now()
       WHERE route_id IN (
         SELECT route_id FROM ${tx(schema)}.notification_routes
-        WHERE route_id = ANY(${ids}::uuid[]) AND status = 'queued'
+        WHERE route_id = ANY(${pgArray(ids)}::uuid[]) AND status = 'queued'
         FOR UPDATE SKIP LOCKED)
       RETURNING route_id`);
 }
@@ -209,7 +162,7 @@ async function changeByIds(
   return await sql.begin(async (tx) => {
     const existing = await tx`
       SELECT route_id, status FROM ${tx(schema)}.notification_routes
-      WHERE route_id = ANY(${ids as string[]}::uuid[])`;
+      WHERE route_id = ANY(${pgArray(ids)}::uuid[])`;
     const changed = new Set((await change(tx)).map((r) => r["route_id"] as string));
     const found = new Set(existing.map((r) => r["route_id"] as string));
     const refusedSent = refuseSent
@@ -260,7 +213,7 @@ export async function prune(
     const deleted = await sql`
       DELETE FROM ${s}.notification_routes WHERE route_id IN (
         SELECT route_id FROM ${s}.notification_routes
-        WHERE status = ANY(${statuses as string[]}::text[])
+        WHERE status = ANY(${pgArray(statuses)}::text[])
           AND updated_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'
         LIMIT ${batch}
         FOR UPDATE SKIP LOCKED)`;
@@ -285,4 +238,13 @@ function checkIds(ids: readonly string[]): string[] {
     }
   }
   return [...new Set(ids.map((id) => id.toLowerCase()))];
+}
+
+/**
+ * An array parameter in Postgres's text form (`{a,b}`), for values already
+ * checked to need no quoting (UUIDs, status names): the driver then needs no
+ * array type information (Herald's connections do not fetch it).
+ */
+function pgArray(values: readonly string[]): string {
+  return `{${values.join(",")}}`;
 }

@@ -8,13 +8,13 @@
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
 import type { Finalisation, JsonValue, Route } from "../core/route.ts";
-import type { ClaimParams, RouteTransaction } from "../store.ts";
+import type { ClaimParams } from "../core/transaction.ts";
 
 /** Never settles: parks the driver's transaction scope after its connection was lost. */
 export const ABANDONED: Promise<never> = new Promise<never>(() => {});
 
 /** A {@link RouteTransaction} on an open `postgres` transaction. */
-export class PgRouteTransaction implements RouteTransaction {
+export class PgRouteTransaction {
   readonly #tx: postgres.TransactionSql;
   readonly #schema: string;
 

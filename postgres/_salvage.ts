@@ -17,7 +17,7 @@
  */
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
-import type { SalvageResult, Unrecorded } from "../store.ts";
+import type { SalvageResult, Unrecorded } from "../core/transaction.ts";
 import { finaliseOne, isConnectionLost } from "./_route_transaction.ts";
 
 /** Salvages `routes` in one transaction; see the module doc. */

@@ -12,12 +12,19 @@ import { backoff } from "../core/retry.ts";
 import type { Finalisation, Outcome, Route } from "../core/route.ts";
 import type { WorkerConfig } from "./config.ts";
 import { describeError } from "../core/_redact.ts";
+import { raceAbort } from "../core/_async.ts";
 
 /** An attempt's result; `record` is absent when shutdown cut the send short. */
 export interface AttemptResult {
   readonly route: Route;
   /** What to finalise; absent: leave the route as it was (no attempt spent). */
   readonly record: Finalisation | undefined;
+}
+
+/** A batch's claimed routes and, once sent, their results; kept when its transaction fails. */
+export interface Batch {
+  readonly claimed: Route[];
+  results: AttemptResult[];
 }
 
 /**
@@ -113,15 +120,6 @@ export function classify(
     ? Math.min(Math.max(retryAfter, config.retry.minMs), config.retry.maxMs)
     : backoff(attempts, config.retry, config.random);
   return { status: "retry", attempts, delayMs, error };
-}
-
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /**

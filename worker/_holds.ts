@@ -10,7 +10,7 @@
 import { backoff } from "../core/retry.ts";
 import type { RetryPolicy } from "../core/retry.ts";
 import type { Route } from "../core/route.ts";
-import type { Unrecorded } from "../store.ts";
+import type { Unrecorded } from "../core/transaction.ts";
 
 /** An outcome to record once the database can be reached again. */
 export interface Pending {

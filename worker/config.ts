@@ -12,6 +12,7 @@ import { checkRetryPolicy } from "../core/retry.ts";
 import type { RetryPolicy } from "../core/retry.ts";
 import type { Store } from "../store.ts";
 import { CHANNEL_NAME } from "../core/_validate.ts";
+import { sleep } from "../core/_async.ts";
 
 /** Defaults of {@link WorkerOptions}. */
 export const WORKER_DEFAULTS = {
@@ -23,6 +24,9 @@ export const WORKER_DEFAULTS = {
   sendTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
 } as const;
+
+/** Why the worker waits; see {@link WorkerOptions.sleep}. */
+export type SleepPurpose = "poll" | "probe" | "relisten";
 
 /** Options of `Worker`. */
 export interface WorkerOptions {
@@ -63,10 +67,12 @@ export interface WorkerOptions {
   /** The wall clock stamped on attempts; default `Date.now`. */
   readonly now?: () => number;
   /**
-   * Waits between ticks; must resolve early when `signal` aborts. Injected by
-   * tests to drive `run` without timers.
+   * Every wait the worker makes: between ticks (`poll`), between the
+   * listener's probes (`probe`) and before it subscribes again (`relisten`).
+   * Must resolve early when `signal` aborts. Injected by tests to drive `run`
+   * without timers.
    */
-  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly sleep?: (ms: number, signal: AbortSignal, purpose: SleepPurpose) => Promise<void>;
 }
 
 /** Options after defaults and checks. */
@@ -85,7 +91,7 @@ export interface WorkerConfig {
   readonly logger: Logger;
   readonly random: () => number;
   readonly now: () => number;
-  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly sleep: (ms: number, signal: AbortSignal, purpose: SleepPurpose) => Promise<void>;
 }
 
 /** Applies defaults and checks every option; throws naming the first bad one. */
@@ -135,6 +141,20 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
   };
 }
 
+/**
+ * Checks worker options without building a worker (and without a store), so
+ * a program can refuse bad settings before it opens a database. Throws
+ * `InvalidArgumentError` naming the first bad option.
+ */
+export function checkWorkerOptions(options: Omit<WorkerOptions, "store">): void {
+  resolveWorkerOptions({ ...options, store: CHECK_ONLY });
+}
+
+/** A stand-in store for {@link checkWorkerOptions}: never called. */
+const CHECK_ONLY = {
+  transaction: () => Promise.reject(new Error("checkWorkerOptions: not a store")),
+} as unknown as Store;
+
 /** A millisecond count from 0 to 2^31-1 (what timers accept), or the fallback. */
 export function checkMs(field: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -146,30 +166,6 @@ export function checkMs(field: string, value: unknown, fallback: number): number
     );
   }
   return value;
-}
-
-/** The longest single timer: `setTimeout` fires at once for anything above 2^31-1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** Waits `ms` (any length: longer waits run as several timers), or less if `signal` aborts; never rejects. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    let left = Math.max(0, ms);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const arm = (): void => {
-      const step = Math.min(left, MAX_TIMER_MS);
-      left -= step;
-      timer = setTimeout(left > 0 ? arm : done, step);
-    };
-    arm();
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 function checkChannels(channels: unknown): ReadonlyMap<string, Channel> {

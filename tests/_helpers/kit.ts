@@ -16,15 +16,29 @@ export function recordingLogger(): {
 }
 
 /**
- * Stands in for the worker's sleep between ticks: records each requested
- * interval and waits until the test calls `wake()` (or the signal aborts).
+ * Stands in for every wait the worker makes. Waits between ticks (`poll`)
+ * are recorded in `calls` and end when the test calls `wake()`; the
+ * listener's waits (`probe`, `relisten`) are recorded in `listenerCalls`
+ * and end when the test calls `wakeListener()`. Every wait ends when its
+ * signal aborts.
  */
 export class ManualSleep {
   readonly calls: number[] = [];
+  readonly listenerCalls: number[] = [];
   #wake: (() => void) | undefined;
+  #listener: (() => void)[] = [];
   #sleeping: (() => void)[] = [];
+  #listening: (() => void)[] = [];
 
-  readonly sleep = (ms: number, signal: AbortSignal): Promise<void> => {
+  readonly sleep = (ms: number, signal: AbortSignal, purpose = "poll"): Promise<void> => {
+    if (purpose !== "poll") {
+      this.listenerCalls.push(ms);
+      for (const notify of this.#listening.splice(0)) notify();
+      return new Promise((resolve) => {
+        this.#listener.push(resolve);
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    }
     this.calls.push(ms);
     for (const notify of this.#sleeping.splice(0)) notify();
     return new Promise((resolve) => {
@@ -38,11 +52,21 @@ export class ManualSleep {
     return new Promise((resolve) => this.#sleeping.push(resolve));
   }
 
+  /** Resolves when the listener next waits (before a probe, or before subscribing again). */
+  nextListenerSleep(): Promise<void> {
+    return new Promise((resolve) => this.#listening.push(resolve));
+  }
+
   /** Ends the current sleep: the worker ticks again. */
   wake(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+  }
+
+  /** Ends the listener's current waits: it probes (or subscribes) now. */
+  wakeListener(): void {
+    for (const wake of this.#listener.splice(0)) wake();
   }
 }
 

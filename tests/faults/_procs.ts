@@ -196,3 +196,9 @@ export async function startWorker(
 export async function killAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.kill("SIGKILL")));
 }
+
+/** What a program left behind when it died: raw output and its error-level log lines. */
+export function deathNote(p: Program): string {
+  const errors = p.logs.filter((l) => l.level === "error").map((l) => JSON.stringify(l));
+  return [p.rawOutput, ...errors].join("\n");
+}

@@ -19,7 +19,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
-import { killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
+import { deathNote, killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { enqueueMany, listenerOf, statusCounts, until } from "./_db.ts";
 import { ms, printFigures, size, summary } from "./_figures.ts";
@@ -114,7 +114,7 @@ describe("fault: the workers' connections are terminated", () => {
       warnings: Object.fromEntries(workers.map((w, i) => [w.runtime, warnings[i]])),
     });
     for (const w of workers) {
-      assert.equal(w.exit, undefined, `the ${w.runtime} worker died:\n${w.rawOutput}`);
+      assert.equal(w.exit, undefined, `the ${w.runtime} worker died:\n${deathNote(w)}`);
     }
     assert.equal(lost, 0);
     assert.deepEqual(counts, { sent: ids.length });

@@ -23,7 +23,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
-import { CURRENT, killAll, type Program, type Runtime, startWorker } from "./_procs.ts";
+import { CURRENT, deathNote, killAll, type Program, type Runtime, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { enqueueMany, statusCounts, until } from "./_db.ts";
 import { FULL, ms, printFigures, seededRandom } from "./_figures.ts";
@@ -87,7 +87,7 @@ describe("fault: mixed-runtime fleet (Deno, Bun, Node, Node)", () => {
     assert.equal(duplicates, 0);
     assert.equal(rx.arrivals.length, ROUTES, "no request beyond one per route");
     for (const w of fleet) {
-      assert.deepEqual(await w.exited, { code: 0, signal: null }, `${w.runtime}:\n${w.rawOutput}`);
+      assert.deepEqual(await w.exited, { code: 0, signal: null }, `${w.runtime}:\n${deathNote(w)}`);
     }
   });
 

@@ -20,7 +20,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
-import { CURRENT, killAll, RUNTIMES, startWorker } from "./_procs.ts";
+import { CURRENT, deathNote, killAll, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { claimable, until } from "./_db.ts";
 import { ms, printFigures } from "./_figures.ts";
@@ -134,7 +134,7 @@ describe(`fault: hung channel and wedged worker (${CURRENT})`, () => {
         { channel: "webhook", destination: `${rx.url}/after` },
       ]);
       await rx.waitFor((a) => a.id === more[0] && a.n === 1); // held by the receiver: a send, so alive
-      assert.equal(frozen.exit, undefined, `the thawed worker died:\n${frozen.rawOutput}`);
+      assert.equal(frozen.exit, undefined, `the thawed worker died:\n${deathNote(frozen)}`);
       const route = await store.getRoute(id);
       assert.equal(route?.status, "sent", "not overwritten by the thawed worker");
       assert.deepEqual((await store.attempts(id)).map((a) => a.outcome), ["sent"]);

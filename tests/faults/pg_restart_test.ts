@@ -25,7 +25,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { PostgresStore } from "../../store.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
-import { killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
+import { deathNote, killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { enqueueMany, listenerOf, statusCounts, until } from "./_db.ts";
 import { ms, printFigures, size, summary } from "./_figures.ts";
@@ -80,7 +80,7 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
       }
       const alive = (): void => {
         for (const w of workers) {
-          assert.equal(w.exit, undefined, `the ${w.runtime} worker died:\n${w.rawOutput}`);
+          assert.equal(w.exit, undefined, `the ${w.runtime} worker died:\n${deathNote(w)}`);
         }
       };
 

@@ -551,20 +551,44 @@ describe("wake-ups (LISTEN)", () => {
 
   it("a listener that stops hearing its probe subscribes again and catches up", async () => {
     const sleeper = new ManualSleep();
-    // The loop sleeps on the hand-driven sleep; the liveness probe runs every 10 ms.
-    const { worker, store, enqueue, lines } = setup({ sleep: sleeper.sleep, interval: 10 });
+    // Every wait is hand-driven: the loop's and the listener's probe.
+    const { worker, store, enqueue, lines } = setup({ sleep: sleeper.sleep, interval: 3_600_000 });
     const stop = new AbortController();
     const running = worker.run(stop.signal);
     await sleeper.nextSleep();
     const sent = nextEvent<{ routeId: string }>(worker, "sent");
     store.notifications = false; // deaf: no wake-ups, and the probe goes unheard
     const { routeIds: [id] } = await enqueue(); // so this route is never announced
+    sleeper.wakeListener(); // the probe runs, goes unheard, and the listener subscribes again
     assert.equal((await sent).routeId, id, "sent by the catch-up tick of the new subscription");
     assert.ok(lines.some((l) => l.level === "warn" && /stopped hearing/.test(l.msg)));
+    assert.deepEqual(sleeper.listenerCalls.slice(0, 1), [2_000], "probed every 2 s");
     store.notifications = true;
     stop.abort();
     await running;
     assert.equal(store.listenerCount, 0);
+  });
+
+  it("a subscription that fails is tried again after 100 ms, doubling to 2 s, whatever the interval", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, store, lines } = setup({ sleep: sleeper.sleep, interval: 3_600_000 });
+    let refusals = 0;
+    const listen = store.listen.bind(store);
+    store.listen = (handlers) => {
+      if (refusals++ < 6) return Promise.reject(new Error("connection refused"));
+      return listen(handlers);
+    };
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    for (let i = 0; i < 6; i++) {
+      await sleeper.nextListenerSleep();
+      sleeper.wakeListener();
+    }
+    await sleeper.nextListenerSleep(); // subscribed: now waiting to probe
+    assert.deepEqual(sleeper.listenerCalls, [100, 200, 400, 800, 1_600, 2_000, 2_000]);
+    assert.ok(lines.some((l) => /^listening for new routes$/.test(l.msg)));
+    stop.abort();
+    await running;
   });
 
   it("listen: false keeps to polling", async () => {

@@ -1,0 +1,63 @@
+/**
+ * The operator's vocabulary: what `stats` reports, and what `listRoutes`,
+ * `retry`, `cancel` and `prune` take and answer.
+ *
+ * @module
+ */
+import type { RouteStatus } from "./route.ts";
+
+/** Counts for `herald stats`. */
+export interface QueueStats {
+  /** Routes by status (every status present, 0 when none). */
+  readonly byStatus: Readonly<Record<RouteStatus, number>>;
+  /** Routes by channel and status. */
+  readonly byChannel: readonly { channel: string; status: RouteStatus; count: number }[];
+  /** How long the oldest due route has been waiting, or `null` when none is due. */
+  readonly oldestDueAgeMs: number | null;
+  /**
+   * Per channel with a due route: how long its oldest due route has waited.
+   * A channel no running worker has shows here as an age that only grows.
+   */
+  readonly oldestDueByChannel: readonly { channel: string; ageMs: number }[];
+  /** Routes that failed for good in the last hour. */
+  readonly failedLastHour: number;
+}
+
+/** Filters of `listRoutes`. */
+export interface RouteFilter {
+  /** Only routes in this status. */
+  readonly status?: RouteStatus;
+  /** Only routes of this channel. */
+  readonly channel?: string;
+  /** At most this many, newest first; default 50, at most 10,000. */
+  readonly limit?: number;
+}
+
+/** Which routes `retry` makes due again; `failed: true` takes poisoned routes too. */
+export type RetrySelection =
+  | { readonly ids: readonly string[] }
+  | { readonly failed: true; readonly channel?: string; readonly since?: Date };
+
+/** What `retry` and `cancel` did. */
+export interface ChangeResult {
+  /** Routes changed. */
+  readonly changed: number;
+  /** Routes skipped: in flight (a worker holds them) or in a status the change does not apply to. */
+  readonly skipped: number;
+  /** Ids that matched no route. */
+  readonly notFound: readonly string[];
+  /** Sent routes left alone because `force` was not given (retry only). */
+  readonly refusedSent: number;
+}
+
+/** Options of `prune`. */
+export interface PruneOptions {
+  /** Delete routes finished (last updated) longer ago than this. */
+  readonly olderThanMs: number;
+  /** Which finished statuses; default all three. `queued` is never pruned. */
+  readonly statuses?: readonly ("sent" | "failed" | "cancelled")[];
+  /** Rows per delete statement; default 1,000. */
+  readonly batchSize?: number;
+  /** Called after each batch with the running total. */
+  readonly onProgress?: (deleted: number) => void;
+}

@@ -1,0 +1,76 @@
+/**
+ * `LISTEN` for a store's wake-ups, with a probe that proves the
+ * subscription still hears them.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { Subscription, WakeHandlers } from "../core/transaction.ts";
+import { wakeChannel } from "./schema.ts";
+
+/**
+ * Subscribes `handlers` to the schema's wake-up channel. `own` is a driver
+ * instance for this subscription alone (ended on close), or `undefined` to
+ * listen through `pool` (the caller's own driver).
+ */
+export async function listen(
+  pool: postgres.Sql,
+  own: postgres.Sql | undefined,
+  schema: string,
+  handlers: WakeHandlers,
+): Promise<Subscription> {
+  // With a URL, a driver instance per subscription: after a failed re-LISTEN
+  // the driver keeps a broken channel entry that a new listen() on the same
+  // instance would inherit, so replacing a subscription must start afresh.
+  // With your own `sql`, its listen() is used (and a lost LISTEN is noticed
+  // by the probe, but may not heal until the process restarts).
+  const listening = own ?? pool;
+  const channel = wakeChannel(schema);
+  // Probes ride the wake-up channel itself, so they prove that channel is heard;
+  // their payload tells them apart from enqueues (whose payload is empty).
+  const token = `probe:${crypto.randomUUID()}`;
+  const heard = new Set<() => void>();
+  let sub: { unlisten(): Promise<void> };
+  try {
+    sub = await listening.listen(channel, (payload) => {
+      if (!payload.startsWith("probe:")) return handlers.onNotify();
+      if (payload !== token) return; // another worker's probe: no wake-up
+      for (const resolve of heard) resolve();
+      heard.clear();
+    }, () => handlers.onConnect());
+  } catch (err) {
+    await own?.end({ timeout: 0 });
+    throw err;
+  }
+  // The probe goes through the subscription's own instance (one idle
+  // connection beside its LISTEN session), never the work pool: with every
+  // pool connection busy sending, a probe queued behind them would time out
+  // and replace a listener that was fine.
+  const sql = own ?? pool;
+  return {
+    async close() {
+      // Our own instance: ending it ends its LISTEN session too, and never
+      // waits on a connection that may be the reason we are closing.
+      if (own) await own.end({ timeout: 0 });
+      else await sub.unlisten();
+    },
+    async alive(timeoutMs) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let resolve!: () => void;
+      const answer = new Promise<boolean>((r) => {
+        resolve = () => r(true);
+        heard.add(resolve);
+        timer = setTimeout(() => r(false), timeoutMs);
+      });
+      try {
+        await sql`SELECT pg_notify(${channel}, ${token})`;
+        return await answer;
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+        heard.delete(resolve);
+      }
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * The transactional outbox: a notification and its routes written with the
+ * application's own `postgres` handle, in one statement per table, with the
+ * wake-up `NOTIFY` decided in SQL.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { HeraldError } from "../core/errors.ts";
+import type { Enqueued, NotificationInput, RouteInput } from "../core/route.ts";
+import { checkEnqueue } from "../core/_validate.ts";
+import { checkSchema, driverHandle, wakeChannel } from "./schema.ts";
+import type { SqlHandle } from "./schema.ts";
+
+/**
+ * Writes a notification and its routes with the caller's own `postgres`
+ * handle, so they commit or roll back with the caller's transaction (the
+ * transactional outbox). Given a pool rather than a transaction, it opens one.
+ *
+ * @example
+ * ```ts
+ * import postgres from "postgres";
+ * import { enqueue } from "./enqueue.ts";
+ *
+ * export async function shipOrder(sql: postgres.Sql, order: number): Promise<void> {
+ *   await sql.begin(async (tx) => {
+ *     await tx`UPDATE orders SET shipped = true WHERE id = ${order}`;
+ *     await enqueue(tx, { kind: "order.shipped", payload: { order } }, [
+ *       { channel: "webhook", destination: "https://example.com/hooks" },
+ *     ]);
+ *   });
+ * }
+ * ```
+ */
+export async function enqueue(
+  sqlOrTx: SqlHandle,
+  notification: NotificationInput,
+  routes: readonly RouteInput[],
+  options: { readonly schema?: string } = {},
+): Promise<Enqueued> {
+  const schema = checkSchema(options.schema ?? "herald");
+  const checked = checkEnqueue(notification, routes);
+  const handle = driverHandle("sqlOrTx", sqlOrTx);
+  if ("savepoint" in handle) {
+    return await insertNotification(handle as unknown as postgres.TransactionSql, schema, checked);
+  }
+  const sql = handle;
+  return await sql.begin((tx) => insertNotification(tx, schema, checked)) as Enqueued;
+}
+
+async function insertNotification(
+  tx: postgres.TransactionSql,
+  schema: string,
+  { notification, routes }: ReturnType<typeof checkEnqueue>,
+): Promise<Enqueued> {
+  const notificationId = crypto.randomUUID();
+  const inserted = await tx`
+    INSERT INTO ${tx(schema)}.notifications (id, kind, payload, idempotency_key)
+    VALUES (${notificationId}, ${notification.kind}, ${notification.payloadJson}::text::jsonb,
+            ${notification.idempotencyKey})
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id`;
+  if (inserted.length === 0) {
+    const existing = await tx`
+      SELECT n.id, coalesce(json_agg(r.route_id ORDER BY r.created_at, r.seq)
+               FILTER (WHERE r.route_id IS NOT NULL), '[]') AS route_ids
+      FROM ${tx(schema)}.notifications n
+      LEFT JOIN ${tx(schema)}.notification_routes r ON r.notification_id = n.id
+      WHERE n.idempotency_key = ${notification.idempotencyKey}
+      GROUP BY n.id`;
+    const row = existing[0];
+    if (!row) throw new HeraldError("HERALD_STORE", "idempotency key conflict, but no row found");
+    return { notificationId: row["id"], routeIds: row["route_ids"], duplicate: true };
+  }
+  const rows = routes.map((r, seq) => ({
+    route_id: crypto.randomUUID(),
+    notification_id: notificationId,
+    seq,
+    channel: r.channel,
+    destination: r.destination,
+    max_attempts: r.maxAttempts,
+    priority: r.priority,
+    deliver_at: r.deliverAt,
+  }));
+  // The NOTIFY is delivered on commit, and only then: listening workers wake
+  // for routes that exist. Whether a route is due now is the database's
+  // call, on the clock that decides due-ness, not the application's.
+  await tx`
+    WITH x AS (
+      SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
+        route_id uuid, notification_id uuid, seq int, channel text, destination text,
+        max_attempts int, priority int, deliver_at timestamptz)
+    ), inserted AS (
+      INSERT INTO ${tx(schema)}.notification_routes
+        (route_id, notification_id, seq, channel, destination, max_attempts, priority,
+         next_attempt_at)
+      SELECT route_id, notification_id, seq, channel, destination, max_attempts, priority,
+             coalesce(deliver_at, now())
+      FROM x
+    )
+    SELECT pg_notify(${wakeChannel(schema)}, '')
+    FROM (SELECT 1 FROM x WHERE coalesce(deliver_at, now()) <= clock_timestamp() LIMIT 1) due`;
+  return { notificationId, routeIds: rows.map((r) => r.route_id), duplicate: false };
+}
