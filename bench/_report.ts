@@ -6,6 +6,7 @@
  * @module
  */
 import process from "node:process";
+import { runtimeVersion } from "../core/_runtime.ts";
 
 /** One scenario's figures; the JSON line a `--json` run prints. */
 export interface Result {
@@ -37,15 +38,7 @@ export interface Result {
 }
 
 /** The runtime executing this script, with its version. */
-export function runtimeName(): string {
-  const g = globalThis as {
-    Deno?: { version: { deno: string } };
-    Bun?: { version: string };
-  };
-  if (g.Deno) return `deno ${g.Deno.version.deno}`;
-  if (g.Bun) return `bun ${g.Bun.version}`;
-  return `node ${process.versions.node}`;
-}
+export const runtimeName: () => string = runtimeVersion;
 
 /** Nearest-rank percentile of unsorted `values` (0 when empty). */
 export function percentile(values: readonly number[], p: number): number {

@@ -22,6 +22,7 @@ import type { DrainRun } from "./_herald.ts";
 import { findPgbench, pgbench, rawLoop } from "./_raw.ts";
 import { round, RssSampler } from "./_report.ts";
 import type { Result } from "./_report.ts";
+import { runtimeKey, scriptArgv } from "../core/_runtime.ts";
 
 /** Names `--only` accepts. */
 export const SCENARIOS = [
@@ -367,8 +368,7 @@ function workerChild(
   capMs: number,
 ): Promise<DrainRun & { startMb: number; peakMb: number }> {
   const script = fileURLToPath(new URL("./_worker_child.ts", import.meta.url));
-  const isDeno = "Deno" in globalThis;
-  const argv = isDeno ? ["run", "-A", script, ...args] : [script, ...args];
+  const argv = scriptArgv(runtimeKey(), script, args);
   return new Promise((resolve, reject) => {
     execFile(process.execPath, argv, { timeout: capMs + 30_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`worker child failed: ${String(stderr).trim() || err}`));

@@ -3,22 +3,17 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { runtimeKey, scriptArgv } from "../../core/_runtime.ts";
+import type { RuntimeKey } from "../../core/_runtime.ts";
 
 const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
 
 /** The name of the runtime running this test. */
-export const RUNTIME: "deno" | "bun" | "node" = "Deno" in globalThis
-  ? "deno"
-  : "Bun" in globalThis
-  ? "bun"
-  : "node";
+export const RUNTIME: RuntimeKey = runtimeKey();
 
 /** The command line that runs the TypeScript file `script` on this runtime. */
 export function scriptArgs(script: string, args: readonly string[]): [string, string[]] {
-  const exe = process.execPath;
-  if (RUNTIME === "deno") return [exe, ["run", "-A", script, ...args]];
-  if (RUNTIME === "bun") return [exe, ["run", script, ...args]];
-  return [exe, [script, ...args]];
+  return [process.execPath, scriptArgv(RUNTIME, script, args)];
 }
 
 /** The command line that runs `mod.ts` on this runtime. */

@@ -10,19 +10,17 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { runtimeKey, scriptArgv } from "../../core/_runtime.ts";
+import type { RuntimeKey } from "../../core/_runtime.ts";
 
 /** The three runtimes Herald runs on. */
-export type Runtime = "deno" | "bun" | "node";
+export type Runtime = RuntimeKey;
 
 /** Deno, Bun and Node, in the order fault rounds take turns. */
 export const RUNTIMES: readonly Runtime[] = ["deno", "bun", "node"];
 
 /** The name of the runtime running this test. */
-export const CURRENT: Runtime = "Deno" in globalThis
-  ? "deno"
-  : "Bun" in globalThis
-  ? "bun"
-  : "node";
+export const CURRENT: Runtime = runtimeKey();
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MOD = `${ROOT}mod.ts`;
@@ -30,9 +28,7 @@ const BIN = `${ROOT}node_modules/.bin/`;
 
 /** The command line that runs `mod.ts` under `runtime`. */
 export function commandFor(runtime: Runtime, args: readonly string[]): [string, string[]] {
-  if (runtime === "deno") return [`${BIN}deno`, ["run", "-A", MOD, ...args]];
-  if (runtime === "bun") return [`${BIN}bun`, ["run", MOD, ...args]];
-  return [`${BIN}node`, [MOD, ...args]];
+  return [`${BIN}${runtime}`, scriptArgv(runtime, MOD, args)];
 }
 
 /** One line the program wrote on standard error: its JSON log line, or `{ msg: raw }`. */
