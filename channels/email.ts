@@ -9,7 +9,7 @@ import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../c
 import type { Route } from "../core/route.ts";
 import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
 import { applyTemplate, stringField } from "./_payload.ts";
-import { baseUrl, requireString } from "./_config.ts";
+import { baseUrl, requireString } from "./_options.ts";
 import {
   EMAIL_APIS,
   EMAIL_PROVIDERS,

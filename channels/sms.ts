@@ -8,7 +8,7 @@ import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../c
 import type { Route } from "../core/route.ts";
 import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
-import { baseUrl, requireString } from "./_config.ts";
+import { baseUrl, requireString } from "./_options.ts";
 
 /** Twilio's public API endpoint. */
 export const TWILIO_API_URL = "https://api.twilio.com";

@@ -26,7 +26,7 @@ import {
   statusError,
 } from "./_http.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
-import { baseUrl } from "./_config.ts";
+import { baseUrl } from "./_options.ts";
 
 /** The Bot API's public endpoint. */
 export const TELEGRAM_API_URL = "https://api.telegram.org";

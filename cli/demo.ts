@@ -15,10 +15,11 @@ import { webhookChannel } from "../channels/webhook.ts";
 import { silentLogger } from "../observe/logger.ts";
 import { Worker } from "../worker.ts";
 import type { RouteEventDetail } from "../worker.ts";
-import { openDatabase } from "./_config.ts";
-import type { Common, Io } from "./_config.ts";
+import type { Common } from "./_flags.ts";
+import { openDatabase } from "./_command.ts";
+import type { Io } from "./_command.ts";
 import { formatDuration, table } from "./_format.ts";
-import type { Command } from "./ops.ts";
+import type { Command } from "./_command.ts";
 
 // A signing secret for the demo only: the receiver below verifies with it.
 const DEMO_SECRET = "whsec_ZGVtby1vbmx5LW5vdC1hLXJlYWwtc2VjcmV0LTAxMjM0NQ==";

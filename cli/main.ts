@@ -15,24 +15,16 @@ import { parseArgs } from "node:util";
 import { HeraldError, InvalidArgumentError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { redact } from "../core/_redact.ts";
-import { COMMON_HELP, COMMON_OPTIONS, readCommon } from "./_config.ts";
-import type { Io } from "./_config.ts";
-import {
-  cancelCommand,
-  enqueueCommand,
-  migrateCommand,
-  pruneCommand,
-  retryCommand,
-  routesCommand,
-  showCommand,
-  statsCommand,
-} from "./ops.ts";
-import type { Command } from "./ops.ts";
+import { COMMON_HELP, COMMON_OPTIONS, readCommon } from "./_flags.ts";
+import type { Command, Io } from "./_command.ts";
+import { enqueueCommand } from "./enqueue.ts";
+import { routesCommand, showCommand, statsCommand } from "./inspect.ts";
+import { cancelCommand, migrateCommand, pruneCommand, retryCommand } from "./change.ts";
 import { runCommand } from "./run.ts";
 import { guardUncaught } from "./_guard.ts";
 import { demoCommand } from "./demo.ts";
 
-export type { Io } from "./_config.ts";
+export type { Io } from "./_command.ts";
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   run: runCommand,

@@ -14,9 +14,11 @@ import { Metrics, metricsHandler } from "../observe/metrics.ts";
 import { checkWorkerOptions, Worker } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import type { PostgresStore } from "../store.ts";
-import { booleanEnv, numberFlag, openDatabase, pick } from "./_config.ts";
-import type { Common, Io, Values } from "./_config.ts";
-import type { Command } from "./ops.ts";
+import { booleanEnv, numberFlag, pick } from "./_flags.ts";
+import type { Common, Values } from "./_flags.ts";
+import { openDatabase } from "./_command.ts";
+import type { Io } from "./_command.ts";
+import type { Command } from "./_command.ts";
 
 /** `herald run` */
 export const runCommand: Command = {

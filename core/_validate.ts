@@ -41,6 +41,19 @@ export function parseBoolean(field: string, raw: string | undefined): boolean | 
   throw new InvalidArgumentError(field, "must be true or false", raw);
 }
 
+/**
+ * Checks route ids (each a UUID, naming `field` when one is not); returns
+ * them lower-cased, each once. Whether an empty list is allowed is the
+ * caller's to say.
+ */
+export function checkRouteIds(field: string, ids: readonly unknown[]): string[] {
+  if (!Array.isArray(ids)) throw new InvalidArgumentError(field, "must be a list of route ids");
+  for (const id of ids) {
+    if (!isUuid(id)) throw new InvalidArgumentError(field, "must be a route id (a UUID)", id);
+  }
+  return [...new Set((ids as string[]).map((id) => id.toLowerCase()))];
+}
+
 /** True for a canonical UUID string (a route or notification id). */
 export function isUuid(value: unknown): value is string {
   return typeof value === "string" && UUID.test(value);

@@ -16,7 +16,7 @@ import type {
   RetrySelection,
   RouteFilter,
 } from "../core/operator.ts";
-import { isUuid } from "../core/_validate.ts";
+import { checkRouteIds } from "../core/_validate.ts";
 
 const STATUSES = ROUTE_STATUSES;
 const PRUNABLE = ["sent", "failed", "cancelled"] as const;
@@ -232,12 +232,7 @@ function checkIds(ids: readonly string[]): string[] {
   if (!Array.isArray(ids) || ids.length === 0) {
     throw new InvalidArgumentError("routeIds", "must name at least one route id");
   }
-  for (const id of ids) {
-    if (!isUuid(id)) {
-      throw new InvalidArgumentError("routeIds", "must be route ids (UUIDs)", id);
-    }
-  }
-  return [...new Set(ids.map((id) => id.toLowerCase()))];
+  return checkRouteIds("routeIds", ids);
 }
 
 /**

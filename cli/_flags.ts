@@ -1,22 +1,15 @@
 /**
- * Turns flags and environment into settings, and opens the database: the
- * Postgres at `DATABASE_URL`, or the embedded one when none is given.
+ * Flags and environment turned into settings: the options every command
+ * shares, numbers, yes/no values, durations and times.
  *
  * @module
  */
 import { InvalidArgumentError } from "../core/errors.ts";
 import { jsonLogger, prettyLogger } from "../observe/logger.ts";
 import type { Logger, LogLevel } from "../observe/logger.ts";
-import { PostgresStore } from "../store.ts";
-import { DEFAULT_DATA_DIR, openEmbedded } from "../embedded.ts";
 import { parseBoolean } from "../core/_validate.ts";
-
-/** Where the program reads and writes; tests pass their own. */
-export interface Io {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
+import { DEFAULT_DATA_DIR } from "../embedded.ts";
+import type { Io } from "./_command.ts";
 
 /** Parsed flag values, as `node:util` `parseArgs` gives them. */
 export type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
@@ -80,34 +73,6 @@ export function readCommon(values: Values, env: Io["env"]): Common {
     schema: pick(values, "schema", env, "HERALD_SCHEMA") ?? "herald",
     logger: makeLogger({ level: level as LogLevel }),
   };
-}
-
-/** An open database: a store, whether it is embedded, and how to close it. */
-export interface Database {
-  readonly store: PostgresStore;
-  readonly embedded: boolean;
-  close(): Promise<void>;
-}
-
-/**
- * Opens the configured database. `connections` sizes the Postgres pool; the
- * embedded database has one session whatever is asked.
- */
-export async function openDatabase(common: Common, io: Io, connections = 1): Promise<Database> {
-  if (common.databaseUrl) {
-    const store = new PostgresStore({
-      url: common.databaseUrl,
-      schema: common.schema,
-      max: connections,
-    });
-    return { store, embedded: false, close: () => store.close() };
-  }
-  const db = await openEmbedded({
-    dataDir: common.dataDir,
-    schema: common.schema,
-    onProgress: (message) => io.err(`herald: ${message}`),
-  });
-  return { store: db.store, embedded: true, close: () => db.close() };
 }
 
 /** A number flag; `undefined` when not given. */

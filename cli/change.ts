@@ -1,0 +1,136 @@
+/**
+ * The commands that change things: `herald migrate`, `retry`, `cancel` and
+ * `prune`. None waits on a route a worker is sending: it is skipped and
+ * counted.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "../core/errors.ts";
+import { parseDuration, parseTime } from "./_flags.ts";
+import { checkRouteIds, openDatabase, withDatabase } from "./_command.ts";
+import type { Command } from "./_command.ts";
+
+/** `herald migrate` */
+export const migrateCommand: Command = {
+  summary: "apply migrations and print the schema version",
+  usage: "herald migrate [options]",
+  options: {},
+  positionals: 0,
+  async run(_values, _args, common, io) {
+    const db = await openDatabase(common, io);
+    try {
+      const version = await db.store.migrate();
+      io.out(`schema "${common.schema}" is at version ${version}`);
+      return 0;
+    } finally {
+      await db.close();
+    }
+  },
+};
+
+/** `herald retry` */
+export const retryCommand: Command = {
+  summary: "make routes due now with a fresh attempt budget",
+  usage: `herald retry ROUTE_ID... [--force] [options]
+herald retry --failed [--channel C] [--since TIME] [options]
+
+  --force          also retry routes already sent
+  --failed         every failed route (of --channel, updated since --since)
+  --since TIME     ISO 8601 time, or a duration ago such as 1h`,
+  options: {
+    force: { type: "boolean" },
+    failed: { type: "boolean" },
+    channel: { type: "string" },
+    since: { type: "string" },
+  },
+  positionals: Infinity,
+  run(values, args, common, io) {
+    const failed = values["failed"] === true;
+    if (failed === (args.length > 0)) {
+      throw new InvalidArgumentError("ROUTE_ID", "give route ids or --failed (one of the two)");
+    }
+    for (const flag of ["channel", "since"]) {
+      if (!failed && values[flag] !== undefined) {
+        throw new InvalidArgumentError(`--${flag}`, "goes with --failed");
+      }
+    }
+    checkRouteIds(args);
+    const since = typeof values["since"] === "string"
+      ? parseTime("--since", values["since"], "ago")
+      : undefined;
+    return withDatabase(common, io, async ({ store }) => {
+      const res = failed
+        ? await store.retry({
+          failed: true,
+          ...(typeof values["channel"] === "string" ? { channel: values["channel"] } : {}),
+          ...(since ? { since } : {}),
+        })
+        : await store.retry({ ids: args }, { force: values["force"] === true });
+      io.out(`retried ${res.changed} route(s)`);
+      if (res.refusedSent > 0) {
+        io.err(`herald: ${res.refusedSent} route(s) already sent: left alone (use --force)`);
+      }
+      if (res.skipped > 0) io.err(`herald: ${res.skipped} route(s) skipped (being sent right now)`);
+      for (const id of res.notFound) io.err(`herald: no route ${id}`);
+      return res.notFound.length > 0 ? 1 : 0;
+    });
+  },
+};
+
+/** `herald cancel` */
+export const cancelCommand: Command = {
+  summary: "cancel queued routes",
+  usage: "herald cancel ROUTE_ID... [options]",
+  options: {},
+  positionals: Infinity,
+  run(_values, args, common, io) {
+    if (args.length === 0) throw new InvalidArgumentError("ROUTE_ID", "is required");
+    checkRouteIds(args);
+    return withDatabase(common, io, async ({ store }) => {
+      const res = await store.cancel(args);
+      io.out(`cancelled ${res.changed} route(s)`);
+      if (res.skipped > 0) {
+        io.err(`herald: ${res.skipped} route(s) skipped (not queued, or being sent right now)`);
+      }
+      for (const id of res.notFound) io.err(`herald: no route ${id}`);
+      return res.notFound.length > 0 ? 1 : 0;
+    });
+  },
+};
+
+/** `herald prune` */
+export const pruneCommand: Command = {
+  summary: "delete finished routes older than a duration",
+  usage: `herald prune --older-than DURATION [--status sent,failed,cancelled] [options]
+
+  --older-than D   e.g. 30d, 12h (finished longer ago than this)
+  --status LIST    which finished statuses (default all three); queued routes are never pruned`,
+  options: { "older-than": { type: "string" }, status: { type: "string" } },
+  positionals: 0,
+  run(values, _args, common, io) {
+    const olderThanMs = parseDuration("--older-than", values["older-than"] as string | undefined);
+    const statuses = typeof values["status"] === "string"
+      ? values["status"].split(",").map((s) => s.trim())
+      : undefined;
+    if (statuses?.some((s) => !["sent", "failed", "cancelled"].includes(s))) {
+      throw new InvalidArgumentError(
+        "--status",
+        "must list only sent, failed, cancelled",
+        values["status"],
+      );
+    }
+    return withDatabase(common, io, async ({ store }) => {
+      let last = 0;
+      const total = await store.prune({
+        olderThanMs,
+        ...(statuses ? { statuses: statuses as ("sent" | "failed" | "cancelled")[] } : {}),
+        onProgress: (n) => {
+          if (n > last) io.err(`herald: deleted ${n} route(s) so far`);
+          last = n;
+        },
+      });
+      io.out(`pruned ${total} route(s)`);
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,124 @@
+/**
+ * `herald enqueue`: one notification, one route per `--to`, written in one
+ * transaction; the payload inline, from a file, or piped in.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import { InvalidArgumentError } from "../core/errors.ts";
+import type { JsonValue } from "../core/route.ts";
+import { numberFlag, parseTime } from "./_flags.ts";
+import type { Values } from "./_flags.ts";
+import { withDatabase } from "./_command.ts";
+import type { Command } from "./_command.ts";
+
+/** `herald enqueue` */
+export const enqueueCommand: Command = {
+  summary: "enqueue a notification; prints one route id per destination",
+  usage: `herald enqueue --channel C --to DEST [--to DEST...] [options]
+
+  --channel C              the channel (webhook, slack, email, log, ...)
+  --to DEST                a destination; repeat for several routes
+  --payload JSON           the payload (default {})
+  --payload-file FILE      read the payload from FILE ('-' for standard input)
+  --kind K                 what happened (default "message")
+  --deliver-at TIME        not before this ISO 8601 time, or this long from now (5m)
+  --priority P             lower runs first (default 0)
+  --max-attempts N         this route's attempt limit (default: the worker's)
+  --idempotency-key K      enqueue at most once per key: a repeat prints the first ids`,
+  options: {
+    channel: { type: "string" },
+    to: { type: "string", multiple: true },
+    payload: { type: "string" },
+    "payload-file": { type: "string" },
+    kind: { type: "string" },
+    "deliver-at": { type: "string" },
+    priority: { type: "string" },
+    "max-attempts": { type: "string" },
+    "idempotency-key": { type: "string" },
+  },
+  positionals: 0,
+  async run(values, _args, common, io) {
+    const channel = values["channel"];
+    if (typeof channel !== "string") throw new InvalidArgumentError("--channel", "is required");
+    const to = values["to"];
+    if (!Array.isArray(to) || to.length === 0) {
+      throw new InvalidArgumentError("--to", "is required");
+    }
+    const payload = await readPayload(values);
+    const deliverAt = typeof values["deliver-at"] === "string"
+      ? parseTime("--deliver-at", values["deliver-at"], "ahead")
+      : undefined;
+    const priority = numberFlag("--priority", values["priority"] as string | undefined);
+    const maxAttempts = numberFlag("--max-attempts", values["max-attempts"] as string | undefined);
+    const key = values["idempotency-key"];
+    const notification = {
+      kind: typeof values["kind"] === "string" ? values["kind"] : "message",
+      payload,
+      ...(typeof key === "string" ? { idempotencyKey: key } : {}),
+    };
+    const routes = to.map((destination) => ({
+      channel,
+      destination,
+      ...(deliverAt ? { deliverAt } : {}),
+      ...(priority === undefined ? {} : { priority }),
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    }));
+    return await withDatabase(common, io, async ({ store }) => {
+      const res = await store.enqueue(notification, routes);
+      if (res.duplicate) {
+        io.err("herald: idempotency key seen before: nothing written; the first ids are:");
+      }
+      for (const id of res.routeIds) io.out(id);
+      return 0;
+    });
+  },
+};
+
+async function readPayload(values: Values): Promise<JsonValue> {
+  const inline = values["payload"];
+  const file = values["payload-file"];
+  if (inline !== undefined && file !== undefined) {
+    throw new InvalidArgumentError("--payload", "give --payload or --payload-file, not both");
+  }
+  if (inline === undefined && file === undefined) return {};
+  let text: string;
+  let field = "--payload";
+  if (typeof file === "string") {
+    field = "--payload-file";
+    try {
+      // Standard input is read as a stream: a synchronous read of a pipe fails
+      // with EAGAIN under Node once its stdin is non-blocking.
+      text = file === "-" ? await readStdin() : readFileSync(file, "utf8");
+    } catch (err) {
+      throw new InvalidArgumentError(
+        field,
+        `cannot be read (${(err as { code?: string }).code ?? "error"})`,
+        file,
+      );
+    }
+  } else {
+    text = String(inline);
+  }
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (err) {
+    throw new InvalidArgumentError(field, `is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** All of standard input, as text. */
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+  }
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(bytes);
+}
