@@ -40,6 +40,7 @@ import type { SqlHandle } from "./store.ts";
 import { acquireDataDirLock } from "./embedded/_data_dir_lock.ts";
 import type { DataDirLock } from "./embedded/_data_dir_lock.ts";
 import { pgliteSocketFactory } from "./embedded/_pglite_socket.ts";
+import { describeError } from "./core/_redact.ts";
 
 /** Where the embedded database lives when no `dataDir` is given (relative to the working directory). */
 export const DEFAULT_DATA_DIR = "./.herald/data";
@@ -122,7 +123,7 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
     const pglite = await PGlite.create({ dataDir: absolute }).catch((err: unknown) => {
       throw new HeraldError(
         "HERALD_STORE",
-        `Cannot open the embedded database at ${dataDir}: ${describe(err)}`,
+        `Cannot open the embedded database at ${dataDir}: ${describeError(err)}`,
         { cause: err },
       );
     });
@@ -219,9 +220,6 @@ function checkEmptyOrPartial(dataDir: string, absolute: string): void {
   }
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 // The types the API mentions, so this entry point documents them all.
 export type {

@@ -5,7 +5,7 @@
  *
  * PGlite has exactly one backend session, but the driver opens several
  * connections (a pool, and one more for `sql.listen`). Each connection here is
- * a virtual socket; a {@link Session} hands PGlite to one of them at a time and
+ * a virtual socket; a session (`_pglite_session.ts`) hands PGlite to one of them at a time and
  * keeps it there until that connection is idle (ReadyForQuery `I` after a
  * Sync), so one connection's transaction never interleaves with another's
  * statements. The price: a connection that opens a transaction and then waits
@@ -15,14 +15,22 @@
  */
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
+import {
+  CANCEL_REQUEST,
+  COPY_FROM_STDIN,
+  COPY_UNSUPPORTED,
+  GSSENC_REQUEST,
+  message,
+  PARSE,
+  QUERY,
+  SSL_REQUEST,
+  SYNC,
+  TERMINATE,
+} from "./_pg_wire.ts";
+import { Session } from "./_pglite_session.ts";
+import type { Batch, ProtocolDb, TxStatus } from "./_pglite_session.ts";
 
-/** The part of PGlite this module drives (PGlite itself satisfies it). */
-export interface ProtocolDb {
-  readonly closed: boolean;
-  /** PGlite's own query mutex, so we never interleave with `db.query()` or `db.close()`. */
-  runExclusive<T>(fn: () => Promise<T>): Promise<T>;
-  execProtocolRaw(message: Uint8Array): Promise<Uint8Array>;
-}
+export type { ProtocolDb } from "./_pglite_session.ts";
 
 /**
  * For the driver's `socket` option: `postgres({ socket: pgliteSocketFactory(db), ... })`.
@@ -34,169 +42,9 @@ export function pgliteSocketFactory(db: ProtocolDb): () => PgliteSocket {
   return () => new PgliteSocket(session);
 }
 
-const SSL_REQUEST = 80877103;
-const GSSENC_REQUEST = 80877104;
-const CANCEL_REQUEST = 80877102;
-
-const PARSE = 0x50; // P
-const QUERY = 0x51; // Q
-const SYNC = 0x53; // S
-const TERMINATE = 0x58; // X
-const NOTIFICATION = 0x41; // A
-const READY = 0x5a; // Z
-const BACKEND_KEY = 0x4b; // K
-
-// PGlite aborts its whole WASM instance when COPY FROM STDIN runs out of input
-// inside one protocol call, and the driver only sends the data after it saw
-// CopyInResponse. Rewriting such statements into an error keeps the database
-// alive and gives the caller a normal SQLSTATE (0A000) to handle.
-const COPY_FROM_STDIN = /^\s*copy\b[\s\S]*\bfrom\s+stdin\b/i;
-const COPY_UNSUPPORTED = "DO $$BEGIN RAISE EXCEPTION " +
-  "'COPY FROM STDIN is not supported by the embedded database' " +
-  "USING ERRCODE = 'feature_not_supported'; END$$";
-
-type TxStatus = "I" | "T" | "E";
-
-interface Batch {
-  readonly bytes: Buffer;
-  /** The batch ends with Sync or a simple Query, so its answer ends with ReadyForQuery. */
-  readonly synced: boolean;
-  readonly startup: boolean;
-}
-
-/** Serialises the virtual connections of one PGlite at transaction granularity. */
-class Session {
-  readonly #db: ProtocolDb;
-  readonly #sockets = new Set<PgliteSocket>();
-  /** Sockets with input waiting, oldest first. */
-  #ready: PgliteSocket[] = [];
-  /** The socket that holds the backend until it is idle again. */
-  #owner: PgliteSocket | undefined;
-  #pumping = false;
-  #nextPid = 1;
-
-  constructor(db: ProtocolDb) {
-    this.#db = db;
-  }
-
-  add(socket: PgliteSocket): number {
-    this.#sockets.add(socket);
-    return this.#nextPid++;
-  }
-
-  /** True when `socket` holds the backend mid-transaction or mid-pipeline. */
-  owns(socket: PgliteSocket): boolean {
-    return this.#owner === socket;
-  }
-
-  /** Forgets a socket that has nothing left to clean up. */
-  drop(socket: PgliteSocket): void {
-    this.#sockets.delete(socket);
-    this.#ready = this.#ready.filter((s) => s !== socket);
-  }
-
-  schedule(socket: PgliteSocket): void {
-    if (!this.#ready.includes(socket)) this.#ready.push(socket);
-    if (this.#pumping) return;
-    this.#pumping = true;
-    // Deferred so that the driver's burst of writes goes to PGlite as one call.
-    queueMicrotask(() => void this.#pump());
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      for (;;) {
-        const index = this.#owner ? this.#ready.indexOf(this.#owner) : 0;
-        const socket = this.#ready[index];
-        if (index < 0 || !socket) return; // idle, or the owner has not sent its next message yet
-        this.#ready.splice(index, 1);
-        if (socket.closed) await this.#cleanup(socket);
-        else {
-          const batch = socket.takeBatch();
-          if (batch) await this.#run(socket, batch);
-          // The startup packet went alone; what the driver sent after it is still waiting.
-          if (socket.hasInput() && !this.#ready.includes(socket)) this.#ready.push(socket);
-        }
-      }
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  async #exec(bytes: Uint8Array): Promise<Uint8Array> {
-    return await this.#db.runExclusive(() => this.#db.execProtocolRaw(bytes));
-  }
-
-  /** What a server does when its client goes away: abort the transaction, drop its statements. */
-  async #cleanup(socket: PgliteSocket): Promise<void> {
-    const bytes = socket.cleanupBytes(this.#owner === socket);
-    if (bytes.length > 0 && !this.#db.closed) {
-      try {
-        await this.#exec(bytes);
-      } catch {
-        // The database is closing; there is nothing left to clean.
-      }
-    }
-    if (this.#owner === socket) this.#owner = undefined;
-    this.#sockets.delete(socket);
-    socket.finishClose();
-  }
-
-  async #run(socket: PgliteSocket, batch: Batch): Promise<void> {
-    let answer: Buffer;
-    socket.inFlight = true;
-    try {
-      // Copied: PGlite may hand back a view on its own memory (it does for startup).
-      answer = Buffer.from(await this.#exec(batch.bytes));
-      socket.inFlight = false;
-    } catch (err) {
-      socket.inFlight = false;
-      if (this.#owner === socket) this.#owner = undefined;
-      socket.fail(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    const keep: Buffer[] = [];
-    const notifications: Buffer[] = [];
-    let status: TxStatus | undefined;
-    let last = -1;
-    let start = 0;
-    let pos = 0;
-    while (pos + 5 <= answer.length) {
-      const type = answer[pos]!;
-      const end = pos + 1 + answer.readUInt32BE(pos + 1);
-      if (type === NOTIFICATION) {
-        // Cut out: it belongs to the listening connection, whichever one ran the NOTIFY.
-        if (pos > start) keep.push(answer.subarray(start, pos));
-        notifications.push(answer.subarray(pos, end));
-        start = end;
-      } else if (type === READY) {
-        status = String.fromCharCode(answer[pos + 5]!) as TxStatus;
-      } else if (type === BACKEND_KEY && batch.startup) {
-        answer.writeInt32BE(socket.pid, pos + 5); // a distinct pid per connection
-      }
-      last = type;
-      pos = end;
-    }
-    if (answer.length > start) keep.push(answer.subarray(start));
-    if (status) socket.status = status;
-    const idle = socket.status === "I" && batch.synced && last === READY;
-    this.#owner = idle ? undefined : socket;
-
-    if (keep.length > 0) socket.deliver(keep.length === 1 ? keep[0]! : Buffer.concat(keep));
-    if (notifications.length > 0) {
-      const all = Buffer.concat(notifications);
-      // Later, like a server pushing to another backend. The driver ignores
-      // notifications on connections that are not listening.
-      setTimeout(() => {
-        for (const s of this.#sockets) s.deliver(all);
-      }, 0);
-    }
-  }
-}
-
 /**
  * One virtual connection: the subset of `net.Socket` the driver uses. Writes
- * are split into protocol messages and queued on the {@link Session}; PGlite's
+ * are split into protocol messages and queued on the session; PGlite's
  * answers come back as `data` events.
  */
 export class PgliteSocket extends EventEmitter {
@@ -392,14 +240,4 @@ export class PgliteSocket extends EventEmitter {
       this.#session.schedule(this);
     }
   }
-}
-
-/** One typed frontend message; `body` carries its own NULs. */
-function message(type: number, body: string): Buffer {
-  const payload = Buffer.from(body);
-  const out = Buffer.alloc(5 + payload.length);
-  out[0] = type;
-  out.writeUInt32BE(4 + payload.length, 1);
-  payload.copy(out, 5);
-  return out;
 }

@@ -1,0 +1,171 @@
+/**
+ * One PGlite backend shared by many virtual connections: the session hands
+ * PGlite to one connection at a time and keeps it there until that
+ * connection is idle (ReadyForQuery `I` after a Sync), so one connection's
+ * transaction never interleaves with another's statements.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { BACKEND_KEY, NOTIFICATION, READY } from "./_pg_wire.ts";
+
+/** The part of PGlite this module drives (PGlite itself satisfies it). */
+export interface ProtocolDb {
+  readonly closed: boolean;
+  /** PGlite's own query mutex, so we never interleave with `db.query()` or `db.close()`. */
+  runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+  execProtocolRaw(message: Uint8Array): Promise<Uint8Array>;
+}
+
+export type TxStatus = "I" | "T" | "E";
+
+export interface Batch {
+  readonly bytes: Buffer;
+  /** The batch ends with Sync or a simple Query, so its answer ends with ReadyForQuery. */
+  readonly synced: boolean;
+  readonly startup: boolean;
+}
+
+/** What the session needs of a virtual connection (`PgliteSocket` is one). */
+export interface SessionSocket {
+  readonly pid: number;
+  status: TxStatus;
+  inFlight: boolean;
+  closed: boolean;
+  hasInput(): boolean;
+  takeBatch(): Batch | undefined;
+  cleanupBytes(owner: boolean): Buffer;
+  deliver(bytes: Buffer): void;
+  fail(err: Error): void;
+  finishClose(): void;
+}
+
+/** Serialises the virtual connections of one PGlite at transaction granularity. */
+export class Session {
+  readonly #db: ProtocolDb;
+  readonly #sockets = new Set<SessionSocket>();
+  /** Sockets with input waiting, oldest first. */
+  #ready: SessionSocket[] = [];
+  /** The socket that holds the backend until it is idle again. */
+  #owner: SessionSocket | undefined;
+  #pumping = false;
+  #nextPid = 1;
+
+  constructor(db: ProtocolDb) {
+    this.#db = db;
+  }
+
+  add(socket: SessionSocket): number {
+    this.#sockets.add(socket);
+    return this.#nextPid++;
+  }
+
+  /** True when `socket` holds the backend mid-transaction or mid-pipeline. */
+  owns(socket: SessionSocket): boolean {
+    return this.#owner === socket;
+  }
+
+  /** Forgets a socket that has nothing left to clean up. */
+  drop(socket: SessionSocket): void {
+    this.#sockets.delete(socket);
+    this.#ready = this.#ready.filter((s) => s !== socket);
+  }
+
+  schedule(socket: SessionSocket): void {
+    if (!this.#ready.includes(socket)) this.#ready.push(socket);
+    if (this.#pumping) return;
+    this.#pumping = true;
+    // Deferred so that the driver's burst of writes goes to PGlite as one call.
+    queueMicrotask(() => void this.#pump());
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const index = this.#owner ? this.#ready.indexOf(this.#owner) : 0;
+        const socket = this.#ready[index];
+        if (index < 0 || !socket) return; // idle, or the owner has not sent its next message yet
+        this.#ready.splice(index, 1);
+        if (socket.closed) await this.#cleanup(socket);
+        else {
+          const batch = socket.takeBatch();
+          if (batch) await this.#run(socket, batch);
+          // The startup packet went alone; what the driver sent after it is still waiting.
+          if (socket.hasInput() && !this.#ready.includes(socket)) this.#ready.push(socket);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #exec(bytes: Uint8Array): Promise<Uint8Array> {
+    return await this.#db.runExclusive(() => this.#db.execProtocolRaw(bytes));
+  }
+
+  /** What a server does when its client goes away: abort the transaction, drop its statements. */
+  async #cleanup(socket: SessionSocket): Promise<void> {
+    const bytes = socket.cleanupBytes(this.#owner === socket);
+    if (bytes.length > 0 && !this.#db.closed) {
+      try {
+        await this.#exec(bytes);
+      } catch {
+        // The database is closing; there is nothing left to clean.
+      }
+    }
+    if (this.#owner === socket) this.#owner = undefined;
+    this.#sockets.delete(socket);
+    socket.finishClose();
+  }
+
+  async #run(socket: SessionSocket, batch: Batch): Promise<void> {
+    let answer: Buffer;
+    socket.inFlight = true;
+    try {
+      // Copied: PGlite may hand back a view on its own memory (it does for startup).
+      answer = Buffer.from(await this.#exec(batch.bytes));
+      socket.inFlight = false;
+    } catch (err) {
+      socket.inFlight = false;
+      if (this.#owner === socket) this.#owner = undefined;
+      socket.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    const keep: Buffer[] = [];
+    const notifications: Buffer[] = [];
+    let status: TxStatus | undefined;
+    let last = -1;
+    let start = 0;
+    let pos = 0;
+    while (pos + 5 <= answer.length) {
+      const type = answer[pos]!;
+      const end = pos + 1 + answer.readUInt32BE(pos + 1);
+      if (type === NOTIFICATION) {
+        // Cut out: it belongs to the listening connection, whichever one ran the NOTIFY.
+        if (pos > start) keep.push(answer.subarray(start, pos));
+        notifications.push(answer.subarray(pos, end));
+        start = end;
+      } else if (type === READY) {
+        status = String.fromCharCode(answer[pos + 5]!) as TxStatus;
+      } else if (type === BACKEND_KEY && batch.startup) {
+        answer.writeInt32BE(socket.pid, pos + 5); // a distinct pid per connection
+      }
+      last = type;
+      pos = end;
+    }
+    if (answer.length > start) keep.push(answer.subarray(start));
+    if (status) socket.status = status;
+    const idle = socket.status === "I" && batch.synced && last === READY;
+    this.#owner = idle ? undefined : socket;
+
+    if (keep.length > 0) socket.deliver(keep.length === 1 ? keep[0]! : Buffer.concat(keep));
+    if (notifications.length > 0) {
+      const all = Buffer.concat(notifications);
+      // Later, like a server pushing to another backend. The driver ignores
+      // notifications on connections that are not listening.
+      setTimeout(() => {
+        for (const s of this.#sockets) s.deliver(all);
+      }, 0);
+    }
+  }
+}
