@@ -1,7 +1,9 @@
 /**
  * Herald's side of the benchmark: a real {@link Worker} on a real
  * {@link PostgresStore}, draining a loaded table (throughput), sending
- * through a slow channel, woken by `NOTIFY` (latency) and starting cold.
+ * through a slow channel and starting cold. The wake-up run (woken by
+ * `NOTIFY`, timed per route) is bench/_wake.ts, on this file's counted
+ * store and send counter.
  *
  * The store gets its own `postgres` handle, built with the options
  * `PostgresStore` uses for a URL plus a `debug` hook, so each row can report
@@ -12,10 +14,9 @@
 import postgres from "postgres";
 import type { Channel } from "../channels/channel.ts";
 import { silentLogger } from "../observe/logger.ts";
-import type { Route } from "../core/route.ts";
 import { PostgresStore } from "../store.ts";
 import { Worker } from "../worker.ts";
-import { capped, sleep } from "./_db.ts";
+import { capped } from "./_db.ts";
 import type { BenchDb } from "./_db.ts";
 import { percentile } from "./_report.ts";
 
@@ -38,7 +39,7 @@ export interface DrainRun {
 }
 
 /** A store on its own counted connection pool, warmed to `max` connections. */
-async function countedStore(
+export async function countedStore(
   url: string,
   schema: string,
   max: number,
@@ -59,20 +60,52 @@ async function countedStore(
   return { store, sql, queries: () => queries, reset: () => void (queries = 0) };
 }
 
+/** What {@link drain} runs. */
+export interface DrainOptions {
+  concurrency: number;
+  routesPerTransaction: number;
+  routesPerTick: number;
+  routes: number;
+  capMs: number;
+  channel: Channel;
+  /** Count queries (slower: the driver then captures a stack per query). */
+  countQueries?: boolean;
+}
+
+/** A worker's outcomes so far; `allSent` resolves at the `routes`th `sent` event. */
+export interface Sends {
+  allSent: Promise<void>;
+  sent(): number;
+  /** Routes that ended as `retry` or `failed`. */
+  unsent(): number;
+  /** `performance.now()` at the `routes`th `sent`, 0 before. */
+  finished(): number;
+}
+
+/** Counts `worker`'s outcomes; listens before the worker runs, so none is missed. */
+export function countSends(worker: Worker, routes: number): Sends {
+  let sent = 0;
+  let unsent = 0;
+  let finished = 0;
+  let done!: () => void;
+  const allSent = new Promise<void>((resolve) => (done = resolve));
+  worker.addEventListener("sent", () => {
+    if (++sent === routes) {
+      finished = performance.now();
+      done();
+    }
+  });
+  const notSent = (): void => void unsent++;
+  worker.addEventListener("retry", notSent);
+  worker.addEventListener("failed", notSent);
+  return { allSent, sent: () => sent, unsent: () => unsent, finished: () => finished };
+}
+
 /** Runs a worker until `routes` routes are sent or `capMs` passes. */
 export async function drain(
   db: BenchDb,
   schema: string,
-  options: {
-    concurrency: number;
-    routesPerTransaction: number;
-    routesPerTick: number;
-    routes: number;
-    capMs: number;
-    channel: Channel;
-    /** Count queries (slower: the driver then captures a stack per query). */
-    countQueries?: boolean;
-  },
+  options: DrainOptions,
 ): Promise<DrainRun> {
   const { concurrency, routes } = options;
   const { store, sql, queries } = await countedStore(
@@ -91,137 +124,24 @@ export async function drain(
     listen: false,
     logger: silentLogger,
   });
-  let sent = 0;
-  let unsent = 0;
-  let finished = 0;
-  let done!: () => void;
-  const allSent = new Promise<void>((resolve) => (done = resolve));
-  worker.addEventListener("sent", () => {
-    if (++sent === routes) {
-      finished = performance.now();
-      done();
-    }
-  });
-  const notSent = (): void => void unsent++;
-  worker.addEventListener("retry", notSent);
-  worker.addEventListener("failed", notSent);
+  const sends = countSends(worker, routes);
   try {
     const began = performance.now();
     const running = worker.run();
-    const run = await capped(allSent, options.capMs, () => void worker.shutdown());
-    const seconds = ((run.capped ? performance.now() : finished) - began) / 1000;
+    const run = await capped(sends.allSent, options.capMs, () => void worker.shutdown());
+    const seconds = ((run.capped ? performance.now() : sends.finished()) - began) / 1000;
     const used = queries();
     await worker.shutdown();
     await running;
-    return { routes: sent, seconds, capped: run.capped, queries: used, unsent };
-  } finally {
-    await worker.shutdown();
-    await store.close();
-    await sql.end({ timeout: 5 });
-  }
-}
-
-/** Wake-up latencies of one paced enqueue run, in milliseconds. */
-export interface WakeRun {
-  /** `await store.enqueue()` resolved -> send started (negative: the send started first). */
-  fromResolved: number[];
-  /** `store.enqueue()` called -> send started. */
-  fromCall: number[];
-  /** Routes whose send never started before the cap. */
-  missing: number;
-  seconds: number;
-  capped: boolean;
-  queries: number;
-}
-
-/**
- * Enqueues `routes` routes one by one at `rate` per second through
- * `store.enqueue` (which NOTIFYs on commit) while a worker with a 60 s poll
- * interval listens; times each route from the enqueue to its send's start.
- */
-export async function wakeLatency(
-  db: BenchDb,
-  schema: string,
-  options: {
-    concurrency: number;
-    routes: number;
-    rate: number;
-    capMs: number;
-    countQueries?: boolean;
-  },
-): Promise<WakeRun> {
-  const { concurrency, routes, rate } = options;
-  const sendAt = new Float64Array(routes).fill(NaN);
-  const callAt = new Float64Array(routes);
-  const resolvedAt = new Float64Array(routes);
-  const channel: Channel = {
-    send(route: Route) {
-      const i = (route.payload as { i?: unknown } | null)?.i;
-      if (typeof i === "number") sendAt[i] = performance.now();
-      return Promise.resolve();
-    },
-  };
-  const { store, sql, queries, reset } = await countedStore(
-    db.url,
-    schema,
-    concurrency + 1,
-    options.countQueries,
-  );
-  const producer = new PostgresStore({ url: db.url, schema, max: 1 });
-  const worker = new Worker({
-    store,
-    channels: { noop: channel },
-    concurrency,
-    routesPerTick: 1000,
-    interval: 60_000,
-    listen: true,
-    logger: silentLogger,
-  });
-  let sent = 0;
-  let done!: () => void;
-  const allSent = new Promise<void>((resolve) => (done = resolve));
-  worker.addEventListener("sent", () => void (++sent === routes && done()));
-  const running = worker.run();
-  try {
-    await producer.getRoute(crypto.randomUUID()); // open the producer's connection
-    await sleep(300); // let the listener subscribe and the first (empty) ticks end
-    reset();
-    const began = performance.now();
-    let stop = false;
-    const produce = async (): Promise<void> => {
-      for (let i = 0; i < routes && !stop; i++) {
-        const wait = began + (i * 1000) / rate - performance.now();
-        if (wait > 0) await sleep(wait);
-        callAt[i] = performance.now();
-        await producer.enqueue({ kind: "bench.wake", payload: { i } }, [
-          { channel: "noop", destination: "bench" },
-        ]);
-        resolvedAt[i] = performance.now();
-      }
-      await allSent;
+    return {
+      routes: sends.sent(),
+      seconds,
+      capped: run.capped,
+      queries: used,
+      unsent: sends.unsent(),
     };
-    const run = await capped(produce(), options.capMs, () => {
-      stop = true;
-      void worker.shutdown();
-    });
-    const seconds = (performance.now() - began) / 1000;
-    const fromResolved: number[] = [];
-    const fromCall: number[] = [];
-    let missing = 0;
-    for (let i = 0; i < routes; i++) {
-      const at = sendAt[i]!;
-      if (Number.isNaN(at) || resolvedAt[i] === 0) {
-        missing++;
-        continue;
-      }
-      fromResolved.push(at - resolvedAt[i]!);
-      fromCall.push(at - callAt[i]!);
-    }
-    return { fromResolved, fromCall, missing, seconds, capped: run.capped, queries: queries() };
   } finally {
     await worker.shutdown();
-    await running;
-    await producer.close();
     await store.close();
     await sql.end({ timeout: 5 });
   }

@@ -36,7 +36,7 @@ function tripsRaw({ capMs }: Options, n: number): Scenario {
   });
 }
 
-/** A counted drain with `k` routes per transaction (`trips:per-route` for 1, else `trips:batch`). */
+/** A counted drain, K = `k`: `trips:per-route` for 1, else `trips:batch`. */
 function tripsHerald({ capMs, routesPerTick }: Options, n: number, k: number): Scenario {
   const name = k === 1 ? "trips:per-route" : "trips:batch";
   return loaded({ name, concurrency: 1, routesPerTransaction: k }, n, async (db, schema) => ({

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { summary, wakeLatency } from "./_herald.ts";
-import type { WakeRun } from "./_herald.ts";
+import { summary } from "./_herald.ts";
+import { wakeLatency } from "./_wake.ts";
+import type { WakeRun } from "./_wake.ts";
 import { loaded } from "./_plan.ts";
 import type { Options, Scenario } from "./_plan.ts";
 import { round } from "./_report.ts";
