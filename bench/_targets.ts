@@ -59,83 +59,118 @@ export function summarise(results: Result[]): void {
 
 /** One line per target: the measured figure, the reference, PASS or MISS. */
 export function targetsText(results: readonly Result[]): string {
-  const lines: string[] = ["Targets (ratios from this run):"];
-  const perRoute = results.filter((r) => r.name === "per-route" && !r.error && r.routes > 0);
-  if (perRoute.length > 0) {
-    const cells = perRoute.flatMap((r) => {
-      const raw = find(results, "raw", r.concurrency);
-      if (!raw) return [];
-      const ratio = r.routes_per_s / raw.routes_per_s;
-      return [`c${r.concurrency} ${x(ratio)} ${ok(ratio >= TARGETS.perRouteVsRaw)}`];
-    });
-    if (cells.length > 0) lines.push(`  per-route >= 0.9x same-driver raw: ${cells.join(", ")}`);
-    const vsBench = perRoute.flatMap((r) => {
-      const bench = find(results, "pgbench", r.concurrency);
-      return bench ? [`c${r.concurrency} ${x(r.routes_per_s / bench.routes_per_s)}`] : [];
-    });
-    if (vsBench.length > 0) lines.push(`  per-route vs pgbench (reported): ${vsBench.join(", ")}`);
-    const c10 = perRoute.find((r) => r.concurrency === 10);
-    if (c10) {
-      lines.push(
-        `  per-route c10 > graphile-worker ${perS(GRAPHILE_JOBS_PER_S)}: ${
-          perS(c10.routes_per_s)
-        } ${ok(c10.routes_per_s > GRAPHILE_JOBS_PER_S)}`,
-      );
-    }
-  }
-  const batch = results.filter((r) => r.name === "batch" && !r.error && r.routes > 0);
-  if (batch.length > 0) {
-    const best = batch.reduce((a, b) => (b.routes_per_s > a.routes_per_s ? b : a));
+  return [
+    "Targets (ratios from this run):",
+    ...perRouteLines(results),
+    ...batchLines(results),
+    ...wakeLines(results),
+    ...slowLines(results),
+    ...rssLines(results),
+    ...startupLines(results),
+    ...troubleLines(results),
+  ].join("\n");
+}
+
+/** Rows named `name` that ran and handled routes. */
+function measured(results: readonly Result[], name: string): Result[] {
+  return results.filter((r) => r.name === name && !r.error && r.routes > 0);
+}
+
+/** Per-route against raw (the target), pgbench and graphile-worker (reported). */
+function perRouteLines(results: readonly Result[]): string[] {
+  const perRoute = measured(results, "per-route");
+  if (perRoute.length === 0) return [];
+  const lines: string[] = [];
+  const cells = perRoute.flatMap((r) => {
+    const raw = find(results, "raw", r.concurrency);
+    if (!raw) return [];
+    const ratio = r.routes_per_s / raw.routes_per_s;
+    return [`c${r.concurrency} ${x(ratio)} ${ok(ratio >= TARGETS.perRouteVsRaw)}`];
+  });
+  if (cells.length > 0) lines.push(`  per-route >= 0.9x same-driver raw: ${cells.join(", ")}`);
+  const vsBench = perRoute.flatMap((r) => {
+    const bench = find(results, "pgbench", r.concurrency);
+    return bench ? [`c${r.concurrency} ${x(r.routes_per_s / bench.routes_per_s)}`] : [];
+  });
+  if (vsBench.length > 0) lines.push(`  per-route vs pgbench (reported): ${vsBench.join(", ")}`);
+  const c10 = perRoute.find((r) => r.concurrency === 10);
+  if (c10) {
     lines.push(
-      `  batch >= ${perS(TARGETS.batchRoutesPerS)}: best ${
-        perS(best.routes_per_s)
-      } (K=${best.routesPerTransaction} c=${best.concurrency}) ${
-        ok(best.routes_per_s >= TARGETS.batchRoutesPerS)
+      `  per-route c10 > graphile-worker ${perS(GRAPHILE_JOBS_PER_S)}: ${perS(c10.routes_per_s)} ${
+        ok(c10.routes_per_s > GRAPHILE_JOBS_PER_S)
       }`,
     );
   }
-  for (const r of results.filter((r) => r.name === "wakeup" && !r.error && r.routes > 0)) {
+  return lines;
+}
+
+/** The best batch row against the batch target. */
+function batchLines(results: readonly Result[]): string[] {
+  const batch = measured(results, "batch");
+  if (batch.length === 0) return [];
+  const best = batch.reduce((a, b) => (b.routes_per_s > a.routes_per_s ? b : a));
+  return [
+    `  batch >= ${perS(TARGETS.batchRoutesPerS)}: best ${
+      perS(best.routes_per_s)
+    } (K=${best.routesPerTransaction} c=${best.concurrency}) ${
+      ok(best.routes_per_s >= TARGETS.batchRoutesPerS)
+    }`,
+  ];
+}
+
+/** Each wake-up row's p50 and p99 against theirs. */
+function wakeLines(results: readonly Result[]): string[] {
+  return measured(results, "wakeup").map((r) => {
     const pass = (r.p50_ms ?? Infinity) <= TARGETS.wakeP50Ms &&
       (r.p99_ms ?? Infinity) <= TARGETS.wakeP99Ms;
-    lines.push(
-      `  wake-up c${r.concurrency} p50 <= 2 ms, p99 <= 10 ms: p50 ${r.p50_ms?.toFixed(2)} ms, p99 ${
-        r.p99_ms?.toFixed(2)
-      } ms, max ${r.max_ms?.toFixed(2)} ms ${ok(pass)}`,
-    );
-  }
-  for (const r of results.filter((r) => r.ideal_routes_per_s !== undefined && !r.error)) {
+    return `  wake-up c${r.concurrency} p50 <= 2 ms, p99 <= 10 ms: p50 ${
+      r.p50_ms?.toFixed(2)
+    } ms, p99 ${r.p99_ms?.toFixed(2)} ms, max ${r.max_ms?.toFixed(2)} ms ${ok(pass)}`;
+  });
+}
+
+/** Each slow-channel row against its ideal rate. */
+function slowLines(results: readonly Result[]): string[] {
+  return results.filter((r) => r.ideal_routes_per_s !== undefined && !r.error).map((r) => {
     const ratio = r.routes_per_s / r.ideal_routes_per_s!;
-    lines.push(
-      `  ${r.name} (c${r.concurrency}, K=${r.routesPerTransaction}) within 10% of ideal ${
-        perS(r.ideal_routes_per_s!)
-      }: ${perS(r.routes_per_s)} = ${x(ratio)} ${ok(ratio >= TARGETS.slowOfIdeal)}`,
-    );
-  }
+    return `  ${r.name} (c${r.concurrency}, K=${r.routesPerTransaction}) within 10% of ideal ${
+      perS(r.ideal_routes_per_s!)
+    }: ${perS(r.routes_per_s)} = ${x(ratio)} ${ok(ratio >= TARGETS.slowOfIdeal)}`;
+  });
+}
+
+/** The peak RSS: of the worker alone when `rss` ran, else of the whole bench process. */
+function rssLines(results: readonly Result[]): string[] {
   const children = results.filter((r) => r.name === "rss-child" && !r.error);
   const inProcess = results.filter((r) =>
     r.rss_peak_mb !== undefined && !["raw", "pgbench", "rss-child"].includes(r.name)
   );
   const rssRows = children.length > 0 ? children : inProcess;
-  if (rssRows.length > 0) {
-    const peak = Math.max(...rssRows.map((r) => r.rss_peak_mb!));
-    const what = children.length > 0
-      ? "worker alone in a child process"
-      : "whole bench process; run --only rss for the worker alone";
-    lines.push(
-      `  RSS <= ${TARGETS.rssMb} MB (${what}): peak ${peak} MB ${ok(peak <= TARGETS.rssMb)}`,
-    );
-  }
-  const startup = results.find((r) => r.name === "startup" && !r.error && r.routes > 0);
-  if (startup) {
-    lines.push(
-      `  start -> first claim (reported): p50 ${startup.p50_ms?.toFixed(1)} ms, max ${
-        startup.max_ms?.toFixed(1)
-      } ms`,
-    );
-  }
+  if (rssRows.length === 0) return [];
+  const peak = Math.max(...rssRows.map((r) => r.rss_peak_mb!));
+  const what = children.length > 0
+    ? "worker alone in a child process"
+    : "whole bench process; run --only rss for the worker alone";
+  return [`  RSS <= ${TARGETS.rssMb} MB (${what}): peak ${peak} MB ${ok(peak <= TARGETS.rssMb)}`];
+}
+
+/** Start to first claim, reported without a target. */
+function startupLines(results: readonly Result[]): string[] {
+  const [startup] = measured(results, "startup");
+  if (!startup) return [];
+  return [
+    `  start -> first claim (reported): p50 ${startup.p50_ms?.toFixed(1)} ms, max ${
+      startup.max_ms?.toFixed(1)
+    } ms`,
+  ];
+}
+
+/** How many scenarios failed or hit the time cap. */
+function troubleLines(results: readonly Result[]): string[] {
+  const lines: string[] = [];
   const failed = results.filter((r) => r.error);
   if (failed.length > 0) lines.push(`  ${failed.length} scenario(s) failed: see ERROR notes`);
   const cappedRows = results.filter((r) => r.capped);
   if (cappedRows.length > 0) lines.push(`  ${cappedRows.length} scenario(s) hit the time cap`);
-  return lines.join("\n");
+  return lines;
 }
