@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
 /** One request as the server saw it. */
 export interface RecordedRequest {
@@ -72,6 +72,26 @@ export async function startServer(
       });
     });
   });
+  const { url, port, close } = await listenLocal(server);
+  return {
+    url,
+    port,
+    requests,
+    nextRequest(): Promise<RecordedRequest> {
+      return new Promise((resolve) => waiters.push(resolve));
+    },
+    close,
+  };
+}
+
+/**
+ * Listens on an ephemeral port of 127.0.0.1; `close` stops listening and
+ * destroys open connections (hanging clients would otherwise keep it
+ * waiting), and is safe to call twice. Every test server here starts so.
+ */
+export async function listenLocal(
+  server: Server,
+): Promise<{ url: string; port: number; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
@@ -79,14 +99,9 @@ export async function startServer(
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
-    requests,
-    nextRequest(): Promise<RecordedRequest> {
-      return new Promise((resolve) => waiters.push(resolve));
-    },
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        // Hanging clients (timeout tests) would otherwise keep close() waiting.
         server.closeAllConnections();
       });
       return closing;

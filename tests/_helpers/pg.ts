@@ -2,6 +2,7 @@
  * Real-Postgres test helpers. Each test gets its own schema (dropped after),
  * so files can run in parallel against one database.
  */
+import { after, before } from "node:test";
 import postgres from "postgres";
 import { PostgresStore } from "../../store.ts";
 
@@ -57,4 +58,20 @@ export function freshStore(
       await sql.end({ timeout: 5 });
     },
   });
+}
+
+/**
+ * Registers `before`/`after` hooks giving the enclosing `describe` a migrated
+ * store on a fresh schema; call the returned function inside tests.
+ */
+export function useFreshStore(): () => Awaited<ReturnType<typeof freshStore>> {
+  let env: Awaited<ReturnType<typeof freshStore>> | undefined;
+  before(async () => {
+    env = await freshStore();
+    await env.store.migrate();
+  });
+  after(async () => {
+    await env?.cleanup();
+  });
+  return () => env!;
 }

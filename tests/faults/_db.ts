@@ -98,3 +98,41 @@ export async function enqueueMany(
   }
   return ids;
 }
+
+/**
+ * For each worker: does it `LISTEN` again, on a session other than the one
+ * in `before` (waits up to 10 s each; a dead worker counts as not listening).
+ */
+export async function relistened(
+  sql: postgres.Sql,
+  workers: readonly { readonly name: string; readonly exit: unknown }[],
+  schema: string,
+  before: ReadonlyMap<string, number>,
+): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (const w of workers) {
+    if (w.exit !== undefined) {
+      out.push(false);
+      continue;
+    }
+    const pid = await until(
+      `${w.name} listens again`,
+      () => listenerOf(sql, w.name, schema),
+      10_000,
+    )
+      .catch(() => undefined); // a silently lost listener must not hide the figures
+    out.push(pid !== undefined && pid !== before.get(w.name));
+  }
+  return out;
+}
+
+/** Of `ids`, how many never reached the receiver, and how many reached it more than once. */
+export function deliveryCounts(
+  ids: readonly string[],
+  counts: ReadonlyMap<string, number>,
+): { lost: number; duplicates: number } {
+  return {
+    lost: ids.filter((id) => !counts.has(id)).length,
+    duplicates: ids.filter((id) => (counts.get(id) ?? 0) > 1).length,
+  };
+}

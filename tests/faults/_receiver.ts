@@ -8,6 +8,7 @@
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenLocal } from "../_helpers/http_server.ts";
 
 /** One request as it arrived. */
 export interface Arrival {
@@ -81,12 +82,9 @@ export async function startReceiver(
     req.once("end", () => setTimeout(() => answer(decision.status), decision.afterMs));
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no TCP address");
-  let closing: Promise<void> | undefined;
+  const { url, close } = await listenLocal(server);
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url,
     arrivals,
     counts,
     get holding() {
@@ -101,12 +99,6 @@ export async function startReceiver(
       if (counts.size >= n) return Promise.resolve();
       return new Promise((resolve) => distinctWaiters.push({ n, resolve }));
     },
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close,
   };
 }

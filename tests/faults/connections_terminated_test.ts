@@ -21,7 +21,7 @@ import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { deathNote, killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
-import { enqueueMany, listenerOf, statusCounts, until } from "./_db.ts";
+import { deliveryCounts, enqueueMany, listenerOf, relistened, statusCounts, until } from "./_db.ts";
 import { ms, printFigures, size, summary } from "./_figures.ts";
 
 const ROUNDS = size(3, 5);
@@ -84,23 +84,9 @@ describe("fault: the workers' connections are terminated", () => {
       const c = await statusCounts(sql, schema);
       return (c["sent"] ?? 0) === ids.length ? c : undefined;
     });
-    const relistened = [];
-    for (const w of workers) {
-      if (w.exit !== undefined) {
-        relistened.push(false);
-        continue;
-      }
-      const pid = await until(
-        `${w.name} listens again`,
-        () => listenerOf(sql, w.name, schema),
-        10_000,
-      )
-        .catch(() => undefined); // a silently lost listener must not hide the figures
-      relistened.push(pid !== undefined && pid !== listeners.get(w.name));
-    }
+    const relisten = await relistened(sql, workers, schema, listeners);
     const warnings = workers.map((w) => w.logs.filter((l) => l.level === "warn").length);
-    const lost = ids.filter((id) => !rx.counts.has(id)).length;
-    const duplicates = ids.filter((id) => (rx.counts.get(id) ?? 0) > 1).length;
+    const { lost, duplicates } = deliveryCounts(ids, rx.counts);
     printFigures("connections_terminated", {
       workers: workers.map((w) => w.runtime),
       rounds: ROUNDS,
@@ -118,7 +104,7 @@ describe("fault: the workers' connections are terminated", () => {
     }
     assert.equal(lost, 0);
     assert.deepEqual(counts, { sent: ids.length });
-    assert.deepEqual(relistened, [true, true, true], "each worker LISTENs on a new session");
+    assert.deepEqual(relisten, [true, true, true], "each worker LISTENs on a new session");
     assert.ok(warnings.some((n) => n > 0), "the lost transactions were logged as warnings");
   });
 });

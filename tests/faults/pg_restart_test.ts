@@ -27,7 +27,7 @@ import { PostgresStore } from "../../store.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
 import { deathNote, killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
-import { enqueueMany, listenerOf, statusCounts, until } from "./_db.ts";
+import { deliveryCounts, enqueueMany, listenerOf, relistened, statusCounts, until } from "./_db.ts";
 import { ms, printFigures, size, summary } from "./_figures.ts";
 
 const SCHEMA = "herald_faults";
@@ -108,23 +108,9 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
         return (c["sent"] ?? 0) === ids.length ? c : undefined;
       });
 
-      const relistened = [];
-      for (const w of workers) {
-        if (w.exit !== undefined) {
-          relistened.push(false);
-          continue;
-        }
-        const pid = await until(
-          `${w.name} listens again`,
-          () => listenerOf(sql!, w.name, SCHEMA),
-          10_000,
-        )
-          .catch(() => undefined); // a silently lost listener must not hide the figures
-        relistened.push(pid !== undefined && pid !== listeners.get(w.name));
-      }
+      const relisten = await relistened(sql!, workers, SCHEMA, listeners);
       const warnings = workers.map((w) => w.logs.filter((l) => l.level === "warn").length);
-      const lost = ids.filter((id) => !rx.counts.has(id)).length;
-      const duplicates = ids.filter((id) => (rx.counts.get(id) ?? 0) > 1).length;
+      const { lost, duplicates } = deliveryCounts(ids, rx.counts);
       printFigures("pg_restart", {
         workers: workers.map((w) => w.runtime),
         restarts: RESTARTS,
@@ -140,7 +126,7 @@ describe("fault: Postgres restarts mid-run (private cluster)", () => {
       alive();
       assert.equal(lost, 0);
       assert.deepEqual(counts, { sent: ids.length });
-      assert.deepEqual(relistened, [true, true, true], "each worker LISTENs on a new session");
+      assert.deepEqual(relisten, [true, true, true], "each worker LISTENs on a new session");
       assert.ok(warnings.some((n) => n > 0), "the lost transactions were logged as warnings");
       for (const w of workers) {
         const errors = w.logs.filter((l) => l.level === "error");

@@ -1,23 +1,16 @@
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import { enqueue, PostgresStore } from "../../store.ts";
 import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import { rec, storeContract } from "../_helpers/store_contract.ts";
-import { DATABASE_URL, freshStore, testSql } from "../_helpers/pg.ts";
+import { DATABASE_URL, freshStore, testSql, useFreshStore } from "../_helpers/pg.ts";
 
 storeContract({ name: "PostgresStore", open: () => freshStore() });
 
 describe("PostgresStore on a real database", () => {
-  let env: Awaited<ReturnType<typeof freshStore>>;
-  before(async () => {
-    env = await freshStore();
-    await env.store.migrate();
-  });
-  after(async () => {
-    await env.cleanup();
-  });
+  const env = useFreshStore();
 
   it("enqueue inside an application transaction that rolls back leaves nothing", async () => {
     const app = testSql(1);
@@ -25,23 +18,23 @@ describe("PostgresStore on a real database", () => {
       await assert.rejects(
         app.begin(async (tx) => {
           await enqueue(tx, { kind: "order.shipped" }, [{ channel: "log", destination: "x" }], {
-            schema: env.schema,
+            schema: env().schema,
           });
           throw new Error("application rolled back");
         }),
         /application rolled back/,
       );
-      const [row] = await env.sql`
-        SELECT (SELECT count(*) FROM ${env.sql(env.schema)}.notifications)::int AS n,
-               (SELECT count(*) FROM ${env.sql(env.schema)}.notification_routes)::int AS r`;
+      const [row] = await env().sql`
+        SELECT (SELECT count(*) FROM ${env().sql(env().schema)}.notifications)::int AS n,
+               (SELECT count(*) FROM ${env().sql(env().schema)}.notification_routes)::int AS r`;
       assert.deepEqual({ n: row?.["n"], r: row?.["r"] }, { n: 0, r: 0 });
 
       const committed = await app.begin((tx) =>
         enqueue(tx, { kind: "order.shipped" }, [{ channel: "log", destination: "x" }], {
-          schema: env.schema,
+          schema: env().schema,
         })
       );
-      assert.equal((await env.store.getRoute(committed.routeIds[0]!))?.status, "queued");
+      assert.equal((await env().store.getRoute(committed.routeIds[0]!))?.status, "queued");
     } finally {
       await app.end({ timeout: 5 });
     }
@@ -50,7 +43,7 @@ describe("PostgresStore on a real database", () => {
   it("concurrent migrations from many stores are safe", async () => {
     const stores = Array.from(
       { length: 4 },
-      () => new PostgresStore({ url: DATABASE_URL, schema: env.schema, max: 1 }),
+      () => new PostgresStore({ url: DATABASE_URL, schema: env().schema, max: 1 }),
     );
     try {
       const versions = await Promise.all(stores.map((s) => s.migrate()));
@@ -61,14 +54,14 @@ describe("PostgresStore on a real database", () => {
   });
 
   it("the lock timeout ends a transaction that sits idle too long", async () => {
-    const { routeIds } = await env.store.enqueue({ kind: "k" }, [{
+    const { routeIds } = await env().store.enqueue({ kind: "k" }, [{
       channel: "log",
       destination: "x",
     }]);
     const id = routeIds[0]!;
     let release!: () => void;
     const wedged = new Promise<void>((resolve) => (release = resolve));
-    const stalled = env.store.transaction(async (tx) => {
+    const stalled = env().store.transaction(async (tx) => {
       await tx.claimDue({ limit: 1, exclude: [] });
       await wedged; // a send that never returns
       await tx.finalise([rec(id, { status: "sent", attempts: 1 })]);
@@ -76,32 +69,32 @@ describe("PostgresStore on a real database", () => {
     // Postgres ends the idle session; the driver rejects the transaction.
     await assert.rejects(stalled, /CONNECTION_CLOSED|idle-in-transaction|terminating/i);
     release();
-    const route = await env.store.getRoute(id);
+    const route = await env().store.getRoute(id);
     assert.equal(route?.status, "queued");
     assert.equal(route?.attempts, 0);
-    const again = await env.store.transaction((tx) => tx.claimDue({ limit: 100, exclude: [] }));
+    const again = await env().store.transaction((tx) => tx.claimDue({ limit: 100, exclude: [] }));
     assert.ok(again.some((r) => r.id === id), "the route is claimable again");
   });
 
   it("an error text Postgres would refuse (NUL, half an emoji) still records the attempt", async () => {
     const reasons = ["bad\u0000byte", `${"x".repeat(498)}\u{1F600}tail`];
     for (const reason of reasons) {
-      const { routeIds } = await env.store.enqueue({ kind: "k" }, [{
+      const { routeIds } = await env().store.enqueue({ kind: "k" }, [{
         channel: "odd",
         destination: "x",
       }]);
       const worker = new Worker({
-        store: env.store,
+        store: env().store,
         channels: { odd: { send: () => Promise.reject(new Error(reason)) } },
         logger: silentLogger,
       });
       await worker.tick();
-      const route = await env.store.getRoute(routeIds[0]!);
+      const route = await env().store.getRoute(routeIds[0]!);
       assert.equal(route?.attempts, 1, "the attempt was recorded, not rolled back");
       assert.equal(route?.status, "queued");
       assert.ok(route?.lastError?.isWellFormed());
       assert.equal(route?.lastError?.includes("\u0000"), false);
-      await env.store.transaction(async (tx) => {
+      await env().store.transaction(async (tx) => {
         const claimed = await tx.claimDue({ limit: 100, exclude: [] });
         if (claimed.length > 0) {
           await tx.finalise(claimed.map((r) => rec(r.id, { status: "sent", attempts: 1 })));
@@ -111,14 +104,14 @@ describe("PostgresStore on a real database", () => {
   });
 
   it("two workers with different channel sets on one table deliver every route; none fails", async () => {
-    const second = new PostgresStore({ url: DATABASE_URL, schema: env.schema, max: 2 });
+    const second = new PostgresStore({ url: DATABASE_URL, schema: env().schema, max: 2 });
     try {
       const calls = { alpha: 0, beta: 0 };
       const counting = (name: "alpha" | "beta") => ({
         send: () => Promise.resolve(void calls[name]++),
       });
       const alphaOnly = new Worker({
-        store: env.store,
+        store: env().store,
         channels: { alpha: counting("alpha") },
         logger: silentLogger,
       });
@@ -127,7 +120,7 @@ describe("PostgresStore on a real database", () => {
         channels: { beta: counting("beta") },
         logger: silentLogger,
       });
-      const { routeIds } = await env.store.enqueue(
+      const { routeIds } = await env().store.enqueue(
         { kind: "deploy.rolling" },
         Array.from({ length: 20 }, (_, i) => ({
           channel: i % 2 ? "beta" : "alpha",
@@ -136,10 +129,10 @@ describe("PostgresStore on a real database", () => {
       );
       // The alpha-only worker goes first and drains all it can: the beta routes wait.
       while (await alphaOnly.tick() > 0) { /* drain */ }
-      const stats = await env.store.stats();
+      const stats = await env().store.stats();
       assert.deepEqual(stats.oldestDueByChannel.map((d) => d.channel), ["beta"]);
       while (await betaOnly.tick() > 0) { /* drain */ }
-      const routes = await Promise.all(routeIds.map((id) => env.store.getRoute(id)));
+      const routes = await Promise.all(routeIds.map((id) => env().store.getRoute(id)));
       assert.deepEqual(
         routes.map((r) => [r?.status, r?.attempts]),
         routeIds.map(() => ["sent", 1]),

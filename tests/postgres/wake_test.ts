@@ -8,20 +8,13 @@ import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import postgres from "postgres";
 import { PostgresStore } from "../../store.ts";
-import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
+import { DATABASE_URL, useFreshStore } from "../_helpers/pg.ts";
 import { nextEvent, scriptedChannel } from "../_helpers/kit.ts";
 
 const HOUR = 3_600_000;
 
 describe("wake-ups on Postgres", () => {
-  let env: Awaited<ReturnType<typeof freshStore>>;
-  before(async () => {
-    env = await freshStore();
-    await env.store.migrate();
-  });
-  after(async () => {
-    await env.cleanup();
-  });
+  const env = useFreshStore();
 
   // The worker's own pool, named, so its listener's session can be told apart
   // from those of tests running alongside.
@@ -34,7 +27,7 @@ describe("wake-ups on Postgres", () => {
       onnotice: () => {},
       connection: { application_name: appName },
     });
-    store = new PostgresStore({ sql: workerSql, schema: env.schema });
+    store = new PostgresStore({ sql: workerSql, schema: env().schema });
   });
   after(async () => {
     await workerSql.end({ timeout: 5 });
@@ -54,7 +47,7 @@ describe("wake-ups on Postgres", () => {
   /** Resolves once the worker's LISTEN is in place. */
   async function listenerPid(): Promise<number> {
     for (;;) {
-      const rows = await env.sql`
+      const rows = await env().sql`
         SELECT pid FROM pg_stat_activity
         WHERE application_name = ${appName} AND query LIKE 'listen %' AND state = 'idle'`;
       if (rows[0]) return rows[0]["pid"] as number;
@@ -67,7 +60,7 @@ describe("wake-ups on Postgres", () => {
     try {
       await listenerPid();
       const sent = nextEvent<{ routeId: string }>(worker, "sent");
-      const { routeIds } = await env.store.enqueue({ kind: "k" }, [{
+      const { routeIds } = await env().store.enqueue({ kind: "k" }, [{
         channel: "log",
         destination: "x",
       }]);
@@ -85,13 +78,13 @@ describe("wake-ups on Postgres", () => {
       // A route written without a notification, as if announced while the listener was away.
       const routeId = crypto.randomUUID();
       const notificationId = crypto.randomUUID();
-      const s = env.sql(env.schema);
-      await env.sql`INSERT INTO ${s}.notifications (id, kind) VALUES (${notificationId}, 'k')`;
-      await env.sql`
+      const s = env().sql(env().schema);
+      await env().sql`INSERT INTO ${s}.notifications (id, kind) VALUES (${notificationId}, 'k')`;
+      await env().sql`
         INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination)
         VALUES (${routeId}, ${notificationId}, 'log', 'x')`;
       const sent = nextEvent<{ routeId: string }>(worker, "sent");
-      await env.sql`SELECT pg_terminate_backend(${pid})`;
+      await env().sql`SELECT pg_terminate_backend(${pid})`;
       assert.equal((await sent).routeId, routeId);
       assert.notEqual(await listenerPid(), pid, "listening again on a new connection");
     } finally {
