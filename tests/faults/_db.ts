@@ -27,11 +27,21 @@ export async function until<T>(
   }
 }
 
-/** The `application_name`s (of those starting with `prefix`) whose session holds a transaction id: a row lock. */
+/**
+ * The `application_name`s (of those starting with `prefix`), one per
+ * session, of the sessions holding row locks on a routes table: a claim's
+ * `FOR UPDATE`. (A transaction id alone is no proof: the listener's probe,
+ * a NOTIFY, takes one for an instant on a connection of its own.)
+ */
 export async function lockHolders(sql: postgres.Sql, prefix: string): Promise<string[]> {
   const rows = await sql`
-    SELECT application_name FROM pg_stat_activity
-    WHERE backend_xid IS NOT NULL AND starts_with(application_name, ${prefix})`;
+    SELECT DISTINCT a.pid, a.application_name
+    FROM pg_locks l
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    JOIN pg_class c ON c.oid = l.relation
+    WHERE l.locktype = 'relation' AND l.mode = 'RowShareLock'
+      AND c.relname = 'notification_routes'
+      AND starts_with(a.application_name, ${prefix})`;
   return rows.map((r) => r["application_name"] as string);
 }
 
