@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import postgres from "postgres";
 import type { BenchDb } from "./_db.ts";
 import { capped } from "./_db.ts";
@@ -87,8 +88,7 @@ export async function rawLoop(
 /** Where pgbench is, or `undefined`. */
 export function findPgbench(): string | undefined {
   const candidates = ["/usr/lib/postgresql/15/bin/pgbench"];
-  const path = (globalThis as { process?: { env?: Record<string, string | undefined> } })
-    .process?.env?.["PATH"] ?? "";
+  const path = process.env["PATH"] ?? "";
   for (const dir of path.split(":")) if (dir) candidates.push(join(dir, "pgbench"));
   return candidates.find((p) => existsSync(p));
 }
@@ -108,19 +108,34 @@ export async function pgbench(
 ): Promise<{ tps: number; transactions: number; capped: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), "herald-bench-"));
   const script = join(dir, "claim.sql");
-  writeFileSync(
-    script,
-    [
-      "BEGIN;",
-      `${claimSql(schema).replace(/\s+/g, " ")} \\gset`,
-      `${updateSql(schema, ":route_id").replace(/\s+/g, " ")};`,
-      "COMMIT;",
-      "",
-    ].join("\n"),
-  );
+  writeFileSync(script, pgbenchScript(schema));
   const u = new URL(url);
+  const env: Record<string, string | undefined> = { ...process.env };
+  if (u.password) env["PGPASSWORD"] = decodeURIComponent(u.password);
+  try {
+    const out = await runPgbench(bin, pgbenchArgs(u, script, concurrency, routes), env, capMs);
+    if (out.timedOut) return { tps: 0, transactions: 0, capped: true };
+    return { ...parsePgbench(out.stdout), capped: false };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The claim transaction as a pgbench script, each statement on one line. */
+function pgbenchScript(schema: string): string {
+  return [
+    "BEGIN;",
+    `${claimSql(schema).replace(/\s+/g, " ")} \\gset`,
+    `${updateSql(schema, ":route_id").replace(/\s+/g, " ")};`,
+    "COMMIT;",
+    "",
+  ].join("\n");
+}
+
+/** `-n -c C -j min(2, C) -t routes/C -M prepared -f script`, then where to connect. */
+function pgbenchArgs(u: URL, script: string, concurrency: number, routes: number): string[] {
   const perClient = Math.floor(routes / concurrency);
-  const args = [
+  return [
     "-n",
     "-c",
     String(concurrency),
@@ -140,24 +155,28 @@ export async function pgbench(
     decodeURIComponent(u.username || "postgres"),
     decodeURIComponent(u.pathname.slice(1) || "postgres"),
   ];
-  const env: Record<string, string | undefined> = {
-    ...(globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env,
-  };
-  if (u.password) env["PGPASSWORD"] = decodeURIComponent(u.password);
-  try {
-    const out = await new Promise<{ stdout: string; timedOut: boolean }>((resolve, reject) => {
-      const child = execFile(bin, args, { env, timeout: capMs }, (err, stdout, stderr) => {
-        const timedOut = child.killed;
-        if (err && !timedOut) reject(new Error(`pgbench failed: ${String(stderr).trim()}`));
-        else resolve({ stdout: String(stdout), timedOut });
-      });
+}
+
+/** Runs pgbench; `timedOut` when it was killed at `capMs`. */
+function runPgbench(
+  bin: string,
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+  capMs: number,
+): Promise<{ stdout: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin, args, { env, timeout: capMs }, (err, stdout, stderr) => {
+      const timedOut = child.killed;
+      if (err && !timedOut) reject(new Error(`pgbench failed: ${String(stderr).trim()}`));
+      else resolve({ stdout: String(stdout), timedOut });
     });
-    if (out.timedOut) return { tps: 0, transactions: 0, capped: true };
-    const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out.stdout);
-    const done = /number of transactions actually processed: (\d+)/.exec(out.stdout);
-    if (!tps || !done) throw new Error(`cannot parse pgbench output: ${out.stdout.slice(0, 200)}`);
-    return { tps: Number(tps[1]), transactions: Number(done[1]), capped: false };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+}
+
+/** The tps (without connection time) and the transactions pgbench reports. */
+function parsePgbench(stdout: string): { tps: number; transactions: number } {
+  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
+  const done = /number of transactions actually processed: (\d+)/.exec(stdout);
+  if (!tps || !done) throw new Error(`cannot parse pgbench output: ${stdout.slice(0, 200)}`);
+  return { tps: Number(tps[1]), transactions: Number(done[1]) };
 }

@@ -45,67 +45,77 @@ function parseArgs(argv: readonly string[]): Options | string {
     const [flag, inline] = arg.startsWith("--") && arg.includes("=")
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, undefined];
+    if (flag === "--help" || flag === "-h") return USAGE;
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value`);
       return v;
     };
-    const count = (min: number): number => {
-      const v = value();
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min) {
-        throw new Error(`${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-      }
-      return n;
-    };
-    switch (flag) {
-      case "--only": {
-        const names = value().split(",").map((s) => s.trim()).filter((s) => s !== "");
-        const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
-        if (unknown.length > 0 || names.length === 0) {
-          throw new Error(`--only: unknown scenario ${JSON.stringify(unknown.join(","))}`);
-        }
-        options.only = new Set(names);
-        break;
-      }
-      case "--routes":
-        options.routes = count(10);
-        break;
-      case "--routes-per-tick":
-        options.routesPerTick = count(1);
-        break;
-      case "--cap":
-        options.capMs = count(1) * 1000;
-        break;
-      case "--url":
-        options.url = value();
-        break;
-      case "--json":
-        options.json = true;
-        break;
-      case "--help":
-      case "-h":
-        return USAGE;
-      default:
-        throw new Error(`unknown option ${JSON.stringify(arg)}`);
-    }
+    setOption(options, arg, flag, value);
   }
   return options;
 }
 
-async function main(): Promise<number> {
-  let options: Options;
+/** Applies one flag of `arg`; `value()` takes the flag's value (inline or the next argument). */
+function setOption(options: Options, arg: string, flag: string, value: () => string): void {
+  const count = (min: number): number => {
+    const v = value();
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) {
+      throw new Error(`${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+  switch (flag) {
+    case "--only":
+      options.only = scenarioNames(value());
+      break;
+    case "--routes":
+      options.routes = count(10);
+      break;
+    case "--routes-per-tick":
+      options.routesPerTick = count(1);
+      break;
+    case "--cap":
+      options.capMs = count(1) * 1000;
+      break;
+    case "--url":
+      options.url = value();
+      break;
+    case "--json":
+      options.json = true;
+      break;
+    default:
+      throw new Error(`unknown option ${JSON.stringify(arg)}`);
+  }
+}
+
+/** `--only`'s comma-separated list, every name one of {@link SCENARIOS}. */
+function scenarioNames(list: string): Set<string> {
+  const names = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new Error(`--only: unknown scenario ${JSON.stringify(unknown.join(","))}`);
+  }
+  return new Set(names);
+}
+
+/** The options, or the exit code when there is nothing to run (help: 0, bad arguments: 2). */
+function readOptions(): Options | number {
   try {
     const parsed = parseArgs(process.argv.slice(2));
-    if (typeof parsed === "string") {
-      console.log(parsed);
-      return 0;
-    }
-    options = parsed;
+    if (typeof parsed !== "string") return parsed;
+    console.log(parsed);
+    return 0;
   } catch (err) {
     console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
+}
+
+async function main(): Promise<number> {
+  const options = readOptions();
+  if (typeof options === "number") return options;
   const runtime = runtimeName();
   const db = new BenchDb(options.url);
   const interrupt = (): void => {
@@ -114,33 +124,14 @@ async function main(): Promise<number> {
   };
   process.once("SIGINT", interrupt);
   try {
-    let server: string;
-    try {
-      const [row] = await db.admin`SELECT current_setting('server_version') AS v`;
-      server = String(row?.["v"]);
-    } catch (err) {
-      console.error(`bench: cannot reach Postgres at ${redactUrl(options.url)}: ${String(err)}`);
-      return 1;
-    }
-    const progress = (line: string): void => console.error(`bench: ${line}`);
+    const server = await serverVersion(db, options.url);
+    if (server === undefined) return 1;
     progress(
       `${runtime}, Postgres ${server}, ${options.routes} routes, baseline RSS ${
         Math.round(rss() / 1048576)
       } MB`,
     );
-    const results: Result[] = [];
-    for (const scenario of planScenarios(options)) {
-      const produced = await scenario.run(db, runtime);
-      for (const result of produced) {
-        results.push(result);
-        progress(
-          `${result.name} c=${result.concurrency} K=${result.routesPerTransaction}: ${
-            Math.round(result.routes_per_s)
-          } routes/s${result.error ? ` ERROR ${result.error}` : ""}`,
-        );
-        if (options.json) console.log(JSON.stringify(result));
-      }
-    }
+    const results = await runScenarios(db, runtime, options);
     summarise(results);
     if (!options.json) {
       console.log(`Herald benchmark: ${runtime}, Postgres ${server}\n`);
@@ -152,6 +143,40 @@ async function main(): Promise<number> {
     process.off("SIGINT", interrupt);
     await db.dropAll();
   }
+}
+
+/** Progress goes to standard error; results to standard output. */
+function progress(line: string): void {
+  console.error(`bench: ${line}`);
+}
+
+/** Postgres's version, or `undefined` (said on standard error) when it cannot be reached. */
+async function serverVersion(db: BenchDb, url: string): Promise<string | undefined> {
+  try {
+    const [row] = await db.admin`SELECT current_setting('server_version') AS v`;
+    return String(row?.["v"]);
+  } catch (err) {
+    console.error(`bench: cannot reach Postgres at ${redactUrl(url)}: ${String(err)}`);
+    return undefined;
+  }
+}
+
+/** Runs the planned scenarios one after another; with `--json`, prints each row as it comes. */
+async function runScenarios(db: BenchDb, runtime: string, options: Options): Promise<Result[]> {
+  const results: Result[] = [];
+  for (const scenario of planScenarios(options)) {
+    const produced = await scenario.run(db, runtime);
+    for (const result of produced) {
+      results.push(result);
+      progress(
+        `${result.name} c=${result.concurrency} K=${result.routesPerTransaction}: ${
+          Math.round(result.routes_per_s)
+        } routes/s${result.error ? ` ERROR ${result.error}` : ""}`,
+      );
+      if (options.json) console.log(JSON.stringify(result));
+    }
+  }
+  return results;
 }
 
 function redactUrl(url: string): string {
