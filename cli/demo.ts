@@ -20,6 +20,7 @@ import { openDatabase } from "./_command.ts";
 import type { Io } from "./_command.ts";
 import { formatDuration, table } from "./_format.ts";
 import type { Command } from "./_command.ts";
+import type { PostgresStore } from "../store.ts";
 
 // A signing secret for the demo only: the receiver below verifies with it.
 const DEMO_SECRET = "whsec_ZGVtby1vbmx5LW5vdC1hLXJlYWwtc2VjcmV0LTAxMjM0NQ==";
@@ -51,49 +52,9 @@ async function run(
     if (leftovers.length > 0) await db.store.cancel(leftovers.map((r) => r.id));
     await db.store.prune({ olderThanMs: 0 });
     io.out(`receiver listening on ${receiver.url} (verifying Standard Webhooks signatures)`);
-    const notifications: [string, string, string][] = [
-      ["order.shipped", "webhook", `${receiver.url}/orders`],
-      ["order.shipped", "log", "ops-console"],
-      ["user.signed_up", "webhook", `${receiver.url}/flaky`],
-      ["invoice.paid", "webhook", `${receiver.url}/gone`],
-    ];
-    const routes = new Map<string, string>();
-    for (const [kind, channel, destination] of notifications) {
-      const { routeIds } = await db.store.enqueue({ kind, payload: { demo: true, kind } }, [{
-        channel,
-        destination,
-      }]);
-      routes.set(routeIds[0]!, `${kind} -> ${channel} ${destination.replace(receiver.url, "")}`);
-    }
+    const routes = await enqueueDemo(db.store, receiver.url);
     io.out(`enqueued ${routes.size} routes; delivering:`);
-
-    const worker = new Worker({
-      store: db.store,
-      channels: {
-        webhook: webhookChannel({ secret: DEMO_SECRET, allowHosts: ["127.0.0.1"] }),
-        log: logChannel({ write: (line) => io.out(`  log channel printed: ${line}`) }),
-      },
-      logger: silentLogger,
-      interval: 250,
-      retry: { baseMs: 500, maxMs: 2_000 },
-    });
-    const settled = new Set<string>();
-    const done = new AbortController();
-    const on = (name: string, say: (d: RouteEventDetail) => string, final: boolean): void =>
-      worker.addEventListener(name, (e) => {
-        const d = (e as CustomEvent<RouteEventDetail>).detail;
-        if (!routes.has(d.routeId)) return;
-        io.out(`  ${routes.get(d.routeId)}: attempt ${d.attempt} ${say(d)}`);
-        if (final) settled.add(d.routeId);
-        if (settled.size === routes.size) done.abort();
-      });
-    on("sent", () => "sent", true);
-    on("retry", (d) => `failed (${d.error}); retrying in ${formatDuration(d.delayMs ?? 0)}`, false);
-    on("failed", (d) => `failed for good (${d.error})`, true);
-    const deadline = setTimeout(() => done.abort(), 30_000);
-    await worker.run(done.signal);
-    clearTimeout(deadline);
-
+    const settled = await deliver(db.store, routes, io);
     io.out("");
     const rows: string[][] = [];
     for (const [id, label] of routes) {
@@ -107,11 +68,65 @@ async function run(
     io.out("  herald stats --schema herald_demo");
     io.out("  herald routes --schema herald_demo");
     io.out("  herald show ROUTE_ID --schema herald_demo");
-    return settled.size === routes.size ? 0 : 1;
+    return settled ? 0 : 1;
   } finally {
     await db.close();
     await receiver.close();
   }
+}
+
+/** Enqueues the demo's notifications; returns each route id with a label to print. */
+async function enqueueDemo(store: PostgresStore, url: string): Promise<Map<string, string>> {
+  const notifications: [string, string, string][] = [
+    ["order.shipped", "webhook", `${url}/orders`],
+    ["order.shipped", "log", "ops-console"],
+    ["user.signed_up", "webhook", `${url}/flaky`],
+    ["invoice.paid", "webhook", `${url}/gone`],
+  ];
+  const routes = new Map<string, string>();
+  for (const [kind, channel, destination] of notifications) {
+    const { routeIds } = await store.enqueue({ kind, payload: { demo: true, kind } }, [{
+      channel,
+      destination,
+    }]);
+    routes.set(routeIds[0]!, `${kind} -> ${channel} ${destination.replace(url, "")}`);
+  }
+  return routes;
+}
+
+/** Runs a worker until every demo route is settled (30 s at most), narrating; true if all were. */
+async function deliver(
+  store: PostgresStore,
+  routes: ReadonlyMap<string, string>,
+  io: Io,
+): Promise<boolean> {
+  const worker = new Worker({
+    store,
+    channels: {
+      webhook: webhookChannel({ secret: DEMO_SECRET, allowHosts: ["127.0.0.1"] }),
+      log: logChannel({ write: (line) => io.out(`  log channel printed: ${line}`) }),
+    },
+    logger: silentLogger,
+    interval: 250,
+    retry: { baseMs: 500, maxMs: 2_000 },
+  });
+  const settled = new Set<string>();
+  const done = new AbortController();
+  const on = (name: string, say: (d: RouteEventDetail) => string, final: boolean): void =>
+    worker.addEventListener(name, (e) => {
+      const d = (e as CustomEvent<RouteEventDetail>).detail;
+      if (!routes.has(d.routeId)) return;
+      io.out(`  ${routes.get(d.routeId)}: attempt ${d.attempt} ${say(d)}`);
+      if (final) settled.add(d.routeId);
+      if (settled.size === routes.size) done.abort();
+    });
+  on("sent", () => "sent", true);
+  on("retry", (d) => `failed (${d.error}); retrying in ${formatDuration(d.delayMs ?? 0)}`, false);
+  on("failed", (d) => `failed for good (${d.error})`, true);
+  const deadline = setTimeout(() => done.abort(), 30_000);
+  await worker.run(done.signal);
+  clearTimeout(deadline);
+  return settled.size === routes.size;
 }
 
 /** A local webhook receiver: `/flaky` answers 503 once per route, `/gone` 410, the rest 204. */

@@ -70,16 +70,65 @@ const FLAGS: Readonly<Record<string, string>> = {
   shutdownTimeoutMs: "--shutdown-timeout",
 };
 
+/** What `run` was asked for, checked. */
+interface RunSettings {
+  readonly options: Omit<WorkerOptions, "store">;
+  readonly connections: number;
+  readonly metrics: { readonly host: string; readonly port: number } | undefined;
+}
+
 async function run(
   values: Values,
   _args: readonly string[],
   common: Common,
   io: Io,
 ): Promise<number> {
-  const env = io.env;
+  const settings = readSettings(values, common, io.env);
+  const db = await openDatabase(common, io, settings.connections);
+  let server: Server | undefined;
+  try {
+    await db.store.migrate();
+    const worker = new Worker({ ...settings.options, store: db.store });
+    if (values["once"]) return await drain(worker, common);
+    const stop = new AbortController();
+    if (settings.metrics) {
+      server = await serveMetrics(worker, db.store, settings.metrics, () => !stop.signal.aborted);
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : settings.metrics.port;
+      common.logger.log("info", "serving /metrics and /healthz", {
+        host: settings.metrics.host,
+        port,
+      });
+    }
+    const unwire = wireSignals(worker, stop, common);
+    try {
+      await worker.run(stop.signal);
+    } finally {
+      unwire();
+    }
+    return 0;
+  } finally {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await db.close();
+  }
+}
+
+/** `--once`: tick until nothing is due. */
+async function drain(worker: Worker, common: Common): Promise<number> {
+  let total = 0;
+  for (let n = await worker.tick(); n > 0; n = await worker.tick()) total += n;
+  common.logger.log("info", "drained", { routes: total });
+  return 0;
+}
+
+/**
+ * Reads the flags (and their environment variables) and checks every worker
+ * option before anything touches the database, naming the flag at fault.
+ */
+function readSettings(values: Values, common: Common, env: Io["env"]): RunSettings {
   const num = (flag: string, name: string): number | undefined =>
     numberFlag(`--${flag}`, pick(values, flag, env, name));
-  const settings = {
+  const numbers = {
     concurrency: num("concurrency", "HERALD_CONCURRENCY"),
     routesPerTransaction: num("routes-per-transaction", "HERALD_ROUTES_PER_TRANSACTION"),
     interval: num("interval", "HERALD_INTERVAL_MS"),
@@ -91,34 +140,24 @@ async function run(
   const listen = values["no-listen"] === true
     ? false
     : booleanEnv("HERALD_LISTEN", env["HERALD_LISTEN"], true);
-  const metricsPort = num("metrics-port", "HERALD_METRICS_PORT");
-  if (
-    metricsPort !== undefined &&
-    (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535)
-  ) {
-    throw new InvalidArgumentError(
-      "--metrics-port",
-      "must be a port number from 0 to 65535",
-      metricsPort,
-    );
+  const port = num("metrics-port", "HERALD_METRICS_PORT");
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+    throw new InvalidArgumentError("--metrics-port", "must be a port number from 0 to 65535", port);
   }
-  const metricsHost = pick(values, "metrics-host", env, "HERALD_METRICS_HOST") ?? "127.0.0.1";
-  if (!common.databaseUrl && (settings.concurrency ?? 1) > 1) {
+  const host = pick(values, "metrics-host", env, "HERALD_METRICS_HOST") ?? "127.0.0.1";
+  if (!common.databaseUrl && (numbers.concurrency ?? 1) > 1) {
     throw new InvalidArgumentError(
       "--concurrency",
       "must be 1 on the embedded database (one connection); set DATABASE_URL for more",
-      settings.concurrency,
+      numbers.concurrency,
     );
   }
-  const channels = channelsFromEnv(env);
-  const options: WorkerOptions = {
-    store: undefined as never,
-    channels,
+  const options = {
+    channels: channelsFromEnv(env),
     logger: common.logger,
     listen,
-    ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
+    ...Object.fromEntries(Object.entries(numbers).filter(([, v]) => v !== undefined)),
   };
-  // Check every option before touching the database, naming the flag, not the option.
   try {
     checkWorkerOptions(options);
   } catch (err) {
@@ -127,64 +166,43 @@ async function run(
     const problem = (err as Error).message.replace(/^Invalid '[^']*': /, "");
     throw new InvalidArgumentError(flag, problem);
   }
+  return {
+    options,
+    connections: Math.max(1, numbers.concurrency ?? 1),
+    metrics: port === undefined ? undefined : { host, port },
+  };
+}
 
-  const db = await openDatabase(common, io, Math.max(1, settings.concurrency ?? 1));
-  let server: Server | undefined;
-  try {
-    await db.store.migrate();
-    const worker = new Worker({ ...options, store: db.store });
-    if (values["once"]) {
-      let total = 0;
-      for (let n = await worker.tick(); n > 0; n = await worker.tick()) total += n;
-      common.logger.log("info", "drained", { routes: total });
-      return 0;
-    }
-    const stop = new AbortController();
-    if (metricsPort !== undefined) {
-      server = await serveMetrics(
-        worker,
-        db.store,
-        metricsHost,
-        metricsPort,
-        () => !stop.signal.aborted,
-      );
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : metricsPort;
-      common.logger.log("info", "serving /metrics and /healthz", { host: metricsHost, port });
-    }
-    let signals = 0;
-    const onSignal = (name: string) => (): void => {
-      signals++;
-      common.logger.log(
-        "info",
-        signals === 1 ? `${name}: shutting down` : `${name}: aborting sends now`,
-      );
-      if (signals === 1) stop.abort();
-      else void worker.shutdown({ timeoutMs: 0 });
-    };
-    const onInt = onSignal("SIGINT");
-    const onTerm = onSignal("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-    try {
-      await worker.run(stop.signal);
-    } finally {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-    }
-    return 0;
-  } finally {
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    await db.close();
-  }
+/**
+ * The first SIGINT/SIGTERM stops claiming (`stop`), a second aborts sends
+ * now. Returns the function that removes the handlers.
+ */
+function wireSignals(worker: Worker, stop: AbortController, common: Common): () => void {
+  let signals = 0;
+  const onSignal = (name: string) => (): void => {
+    signals++;
+    common.logger.log(
+      "info",
+      signals === 1 ? `${name}: shutting down` : `${name}: aborting sends now`,
+    );
+    if (signals === 1) stop.abort();
+    else void worker.shutdown({ timeoutMs: 0 });
+  };
+  const onInt = onSignal("SIGINT");
+  const onTerm = onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  return () => {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  };
 }
 
 /** Serves the metrics handler with `node:http`, which all three runtimes have. */
 function serveMetrics(
   worker: Worker,
   store: PostgresStore,
-  host: string,
-  port: number,
+  { host, port }: { readonly host: string; readonly port: number },
   healthy: () => boolean,
 ): Promise<Server> {
   const metrics = new Metrics();
