@@ -1,0 +1,261 @@
+/**
+ * The tables behind {@link FakeStore} and its route transaction: a claim
+ * locks rows until the transaction ends, `SKIP LOCKED` skips rows another
+ * open transaction holds, writes become visible on commit and vanish on
+ * rollback. A claim sees the clock as it was when the transaction began
+ * (Postgres's `now()`), a finalise writes times as the clock reads at the
+ * outcome (`clock_timestamp()`).
+ *
+ * @module
+ */
+import { HeraldError } from "../../core/errors.ts";
+import type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "../../core/route.ts";
+import type { AttemptRecord, RouteRecord, RouteTransaction } from "../../store.ts";
+import type { ClaimParams, TransactionOptions } from "../../core/transaction.ts";
+
+/** Operations a test can make fail once, to check the rollback path. */
+export type FakeFault = "claim" | "finalise" | "commit" | "salvage";
+
+/**
+ * What the fake database refuses for one route, every time, as a trigger
+ * would: its attempt-log row (`log`), its outcome on the route row
+ * (`outcome`), any write to the route row at all (`row`).
+ */
+export type FakeRefusal = "log" | "outcome" | "row";
+
+/** One row of the fake `notification_routes`. */
+export interface Row {
+  id: string;
+  notificationId: string;
+  seq: number;
+  channel: string;
+  destination: string;
+  status: RouteStatus;
+  attempts: number;
+  maxAttempts: number | null;
+  priority: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
+}
+
+/** One row of the fake `notifications`. */
+export interface NotificationRow {
+  id: string;
+  kind: string;
+  payload: JsonValue;
+  idempotencyKey: string | null;
+}
+
+/** Everything the fake database holds, shared by the store and its transactions. */
+export class FakeTables {
+  readonly now: () => number;
+  readonly routes = new Map<string, Row>();
+  readonly notifications = new Map<string, NotificationRow>();
+  /** route id -> id of the transaction holding its row lock */
+  readonly locks = new Map<string, number>();
+  readonly faults = new Map<FakeFault, Error>();
+  readonly refusals = new Map<string, FakeRefusal>();
+  readonly attempts = new Map<string, AttemptRecord[]>();
+  /** Every `lockTimeoutMs` a transaction was opened with. */
+  readonly lockTimeouts: number[] = [];
+  /** Every record handed to `finalise` (committed or not). */
+  readonly finalised: Finalisation[] = [];
+  nextTx = 1;
+  /** Transactions open right now. */
+  open = 0;
+
+  constructor(now: () => number) {
+    this.now = now;
+  }
+
+  /** Throws the error injected for `op`, once. */
+  fault(op: FakeFault): void {
+    const err = this.faults.get(op);
+    if (err) {
+      this.faults.delete(op);
+      throw err;
+    }
+  }
+
+  /** Appends the attempt-log row of `r`, written at `at`. */
+  log(r: Finalisation, at: number): void {
+    const log = this.attempts.get(r.routeId) ?? [];
+    log.push({
+      attempt: r.outcome.attempts,
+      startedAt: new Date(at - r.durationMs),
+      durationMs: r.durationMs,
+      outcome: r.outcome.status,
+      httpStatus: r.httpStatus ?? null,
+      error: r.outcome.status === "sent" ? null : r.outcome.error,
+    });
+    this.attempts.set(r.routeId, log);
+  }
+
+  /** The route as a claim returns it. */
+  toRoute(r: Row): Route {
+    const n = this.notifications.get(r.notificationId)!;
+    return {
+      id: r.id,
+      notificationId: r.notificationId,
+      kind: n.kind,
+      payload: structuredClone(n.payload),
+      channel: r.channel,
+      destination: r.destination,
+      attempts: r.attempts,
+      maxAttempts: r.maxAttempts,
+      priority: r.priority,
+      createdAt: new Date(r.createdAt),
+    };
+  }
+}
+
+/** The change an outcome makes to its route row, written at `now`. */
+export function applyOutcome(outcome: Outcome, now: number): Partial<Row> {
+  switch (outcome.status) {
+    case "sent":
+      return {
+        status: "sent",
+        attempts: outcome.attempts,
+        sentAt: now,
+        updatedAt: now,
+        lastError: null,
+      };
+    case "retry":
+      return {
+        status: "queued",
+        attempts: outcome.attempts,
+        nextAttemptAt: now + outcome.delayMs,
+        lastError: outcome.error,
+        updatedAt: now,
+      };
+    case "failed":
+      return {
+        status: "failed",
+        attempts: outcome.attempts,
+        lastError: outcome.error,
+        updatedAt: now,
+      };
+  }
+}
+
+/** The route row as `getRoute` returns it. */
+export function toRecord(r: Row): RouteRecord {
+  return {
+    id: r.id,
+    notificationId: r.notificationId,
+    channel: r.channel,
+    destination: r.destination,
+    status: r.status,
+    attempts: r.attempts,
+    maxAttempts: r.maxAttempts,
+    priority: r.priority,
+    nextAttemptAt: new Date(r.nextAttemptAt),
+    lastError: r.lastError,
+    createdAt: new Date(r.createdAt),
+    updatedAt: new Date(r.updatedAt),
+    sentAt: r.sentAt === null ? null : new Date(r.sentAt),
+  };
+}
+
+/** One open transaction: its locks live in the tables, its writes here until commit. */
+class FakeTransaction implements RouteTransaction {
+  readonly #t: FakeTables;
+  readonly #id: number;
+  /** Postgres's now(): the time the transaction began, whatever happens after. */
+  readonly #began: number;
+  readonly #pending = new Map<string, Partial<Row>>();
+  readonly #logged: { record: Finalisation; at: number }[] = [];
+  #open = true;
+
+  constructor(tables: FakeTables) {
+    this.#t = tables;
+    this.#id = tables.nextTx++;
+    this.#began = tables.now();
+    tables.open++;
+  }
+
+  claimDue(params: ClaimParams): Promise<Route[]> {
+    this.#guard();
+    this.#t.fault("claim");
+    const excluded = new Set(params.exclude);
+    const channels = params.channels && new Set(params.channels);
+    const due = [...this.#t.routes.values()]
+      .filter((r) =>
+        r.status === "queued" && r.nextAttemptAt <= this.#began && !excluded.has(r.id) &&
+        (channels === undefined || channels.has(r.channel)) &&
+        (this.#t.locks.get(r.id) ?? this.#id) === this.#id
+      )
+      .sort((a, b) => a.priority - b.priority || a.nextAttemptAt - b.nextAttemptAt || a.seq - b.seq)
+      .slice(0, params.limit);
+    for (const r of due) this.#t.locks.set(r.id, this.#id);
+    return Promise.resolve(due.map((r) => this.#t.toRoute(r)));
+  }
+
+  finalise(records: readonly Finalisation[]): Promise<void> {
+    this.#guard();
+    this.#t.fault("finalise");
+    const at = this.#t.now(); // clock_timestamp(): the moment of the outcome
+    for (const { routeId } of records) {
+      if (this.#t.locks.get(routeId) !== this.#id) {
+        throw new HeraldError(
+          "HERALD_STORE",
+          `route ${routeId} is not claimed by this transaction`,
+        );
+      }
+      if (this.#t.refusals.has(routeId)) {
+        throw new HeraldError("HERALD_STORE", `refused: ${this.#t.refusals.get(routeId)}`);
+      }
+    }
+    for (const record of records) {
+      this.#pending.set(record.routeId, applyOutcome(record.outcome, at));
+      this.#logged.push({ record, at });
+    }
+    this.#t.finalised.push(...records);
+    return Promise.resolve();
+  }
+
+  /** Makes the writes visible. */
+  commit(): void {
+    for (const [routeId, change] of this.#pending) {
+      Object.assign(this.#t.routes.get(routeId)!, change);
+    }
+    for (const { record, at } of this.#logged) this.#t.log(record, at);
+  }
+
+  /** Ends the transaction: its locks go, it accepts no more calls. */
+  release(): void {
+    this.#open = false;
+    this.#t.open--;
+    for (const [routeId, holder] of this.#t.locks) {
+      if (holder === this.#id) this.#t.locks.delete(routeId);
+    }
+  }
+
+  #guard(): void {
+    if (!this.#open) throw new HeraldError("HERALD_STORE", "transaction is already closed");
+  }
+}
+
+/** Runs `fn` in a fake transaction: commit if it resolves, roll back if it throws. */
+export async function runFakeTransaction<T>(
+  tables: FakeTables,
+  fn: (tx: RouteTransaction) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  if (options.lockTimeoutMs !== undefined) tables.lockTimeouts.push(options.lockTimeoutMs);
+  const tx = new FakeTransaction(tables);
+  let result: T;
+  try {
+    result = await fn(tx);
+    tables.fault("commit");
+  } catch (err) {
+    tx.release();
+    throw err;
+  }
+  tx.commit();
+  tx.release();
+  return result;
+}
