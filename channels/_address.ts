@@ -17,29 +17,7 @@ import { HeraldError, InvalidArgumentError, PermanentError } from "../core/error
 import { redactUrl } from "../core/_redact.ts";
 import { formatIp, inRange, type IpBytes, nonGlobalClass, parseCidr, parseIp } from "./_ip.ts";
 import { raceAbort } from "../core/_async.ts";
-
-/** Resolves a host name to every address it has (IPv4 and IPv6 literals). */
-export type Resolver = (hostname: string) => Promise<readonly string[]>;
-
-/** Options shared by every channel whose destination is a URL. */
-export interface AddressGuardOptions {
-  /**
-   * Host names (or IP literals) exempt from the address check, compared
-   * case-insensitively to the URL's host name, e.g. `["127.0.0.1"]` for
-   * local development or `["hooks.internal.example"]`.
-   */
-  readonly allowHosts?: readonly string[];
-  /**
-   * Addresses or CIDR ranges allowed even though they are not global, e.g.
-   * `["10.1.0.0/16", "::1"]`. Checked against the literal host and against
-   * every address a host name resolves to.
-   */
-  readonly allowAddresses?: readonly string[];
-  /** Refuse plain `http:` destinations. Default `false`. */
-  readonly httpsOnly?: boolean;
-  /** Host name resolver; defaults to `node:dns/promises` `lookup` with `all: true`. */
-  readonly resolve?: Resolver;
-}
+import type { AddressGuardOptions, Resolver } from "./options.ts";
 
 /** A prepared guard: parse-and-check a destination URL before each send. */
 export interface AddressGuard {

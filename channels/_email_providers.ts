@@ -16,19 +16,7 @@ import {
   parseRetryAfter,
   statusError,
 } from "./_http.ts";
-
-/** A rendered e-mail. At least one of `text` and `html` is set. */
-export interface EmailMessage {
-  /** The subject line. */
-  readonly subject: string;
-  /** Plain-text body. */
-  readonly text?: string;
-  /** HTML body. */
-  readonly html?: string;
-}
-
-/** Which e-mail API to call. */
-export type EmailProvider = "resend" | "postmark" | "sendgrid";
+import type { EmailMessage, EmailProvider } from "./options.ts";
 
 /** Every {@link EmailProvider}, for validating configuration. */
 export const EMAIL_PROVIDERS: readonly EmailProvider[] = ["resend", "postmark", "sendgrid"];

@@ -26,19 +26,7 @@ export {
   parseRateLimitReset,
   parseRetryAfter,
 } from "./_retry_after.ts";
-
-/** Options every HTTP channel accepts besides its own. */
-export interface HttpOptions {
-  /** The `fetch` to send with; defaults to `globalThis.fetch`. Tests inject one. */
-  readonly fetch?: typeof fetch;
-  /**
-   * Per-send limit in milliseconds, covering DNS, connect, headers and the
-   * capped body read. Default 30 000. The worker's own signal still applies.
-   */
-  readonly timeoutMs?: number;
-  /** Clock in epoch milliseconds (for `Retry-After` dates, signatures); defaults to `Date.now`. */
-  readonly now?: () => number;
-}
+import type { HttpOptions } from "./options.ts";
 
 /** {@link HttpOptions} with defaults filled in. */
 export interface ResolvedHttp {

@@ -8,22 +8,10 @@
 import type { Channel, SendContext } from "./channel.ts";
 import type { DeliveryDetails } from "../core/errors.ts";
 import type { JsonValue, Route } from "../core/route.ts";
-import { addressGuard, type AddressGuardOptions } from "./_address.ts";
-import { type HttpAnswer, type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
+import { addressGuard } from "./_address.ts";
+import { type HttpAnswer, postHttp, resolveHttp } from "./_http.ts";
+import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import { applyTemplate } from "./_payload.ts";
-
-/** A JSON object, the body of a chat message. */
-export type JsonObject = { readonly [key: string]: JsonValue };
-
-/** Options of the chat channels whose destination is an incoming-webhook URL. */
-export interface WebhookUrlChannelOptions extends HttpOptions, AddressGuardOptions {
-  /**
-   * Renders a route to the provider's message JSON. Without one, the
-   * channel's default rendering of `payload.text` is used. A template that
-   * throws fails the route permanently.
-   */
-  readonly template?: (route: Route) => JsonObject;
-}
 
 /** Request headers a provider adds per send, and the secrets among them. */
 export interface ExtraRequest {

@@ -7,7 +7,8 @@
 import type { Channel } from "./channel.ts";
 import { RetryLaterError } from "../core/errors.ts";
 import type { Route } from "../core/route.ts";
-import { type JsonObject, jsonUrlChannel, type WebhookUrlChannelOptions } from "./_json_post.ts";
+import { jsonUrlChannel } from "./_json_post.ts";
+import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import {
   delayFromSeconds,
   detailOf,

@@ -7,17 +7,14 @@
 import type { Channel, SendContext } from "./channel.ts";
 import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../core/errors.ts";
 import type { Route } from "../core/route.ts";
-import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
+import { postHttp, resolveHttp } from "./_http.ts";
+import type { HttpOptions } from "./options.ts";
 import { applyTemplate, stringField } from "./_payload.ts";
 import { baseUrl, requireString } from "./_options.ts";
-import {
-  EMAIL_APIS,
-  EMAIL_PROVIDERS,
-  type EmailMessage,
-  type EmailProvider,
-} from "./_email_providers.ts";
+import { EMAIL_APIS, EMAIL_PROVIDERS } from "./_email_providers.ts";
+import type { EmailMessage, EmailProvider } from "./options.ts";
 
-export type { EmailMessage, EmailProvider } from "./_email_providers.ts";
+export type { EmailMessage, EmailProvider } from "./options.ts";
 
 /** Options of {@link emailChannel}. */
 export interface EmailChannelOptions extends HttpOptions {
@@ -141,5 +138,5 @@ function _isAddress(text: string): boolean {
 // The types the API mentions, so this entry point documents them all.
 export type { DeliveryDetails } from "../core/errors.ts";
 export type { JsonValue, Route } from "../core/route.ts";
-export type { HttpOptions } from "./_http.ts";
+export type { HttpOptions } from "./options.ts";
 export type { Channel, SendContext } from "./channel.ts";

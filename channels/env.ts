@@ -7,8 +7,8 @@
 import type { Channel } from "./channel.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { parseBoolean } from "../core/_validate.ts";
-import type { AddressGuardOptions } from "./_address.ts";
-import type { HttpOptions } from "./_http.ts";
+import type { AddressGuardOptions } from "./options.ts";
+import type { HttpOptions } from "./options.ts";
 import { logChannel } from "./log.ts";
 import { webhookChannel } from "./webhook.ts";
 import { slackChannel } from "./slack.ts";

@@ -63,6 +63,7 @@ export {
 } from "./email.ts";
 export { smsChannel, type SmsChannelOptions, TWILIO_API_URL } from "./sms.ts";
 export { channelsFromEnv, type Env } from "./env.ts";
-export type { AddressGuardOptions, Resolver } from "./_address.ts";
-export { DEFAULT_TIMEOUT_MS, type HttpOptions, MAX_RETRY_DELAY_MS, USER_AGENT } from "./_http.ts";
-export type { JsonObject, WebhookUrlChannelOptions } from "./_json_post.ts";
+export type { AddressGuardOptions, Resolver } from "./options.ts";
+export { DEFAULT_TIMEOUT_MS, MAX_RETRY_DELAY_MS, USER_AGENT } from "./_http.ts";
+export type { HttpOptions } from "./options.ts";
+export type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";

@@ -5,7 +5,8 @@
  */
 import type { Channel } from "./channel.ts";
 import type { Route } from "../core/route.ts";
-import { type JsonObject, jsonUrlChannel, type WebhookUrlChannelOptions } from "./_json_post.ts";
+import { jsonUrlChannel } from "./_json_post.ts";
+import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import { requireText } from "./_payload.ts";
 
 /** Options of {@link slackChannel}. */

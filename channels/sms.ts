@@ -6,7 +6,8 @@
 import type { Channel, SendContext } from "./channel.ts";
 import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../core/errors.ts";
 import type { Route } from "../core/route.ts";
-import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
+import { postHttp, resolveHttp } from "./_http.ts";
+import type { HttpOptions } from "./options.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
 import { baseUrl, requireString } from "./_options.ts";
 
@@ -105,5 +106,5 @@ export function smsChannel(options: SmsChannelOptions): Channel {
 // The types the API mentions, so this entry point documents them all.
 export type { DeliveryDetails } from "../core/errors.ts";
 export type { JsonValue, Route } from "../core/route.ts";
-export type { HttpOptions } from "./_http.ts";
+export type { HttpOptions } from "./options.ts";
 export type { Channel, SendContext } from "./channel.ts";

@@ -9,12 +9,8 @@ import type { Channel } from "./channel.ts";
 import { InvalidArgumentError, PermanentError } from "../core/errors.ts";
 import type { Route } from "../core/route.ts";
 import { redact } from "../core/_redact.ts";
-import {
-  type ExtraRequest,
-  type JsonObject,
-  jsonUrlChannel,
-  type WebhookUrlChannelOptions,
-} from "./_json_post.ts";
+import { type ExtraRequest, jsonUrlChannel } from "./_json_post.ts";
+import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import { type HttpAnswer, statusError } from "./_http.ts";
 import { requireText, stringField } from "./_payload.ts";
 
@@ -174,7 +170,7 @@ function _classify(answer: HttpAnswer, where: string): Error | undefined {
 // The types the API mentions, so this entry point documents them all.
 export type { DeliveryDetails } from "../core/errors.ts";
 export type { JsonValue, Route } from "../core/route.ts";
-export type { AddressGuardOptions, Resolver } from "./_address.ts";
-export type { HttpOptions } from "./_http.ts";
-export type { JsonObject, WebhookUrlChannelOptions } from "./_json_post.ts";
+export type { AddressGuardOptions, Resolver } from "./options.ts";
+export type { HttpOptions } from "./options.ts";
+export type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 export type { Channel, SendContext } from "./channel.ts";

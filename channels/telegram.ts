@@ -16,7 +16,6 @@ import {
   delayFromSeconds,
   detailOf,
   type HttpAnswer,
-  type HttpOptions,
   jsonObjectOf,
   MAX_RESULT_BYTES,
   objectOf,
@@ -25,6 +24,7 @@ import {
   resolveHttp,
   statusError,
 } from "./_http.ts";
+import type { HttpOptions } from "./options.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
 import { baseUrl } from "./_options.ts";
 
@@ -152,5 +152,5 @@ function _migrated(chatId: unknown): string {
 // The types the API mentions, so this entry point documents them all.
 export type { DeliveryDetails } from "../core/errors.ts";
 export type { JsonValue, Route } from "../core/route.ts";
-export type { HttpOptions } from "./_http.ts";
+export type { HttpOptions } from "./options.ts";
 export type { Channel, SendContext } from "./channel.ts";

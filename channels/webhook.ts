@@ -8,8 +8,10 @@
 import type { Channel, SendContext } from "./channel.ts";
 import type { DeliveryDetails } from "../core/errors.ts";
 import type { JsonValue, Route } from "../core/route.ts";
-import { addressGuard, type AddressGuardOptions } from "./_address.ts";
-import { type HttpOptions, postHttp, resolveHttp } from "./_http.ts";
+import { addressGuard } from "./_address.ts";
+import type { AddressGuardOptions } from "./options.ts";
+import { postHttp, resolveHttp } from "./_http.ts";
+import type { HttpOptions } from "./options.ts";
 import { decodeSecrets, signWebhook } from "./webhook_signature.ts";
 
 /** Options of {@link webhookChannel}. */
@@ -112,6 +114,6 @@ export function webhookChannel(options: WebhookChannelOptions = {}): Channel {
 // The types the API mentions, so this entry point documents them all.
 export type { DeliveryDetails } from "../core/errors.ts";
 export type { JsonValue, Route } from "../core/route.ts";
-export type { AddressGuardOptions, Resolver } from "./_address.ts";
-export type { HttpOptions } from "./_http.ts";
+export type { AddressGuardOptions, Resolver } from "./options.ts";
+export type { HttpOptions } from "./options.ts";
 export type { Channel, SendContext } from "./channel.ts";

@@ -8,11 +8,11 @@
 import { checkRouteIds as checkIds } from "../core/_validate.ts";
 import { PostgresStore } from "../store.ts";
 import { openEmbedded } from "../embedded.ts";
-import type { Common, Values } from "./_flags.ts";
+import type { Common, Env, Values } from "./_flags.ts";
 
 /** Where the program reads and writes; tests pass their own. */
 export interface Io {
-  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly env: Env;
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
 }

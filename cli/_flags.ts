@@ -9,7 +9,9 @@ import { jsonLogger, prettyLogger } from "../observe/logger.ts";
 import type { Logger, LogLevel } from "../observe/logger.ts";
 import { parseBoolean } from "../core/_validate.ts";
 import { DEFAULT_DATA_DIR } from "../embedded.ts";
-import type { Io } from "./_command.ts";
+
+/** Environment variables, as `process.env` gives them. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Parsed flag values, as `node:util` `parseArgs` gives them. */
 export type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
@@ -47,7 +49,7 @@ export const COMMON_HELP = `Common options (each also read from the environment 
 export function pick(
   values: Values,
   flag: string,
-  env: Io["env"],
+  env: Env,
   name: string,
 ): string | undefined {
   const v = values[flag];
@@ -57,7 +59,7 @@ export function pick(
 }
 
 /** Reads the common settings. */
-export function readCommon(values: Values, env: Io["env"]): Common {
+export function readCommon(values: Values, env: Env): Common {
   const level = pick(values, "log-level", env, "HERALD_LOG_LEVEL") ?? "info";
   if (!["debug", "info", "warn", "error"].includes(level)) {
     throw new InvalidArgumentError("--log-level", "must be debug, info, warn or error", level);

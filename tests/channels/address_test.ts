@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { addressGuard, type Resolver } from "../../channels/_address.ts";
+import { addressGuard } from "../../channels/_address.ts";
+import type { Resolver } from "../../channels/options.ts";
 import { formatIp, nonGlobalClass, parseIp } from "../../channels/_ip.ts";
 import { HeraldError, InvalidArgumentError, PermanentError } from "../../core/errors.ts";
 import { rejection } from "../_helpers/http_route.ts";
