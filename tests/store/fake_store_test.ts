@@ -1,11 +1,13 @@
 import { storeContract } from "../_helpers/store_contract.ts";
-import { FakeStore } from "../_helpers/fake_store.ts";
+import { checkLeaks, fakeStore } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 storeContract({
   name: "FakeStore",
   open: () => {
     let now = Date.now();
-    const store = new FakeStore({ now: () => now });
+    const store = fakeStore({ now: () => now });
     return Promise.resolve({
       store,
       cleanup: () => Promise.resolve(),
