@@ -220,7 +220,6 @@ function checkEmptyOrPartial(dataDir: string, absolute: string): void {
   }
 }
 
-
 // The types the API mentions, so this entry point documents them all.
 export type {
   AttemptRecord,

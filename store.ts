@@ -28,6 +28,7 @@
  * @module
  */
 import postgres from "postgres";
+import type { Tracer } from "@opentelemetry/api";
 import { InvalidArgumentError } from "./core/errors.ts";
 import type {
   AttemptRecord,
@@ -155,6 +156,11 @@ export interface PostgresStoreOptions {
   readonly schema?: string;
   /** Pool size when Herald opens the connection from `url`; default 10. */
   readonly max?: number;
+  /**
+   * Traces each enqueue as a producer span `publish herald` (OpenTelemetry
+   * API). Default: the global provider's `herald` tracer; `false`: no spans.
+   */
+  readonly tracer?: Tracer | false;
 }
 
 /**
@@ -166,12 +172,14 @@ export class PostgresStore implements Store {
   readonly #sql: postgres.Sql;
   readonly #owned: boolean;
   readonly #schema: string;
+  readonly #tracer: Tracer | false | undefined;
   readonly #listener: (() => postgres.Sql) | undefined;
   #closing: Promise<void> | undefined;
 
   /** Connects lazily: nothing happens on the network until the first query. */
   constructor(options: PostgresStoreOptions) {
     this.#schema = checkSchema(options.schema ?? "herald");
+    this.#tracer = options.tracer;
     if (options.sql !== undefined) {
       this.#sql = driverHandle("sql", options.sql);
       this.#listener = undefined;
@@ -265,7 +273,10 @@ export class PostgresStore implements Store {
 
   /** Writes a notification and its routes in one transaction of Herald's own. */
   async enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {
-    return await enqueue(this.#sql, notification, routes, { schema: this.#schema });
+    return await enqueue(this.#sql, notification, routes, {
+      schema: this.#schema,
+      ...(this.#tracer === undefined ? {} : { tracer: this.#tracer }),
+    });
   }
 
   /** Reads one route, or `undefined` (also for a malformed id). */

@@ -33,6 +33,7 @@ import { Holds } from "./worker/_holds.ts";
 import { listenUntil } from "./worker/_listener.ts";
 import { reportOutcome } from "./worker/_report.ts";
 import { Salvager } from "./worker/_salvage.ts";
+import { batchSpan } from "./observe/tracing.ts";
 
 export { checkWorkerOptions, WORKER_DEFAULTS } from "./worker/config.ts";
 export type { SleepPurpose, WorkerOptions } from "./worker/config.ts";
@@ -278,11 +279,13 @@ export class Worker extends EventTarget implements Lifecycle {
         attempt: route.attempts + this.#holds.unrecorded(route.id) + 1,
       });
     }
+    const span = batchSpan(this.#config.tracer, routes);
     batch.results = await Promise.all(
       routes.map((route) =>
         attempt(route, this.#config, this.#hard.signal, this.#holds.unrecorded(route.id))
       ),
     );
+    span?.end();
     const records = batch.results.flatMap((r) => (r.record ? [r.record] : []));
     if (records.length > 0) await tx.finalise(records);
   }

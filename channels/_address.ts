@@ -17,7 +17,7 @@ import { HeraldError, InvalidArgumentError, PermanentError } from "../core/error
 import { redactUrl } from "../core/_redact.ts";
 import { formatIp, inRange, type IpBytes, nonGlobalClass, parseCidr, parseIp } from "./_ip.ts";
 import { raceAbort } from "../core/_async.ts";
-import type { AddressGuardOptions, Resolver } from "./options.ts";
+import type { AddressGuardOptions } from "./options.ts";
 
 /** A prepared guard: parse-and-check a destination URL before each send. */
 export interface AddressGuard {

@@ -7,7 +7,7 @@
  */
 import type { Channel, SendContext } from "./channel.ts";
 import type { DeliveryDetails } from "../core/errors.ts";
-import type { JsonValue, Route } from "../core/route.ts";
+import type { Route } from "../core/route.ts";
 import { addressGuard } from "./_address.ts";
 import { type HttpAnswer, postHttp, resolveHttp } from "./_http.ts";
 import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";

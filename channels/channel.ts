@@ -4,7 +4,7 @@
  * @module
  */
 import type { DeliveryDetails } from "../core/errors.ts";
-import type { Route } from "../core/route.ts";
+import type { Route, TraceHeaders } from "../core/route.ts";
 
 /** What a channel gets besides the route when it is asked to send. */
 export interface SendContext {
@@ -15,6 +15,12 @@ export interface SendContext {
   readonly signal: AbortSignal;
   /** This attempt's number, starting at 1. */
   readonly attempt: number;
+  /**
+   * The trace context to hand on to the receiver (`traceparent` and
+   * `tracestate` headers), or `null`: the send span's, or the one stored with
+   * the notification when no OpenTelemetry SDK is registered.
+   */
+  readonly trace?: TraceHeaders | null;
 }
 
 /**

@@ -48,7 +48,13 @@ export function channelsFromEnv(env: Env): Record<string, Channel> {
     log: logChannel(),
     webhook: _as(
       { secret: "HERALD_WEBHOOK_SECRET", allowAddresses: "HERALD_ALLOW_ADDRESSES" },
-      () => webhookChannel(secret.length === 0 ? guarded : { ...guarded, secret }),
+      () =>
+        webhookChannel({
+          ...guarded,
+          ...(secret.length === 0 ? {} : { secret }),
+          propagateTrace: parseBoolean("HERALD_WEBHOOK_TRACE", _get(env, "HERALD_WEBHOOK_TRACE")) ??
+            true,
+        }),
     ),
     slack: _as({ allowAddresses: "HERALD_ALLOW_ADDRESSES" }, () => slackChannel(guarded)),
     discord: _as({ allowAddresses: "HERALD_ALLOW_ADDRESSES" }, () => discordChannel(guarded)),

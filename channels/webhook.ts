@@ -24,6 +24,12 @@ export interface WebhookChannelOptions extends HttpOptions, AddressGuardOptions 
    * receivers cannot authenticate: use that for development only.
    */
   readonly secret?: string | readonly string[];
+  /**
+   * Send the trace context (`traceparent`, `tracestate`) of the send, so the
+   * receiver's tracing continues the notification's trace. Default `true`;
+   * a route enqueued with no trace context sends neither header.
+   */
+  readonly propagateTrace?: boolean;
 }
 
 /**
@@ -60,7 +66,9 @@ export function webhookEnvelope(route: Route): WebhookEnvelope {
  * (`https://…`); it must resolve to public addresses unless allowed by
  * `allowHosts` / `allowAddresses`. Headers sent: `webhook-id`,
  * `webhook-timestamp` (Unix seconds), `webhook-signature` (when a secret is
- * set), `content-type: application/json`, `user-agent: Herald/<version>`.
+ * set), `traceparent`/`tracestate` (when the notification carries a trace
+ * context and `propagateTrace` is not false), `content-type:
+ * application/json`, `user-agent: Herald/<version>`.
  *
  * @example
  * ```ts
@@ -87,6 +95,10 @@ export function webhookChannel(options: WebhookChannelOptions = {}): Channel {
         "webhook-id": route.id,
         "webhook-timestamp": String(timestamp),
       };
+      if (ctx.trace && options.propagateTrace !== false) {
+        headers["traceparent"] = ctx.trace.traceparent;
+        if (ctx.trace.tracestate) headers["tracestate"] = ctx.trace.tracestate;
+      }
       if (secrets.length > 0) {
         headers["webhook-signature"] = await signWebhook({
           secret: secrets,

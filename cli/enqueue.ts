@@ -12,6 +12,7 @@ import { numberFlag, parseTime } from "./_flags.ts";
 import type { Values } from "./_flags.ts";
 import { withDatabase } from "./_command.ts";
 import type { Command } from "./_command.ts";
+import { parseTraceparent } from "../core/_trace_context.ts";
 
 /** `herald enqueue` */
 export const enqueueCommand: Command = {
@@ -53,10 +54,22 @@ export const enqueueCommand: Command = {
     const priority = numberFlag("--priority", values["priority"] as string | undefined);
     const maxAttempts = numberFlag("--max-attempts", values["max-attempts"] as string | undefined);
     const key = values["idempotency-key"];
+    // OpenTelemetry's environment-variable carrier: the trace this enqueue continues.
+    const traceparent = io.env["TRACEPARENT"];
+    const tracestate = io.env["TRACESTATE"];
+    if (traceparent && parseTraceparent(traceparent) === undefined) {
+      throw new InvalidArgumentError(
+        "TRACEPARENT",
+        "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)",
+        traceparent,
+      );
+    }
     const notification = {
       kind: typeof values["kind"] === "string" ? values["kind"] : "message",
       payload,
       ...(typeof key === "string" ? { idempotencyKey: key } : {}),
+      ...(traceparent ? { traceparent } : {}),
+      ...(traceparent && tracestate ? { tracestate } : {}),
     };
     const routes = to.map((destination) => ({
       channel,

@@ -5,7 +5,8 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
-import type { JsonValue } from "./route.ts";
+import type { JsonValue, TraceHeaders } from "./route.ts";
+import { isTracestate, parseTraceparent } from "./_trace_context.ts";
 
 /** Limits on what one `enqueue` call may carry. */
 export const LIMITS = {
@@ -65,6 +66,7 @@ export interface CheckedNotification {
   readonly payload: JsonValue;
   readonly payloadJson: string;
   readonly idempotencyKey: string | null;
+  readonly trace: TraceHeaders | null;
 }
 
 /** A route that passed the checks, with defaults filled in. */
@@ -103,7 +105,37 @@ function checkNotification(input: unknown): CheckedNotification {
   const idempotencyKey = key === undefined || key === null
     ? null
     : checkText(key, "notification.idempotencyKey", LIMITS.maxKeyLength);
-  return { kind, payload, payloadJson, idempotencyKey };
+  return { kind, payload, payloadJson, idempotencyKey, trace: checkTrace(input) };
+}
+
+/** An explicit trace context given with the notification, checked. */
+function checkTrace(input: Record<string, unknown>): TraceHeaders | null {
+  const parent = input["traceparent"];
+  const state = input["tracestate"];
+  if (parent === undefined || parent === null) {
+    if (state !== undefined && state !== null) {
+      throw new InvalidArgumentError(
+        "notification.tracestate",
+        "goes with notification.traceparent",
+      );
+    }
+    return null;
+  }
+  if (parseTraceparent(parent) === undefined) {
+    throw new InvalidArgumentError(
+      "notification.traceparent",
+      "must be a W3C traceparent: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, ids not all zero",
+      parent,
+    );
+  }
+  if (state !== undefined && state !== null && !isTracestate(state)) {
+    throw new InvalidArgumentError(
+      "notification.tracestate",
+      "must be printable ASCII, at most 512 characters",
+    );
+  }
+  const tracestate = typeof state === "string" && state !== "" ? state : null;
+  return { traceparent: (parent as string).trim(), tracestate };
 }
 
 function checkRoutes(input: unknown): CheckedRoute[] {

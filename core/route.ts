@@ -57,6 +57,20 @@ export interface Route {
   readonly priority: number;
   /** When the route was enqueued. */
   readonly createdAt: Date;
+  /**
+   * The trace context stored with the notification (W3C Trace Context), or
+   * `null`: where the enqueuer's trace continues. Absent from stores that
+   * keep none.
+   */
+  readonly trace?: TraceHeaders | null;
+}
+
+/** A W3C Trace Context, as stored with a notification and sent on to receivers. */
+export interface TraceHeaders {
+  /** `00-<trace id>-<parent id>-<flags>` */
+  readonly traceparent: string;
+  /** Vendor-specific entries, passed on as given; `null` when there are none. */
+  readonly tracestate: string | null;
 }
 
 /** What the worker records when it finalises a claimed route. */
@@ -117,6 +131,13 @@ export interface NotificationInput {
    * first call's ids and writes nothing.
    */
   readonly idempotencyKey?: string;
+  /**
+   * The trace this notification continues (a W3C `traceparent`), when it is
+   * not the active OpenTelemetry context; the CLI takes it from `TRACEPARENT`.
+   */
+  readonly traceparent?: string;
+  /** The `tracestate` that goes with `traceparent`. */
+  readonly tracestate?: string;
 }
 
 /** What an application hands to `enqueue`: one route of the notification. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { redact } from "../core/_redact.ts";
+import { activeTraceIds } from "./tracing.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -71,7 +72,8 @@ function lineLogger(
   return {
     log(level, message, fields = {}) {
       if (RANK[level] < min) return;
-      write(format(now(), level, redact(message), cleanFields(fields)));
+      // A line written inside a span (a send) carries its trace and span ids.
+      write(format(now(), level, redact(message), { ...activeTraceIds(), ...cleanFields(fields) }));
     },
   };
 }

@@ -22,6 +22,7 @@
 import type { RouteEventDetail } from "../core/events.ts";
 import type { QueueStats } from "../core/operator.ts";
 import { VERSION } from "../core/version.ts";
+import type { Meter } from "@opentelemetry/api";
 
 /** Default histogram buckets, in seconds: from a local hop to a slow provider. */
 export const DEFAULT_BUCKETS: readonly number[] = [
@@ -50,10 +51,17 @@ export class Metrics {
   readonly #buckets: readonly number[];
   readonly #counters = new Map<string, Map<string, number>>();
   readonly #durations = new Map<string, Histogram>();
+  #otel: ReturnType<typeof otelInstruments> | undefined;
 
-  /** `buckets`: upper bounds in seconds, ascending; default {@link DEFAULT_BUCKETS}. */
-  constructor(options: { readonly buckets?: readonly number[] } = {}) {
+  /**
+   * `buckets`: upper bounds in seconds, ascending; default
+   * {@link DEFAULT_BUCKETS}. `meter`: an OpenTelemetry `Meter` the same
+   * figures are also recorded through (`herald.routes.<outcome>` counters and
+   * the `herald.send.duration` histogram, by channel).
+   */
+  constructor(options: { readonly buckets?: readonly number[]; readonly meter?: Meter } = {}) {
     this.#buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
+    if (options.meter) this.#otel = otelInstruments(options.meter);
   }
 
   /** Counts `target`'s `sent`, `retry`, `failed` and `poisoned` events; returns an unsubscribe function. */
@@ -76,6 +84,12 @@ export class Metrics {
     const byChannel = this.#counters.get(outcome) ?? new Map<string, number>();
     byChannel.set(detail.channel, (byChannel.get(detail.channel) ?? 0) + 1);
     this.#counters.set(outcome, byChannel);
+    this.#otel?.counters[outcome].add(1, { "messaging.destination.name": detail.channel });
+    if (detail.durationMs !== undefined) {
+      this.#otel?.duration.record(detail.durationMs / 1000, {
+        "messaging.destination.name": detail.channel,
+      });
+    }
     if (detail.durationMs === undefined) return;
     const h = this.#durations.get(detail.channel) ??
       { counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
@@ -150,6 +164,24 @@ export class Metrics {
     }
     return `${out.join("\n")}\n`;
   }
+}
+
+/** The OpenTelemetry instruments behind `Metrics`' `meter` option. */
+function otelInstruments(meter: Meter) {
+  const counter = (outcome: string, description: string) =>
+    meter.createCounter(`herald.routes.${outcome}`, { description, unit: "{route}" });
+  return {
+    counters: {
+      sent: counter("sent", "Routes delivered."),
+      retry: counter("retried", "Failed attempts scheduled for a retry."),
+      failed: counter("failed", "Routes failed for good."),
+      poisoned: counter("poisoned", "Routes whose outcome the database refused to record."),
+    },
+    duration: meter.createHistogram("herald.send.duration", {
+      description: "Time a channel took to send.",
+      unit: "s",
+    }),
+  };
 }
 
 /**

@@ -62,6 +62,10 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
     ALTER TABLE ${s}.notification_routes ADD CONSTRAINT notification_routes_status_check
       CHECK (status IN ('queued', 'sent', 'failed', 'cancelled', 'poisoned'));
   `,
+  // 4: the trace context a notification continues (W3C Trace Context).
+  (s) => `
+    ALTER TABLE ${s}.notifications ADD COLUMN traceparent text, ADD COLUMN tracestate text;
+  `,
 ];
 
 /** The schema version this build of Herald writes. */

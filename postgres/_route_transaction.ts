@@ -66,7 +66,8 @@ export class PgRouteTransaction {
       const s = tx(this.#schema);
       return tx`
       SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
-             r.max_attempts, r.priority, r.created_at, n.kind, n.payload
+             r.max_attempts, r.priority, r.created_at, n.kind, n.payload,
+             n.traceparent, n.tracestate
       FROM ${s}.notification_routes r
       JOIN ${s}.notifications n ON n.id = r.notification_id
       WHERE r.status = 'queued'
@@ -88,6 +89,9 @@ export class PgRouteTransaction {
       maxAttempts: row["max_attempts"],
       priority: row["priority"],
       createdAt: row["created_at"],
+      trace: row["traceparent"] === null
+        ? null
+        : { traceparent: row["traceparent"], tracestate: row["tracestate"] },
     }));
   }
 

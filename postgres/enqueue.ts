@@ -7,8 +7,10 @@
  */
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
-import type { Enqueued, NotificationInput, RouteInput } from "../core/route.ts";
+import type { Tracer } from "@opentelemetry/api";
+import type { Enqueued, NotificationInput, RouteInput, TraceHeaders } from "../core/route.ts";
 import { checkEnqueue } from "../core/_validate.ts";
+import { activeHeaders, heraldTracer, publishSpan } from "../observe/tracing.ts";
 import { checkSchema, driverHandle, wakeChannel } from "./schema.ts";
 import type { SqlHandle } from "./schema.ts";
 
@@ -16,6 +18,10 @@ import type { SqlHandle } from "./schema.ts";
  * Writes a notification and its routes with the caller's own `postgres`
  * handle, so they commit or roll back with the caller's transaction (the
  * transactional outbox). Given a pool rather than a transaction, it opens one.
+ * The enqueue is a producer span `publish herald` (a no-op without an
+ * OpenTelemetry SDK), and its trace context is stored with the notification
+ * so the sends continue the trace; `tracer: false` stores only an explicit
+ * or already active context and records no span.
  *
  * @example
  * ```ts
@@ -36,28 +42,37 @@ export async function enqueue(
   sqlOrTx: SqlHandle,
   notification: NotificationInput,
   routes: readonly RouteInput[],
-  options: { readonly schema?: string } = {},
+  options: { readonly schema?: string; readonly tracer?: Tracer | false } = {},
 ): Promise<Enqueued> {
   const schema = checkSchema(options.schema ?? "herald");
   const checked = checkEnqueue(notification, routes);
   const handle = driverHandle("sqlOrTx", sqlOrTx);
-  if ("savepoint" in handle) {
-    return await insertNotification(handle as unknown as postgres.TransactionSql, schema, checked);
-  }
-  const sql = handle;
-  return await sql.begin((tx) => insertNotification(tx, schema, checked)) as Enqueued;
+  const write = async (trace: TraceHeaders | null): Promise<Enqueued> => {
+    if ("savepoint" in handle) {
+      const tx = handle as unknown as postgres.TransactionSql;
+      return await insertNotification(tx, schema, checked, trace);
+    }
+    return await handle.begin((tx) => insertNotification(tx, schema, checked, trace)) as Enqueued;
+  };
+  const explicit = checked.notification.trace;
+  const tracer = options.tracer ?? heraldTracer();
+  if (tracer === false) return await write(explicit ?? activeHeaders());
+  return await publishSpan(tracer, explicit, write);
 }
 
 async function insertNotification(
   tx: postgres.TransactionSql,
   schema: string,
   { notification, routes }: ReturnType<typeof checkEnqueue>,
+  trace: TraceHeaders | null,
 ): Promise<Enqueued> {
   const notificationId = crypto.randomUUID();
   const inserted = await tx`
-    INSERT INTO ${tx(schema)}.notifications (id, kind, payload, idempotency_key)
+    INSERT INTO ${tx(schema)}.notifications
+      (id, kind, payload, idempotency_key, traceparent, tracestate)
     VALUES (${notificationId}, ${notification.kind}, ${notification.payloadJson}::text::jsonb,
-            ${notification.idempotencyKey})
+            ${notification.idempotencyKey}, ${trace?.traceparent ?? null},
+            ${trace?.tracestate ?? null})
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`;
   if (inserted.length === 0) {

@@ -9,7 +9,9 @@ import type { Channel } from "../channels/channel.ts";
 import { HeraldError } from "../core/errors.ts";
 import type { DeliveryDetails } from "../core/errors.ts";
 import { backoff } from "../core/retry.ts";
-import type { Finalisation, Outcome, Route } from "../core/route.ts";
+import type { Finalisation, Outcome, Route, TraceHeaders } from "../core/route.ts";
+import { context } from "@opentelemetry/api";
+import { attemptSpan, endAttemptSpan, headersOf } from "../observe/tracing.ts";
 import type { WorkerConfig } from "./config.ts";
 import { describeError } from "../core/_redact.ts";
 import { raceAbort } from "../core/_async.ts";
@@ -41,8 +43,16 @@ export async function attempt(
   // outcome the database keeps refusing still runs out of attempts.
   const attempts = route.attempts + unrecorded + 1;
   const began = performance.now();
+  const traced = config.tracer === false ? undefined : attemptSpan(config.tracer, route, attempts);
   const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => {
     const httpStatus = checkedHttpStatus(details.httpStatus);
+    if (traced) {
+      endAttemptSpan(traced.span, {
+        status: outcome.status,
+        ...(outcome.status === "sent" ? {} : { error: outcome.error }),
+        ...(httpStatus === undefined ? {} : { httpStatus }),
+      });
+    }
     return {
       route,
       record: {
@@ -58,12 +68,20 @@ export async function attempt(
     const error = `channel '${route.channel}' is not configured on this worker`;
     return record({ status: "failed", attempts, error });
   }
+  // The receiver continues the send span's trace; with no SDK, the span is
+  // the stored context itself, so the enqueuer's trace still flows on. A
+  // route enqueued with no trace context hands none on.
+  const trace = route.trace ? (headersOf(traced?.span) ?? route.trace) : null;
   try {
-    const details = await send(channel, route, attempts, config.sendTimeoutMs, hard);
+    const sending = () => send(channel, route, { attempt: attempts, trace }, config, hard);
+    const details = await (traced ? context.with(traced.ctx, sending) : sending());
     return record({ status: "sent", attempts }, details);
   } catch (err) {
     // Shutdown cut the send short: record nothing, so the attempt is not spent.
-    if (hard.aborted) return { route, record: undefined };
+    if (hard.aborted) {
+      traced?.span.end();
+      return { route, record: undefined };
+    }
     return record(classify(err, route, attempts, config), httpStatusOf(err));
   }
 }
@@ -72,8 +90,8 @@ export async function attempt(
 async function send(
   channel: Channel,
   route: Route,
-  attempt: number,
-  timeoutMs: number,
+  { attempt, trace }: { readonly attempt: number; readonly trace: TraceHeaders | null },
+  { sendTimeoutMs: timeoutMs }: Pick<WorkerConfig, "sendTimeoutMs">,
   hard: AbortSignal,
 ): Promise<DeliveryDetails> {
   const abort = new AbortController();
@@ -88,7 +106,7 @@ async function send(
   try {
     // `new Promise` turns a synchronous throw or a non-promise return into a promise.
     const sending = new Promise<DeliveryDetails | void>((resolve) =>
-      resolve(channel.send(route, { signal: abort.signal, attempt }))
+      resolve(channel.send(route, { signal: abort.signal, attempt, trace }))
     );
     const result = await raceAbort(sending, abort.signal);
     return typeof result === "object" && result !== null ? result : {};

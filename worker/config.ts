@@ -13,6 +13,8 @@ import type { RetryPolicy } from "../core/retry.ts";
 import type { Store } from "../store.ts";
 import { CHANNEL_NAME } from "../core/_validate.ts";
 import { sleep } from "../core/_async.ts";
+import type { Tracer } from "@opentelemetry/api";
+import { heraldTracer } from "../observe/tracing.ts";
 
 /** Defaults of {@link WorkerOptions}. */
 export const WORKER_DEFAULTS = {
@@ -60,6 +62,13 @@ export interface WorkerOptions {
   readonly sendTimeoutMs?: number;
   /** How long `shutdown()` (or aborting `run`'s signal) lets sends finish; default 10 s. */
   readonly shutdownTimeoutMs?: number;
+  /**
+   * Traces each attempt as a consumer span `process <channel>` (OpenTelemetry
+   * API; a no-op until the application registers an SDK). Default: the
+   * global provider's `herald` tracer; `false` turns Herald's spans off (the
+   * stored trace context is still handed on to receivers).
+   */
+  readonly tracer?: Tracer | false;
   /** Default: JSON lines on standard error at `info`. */
   readonly logger?: Logger;
   /** Randomness for backoff and poll jitter; default `Math.random`. */
@@ -89,6 +98,7 @@ export interface WorkerConfig {
   readonly sendTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logger: Logger;
+  readonly tracer: Tracer | false;
   readonly random: () => number;
   readonly now: () => number;
   readonly sleep: (ms: number, signal: AbortSignal, purpose: SleepPurpose) => Promise<void>;
@@ -135,6 +145,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
     ),
     shutdownTimeoutMs: checkMs("shutdownTimeoutMs", options.shutdownTimeoutMs, d.shutdownTimeoutMs),
     logger: logger ?? jsonLogger(),
+    tracer: checkTracer(options.tracer),
     random: checkFunction("random", options.random) ?? Math.random,
     now: checkFunction("now", options.now) ?? Date.now,
     sleep: checkFunction("sleep", options.sleep) ?? sleep,
@@ -222,6 +233,14 @@ function positiveMs(field: string, value: unknown, fallback: number, max = 2_147
     );
   }
   return ms;
+}
+
+function checkTracer(value: unknown): Tracer | false {
+  if (value === undefined) return heraldTracer();
+  if (value === false || typeof (value as Partial<Tracer> | null)?.startSpan === "function") {
+    return value as Tracer | false;
+  }
+  throw new InvalidArgumentError("tracer", "must be an OpenTelemetry Tracer or false");
 }
 
 function checkFunction<T>(field: string, value: T | undefined): T | undefined {

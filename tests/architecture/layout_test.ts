@@ -15,18 +15,21 @@ const SOURCE_DIRS = ["core", "observe", "channels", "postgres", "embedded", "wor
 
 /**
  * Each file's layer: an import may only point to a lower layer, or within
- * its own room. `store.ts` (the contract) sits above postgres/ and
- * embedded/; worker/ above store.ts; only cli/ (and mod.ts) import cli/.
+ * its own room. core/ is the floor; observe/ (logging, metrics, tracing) and
+ * channels/ sit on it; postgres/ and embedded/ may trace and log; the
+ * contract (`store.ts`) sits above them; worker/ above store.ts; only cli/
+ * (and mod.ts) import cli/.
  */
 function layer(file: string): number {
   if (file.startsWith("core/")) return 0;
-  if (/^(observe|channels|postgres|embedded)\//.test(file)) return 1;
-  if (file === "store.ts") return 2;
-  if (file === "embedded.ts") return 3;
-  if (file.startsWith("worker/")) return 3;
-  if (file === "worker.ts") return 4;
-  if (file.startsWith("cli/")) return 5;
-  if (file === "mod.ts") return 6;
+  if (/^(observe|channels)\//.test(file)) return 1;
+  if (/^(postgres|embedded)\//.test(file)) return 2;
+  if (file === "store.ts") return 3;
+  if (file === "embedded.ts") return 4;
+  if (file.startsWith("worker/")) return 4;
+  if (file === "worker.ts") return 5;
+  if (file.startsWith("cli/")) return 6;
+  if (file === "mod.ts") return 7;
   throw new Error(`${file} is in no room`);
 }
 
