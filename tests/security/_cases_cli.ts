@@ -1,0 +1,98 @@
+/**
+ * Hostile input, the program's flags and environment: each must exit 2 with a short
+ * message naming the culprit, echo no secret and change no row.
+ *
+ * @module
+ */
+import { SECRET } from "./_hostile.ts";
+
+/** [args, extra environment, what stderr must name, a known bug (reported, not enforced)] */
+export type CliCase = [args: string[], env: Record<string, string>, stderr: RegExp, todo?: string];
+
+/** Bad command lines. */
+export const CLI: readonly CliCase[] = [
+  [["enqueue", "--channel", "log", "--to", "x", "--priority", "1.5"], {}, /priority/],
+  [["enqueue", "--channel", "log", "--to", "x", "--max-attempts", "0"], {}, /max-?attempts/i],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--payload", '{"a":"\\u0000"}'],
+    {},
+    /'notification\.payload\.a': must not contain NUL/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--payload", '["\\ud800"]'],
+    {},
+    /'notification\.payload\[0\]': must not contain lone/,
+  ],
+  [
+    [
+      "enqueue",
+      "--channel",
+      "log",
+      "--to",
+      "x",
+      "--payload",
+      `${"[".repeat(100)}${"]".repeat(100)}`,
+    ],
+    {},
+    /nests deeper than 64/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--payload", '{"n":1e400}'],
+    {},
+    /'notification\.payload\.n': must be a finite number/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--kind", "k".repeat(300)],
+    {},
+    /'notification\.kind'/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--idempotency-key", "i".repeat(300)],
+    {},
+    /'notification\.idempotencyKey'/,
+  ],
+  [["enqueue", "--channel", "log", "--to", ""], {}, /'routes\[0\]\.destination'/],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--to", ` https://hooks.example.com/${SECRET}`],
+    {},
+    /'routes\[1\]\.destination': must not start or end with whitespace/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--payload", "{}", "--payload-file", "/dev/null"],
+    {},
+    /'--payload': give --payload or --payload-file/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--payload-file", "/nonexistent/herald/p.json"],
+    {},
+    /'--payload-file': cannot be read \(ENOENT\)/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--deliver-at", "2026-02-30T25:00:00Z"],
+    {},
+    /'--deliver-at'/,
+  ],
+  [["stats", "--schema", 'herald"; DROP SCHEMA public CASCADE; --'], {}, /'schema'/],
+  [["routes"], { HERALD_SCHEMA: "Robert'); DROP TABLE notifications; --" }, /'schema'/],
+  [["routes", "--limit", "0"], {}, /'--limit'/],
+  [["routes", "--limit", "lots"], {}, /'--limit': must be a number/],
+  [["run", "--interval", "Infinity"], {}, /'--interval'/],
+  [
+    ["run", "--send-timeout", "0"],
+    {},
+    /--send-timeout/,
+  ],
+  [
+    ["run", "--shutdown-timeout=-1"],
+    {},
+    /--shutdown-timeout/,
+  ],
+  [["run", "--metrics-port", "80.5"], {}, /'--metrics-port'/],
+  [["run", "--once"], { HERALD_LISTEN: "perhaps" }, /'HERALD_LISTEN'/],
+  [["run", "--once"], { HERALD_WEBHOOK_SECRET: `whsec_${SECRET}!` }, /'HERALD_WEBHOOK_SECRET'/],
+  [["run", "--once"], { HERALD_ALLOW_ADDRESSES: "10.0.0.0/99" }, /'HERALD_ALLOW_ADDRESSES'/],
+  [["run", "--once"], { HERALD_EMAIL_PROVIDER: "resend" }, /'HERALD_EMAIL_API_KEY': is required/],
+  [["retry", "--failed", "--since", "2026-13-45"], {}, /'--since'/],
+  [["prune", "--older-than=-1d"], {}, /'--older-than'/],
+  [["cancel", "'; DELETE FROM notification_routes; --"], {}, /'ROUTE_ID'/],
+];

@@ -1,0 +1,110 @@
+/**
+ * Hostile input, channel configuration: one row per bad channel option.
+ *
+ * @module
+ */
+import { webhookChannel } from "../../channels/webhook.ts";
+import { slackChannel } from "../../channels/slack.ts";
+import { emailChannel } from "../../channels/email.ts";
+import { smsChannel } from "../../channels/sms.ts";
+import { telegramChannel } from "../../channels/telegram.ts";
+import { type Any, type Refusal, SECRET, SID } from "./_hostile.ts";
+
+/** Bad channel options, each refused at construction naming the option. */
+export const CONFIG: readonly Refusal[] = [
+  {
+    name: "webhook secret not whsec_/base64",
+    field: "secret",
+    run: () => webhookChannel({ secret: "whsec_!!!" }),
+  },
+  {
+    name: "webhook allowAddresses bad CIDR",
+    field: "allowAddresses",
+    run: () => webhookChannel({ allowAddresses: ["10.0.0.0/99"] }),
+  },
+  {
+    name: "webhook allowAddresses a host name",
+    field: "allowAddresses",
+    run: () => webhookChannel({ allowAddresses: ["example.com"] }),
+  },
+  { name: "webhook timeoutMs 0", field: "timeoutMs", run: () => webhookChannel({ timeoutMs: 0 }) },
+  {
+    name: "slack timeoutMs NaN",
+    field: "timeoutMs",
+    run: () => slackChannel({ timeoutMs: Number.NaN }),
+  },
+  {
+    name: "email provider unknown",
+    field: "provider",
+    run: () => emailChannel({ provider: "mailgun" as Any, apiKey: "k", from: "a@example.com" }),
+  },
+  {
+    name: "email apiKey blank",
+    field: "apiKey",
+    run: () => emailChannel({ provider: "resend", apiKey: " ", from: "a@example.com" }),
+  },
+  {
+    name: "email from with CRLF (header injection)",
+    field: "from",
+    run: () =>
+      emailChannel({
+        provider: "resend",
+        apiKey: "k",
+        from: "a@example.com\r\nBcc: all@example.com",
+      }),
+  },
+  {
+    name: "email baseUrl with credentials",
+    field: "baseUrl",
+    run: () =>
+      emailChannel({
+        provider: "resend",
+        apiKey: "k",
+        from: "a@example.com",
+        baseUrl: `https://u:${SECRET}@api.example.com`,
+      }),
+  },
+  {
+    name: "email baseUrl non-http scheme carrying credentials",
+    field: "baseUrl",
+    run: () =>
+      emailChannel({
+        provider: "resend",
+        apiKey: "k",
+        from: "a@example.com",
+        baseUrl: `ftp://u:${SECRET}@api.example.com`,
+      }),
+    message: new RegExp(`^((?!${SECRET}).)*$`, "s"),
+  },
+  {
+    name: "sms accountSid malformed",
+    field: "accountSid",
+    run: () => smsChannel({ accountSid: "AC123", authToken: "t", from: "+15005550006" }),
+  },
+  {
+    name: "sms authToken missing",
+    field: "authToken",
+    run: () => smsChannel({ accountSid: SID, authToken: "", from: "+15005550006" }),
+  },
+  {
+    name: "sms baseUrl with a query",
+    field: "baseUrl",
+    run: () =>
+      smsChannel({
+        accountSid: SID,
+        authToken: "t",
+        from: "+1",
+        baseUrl: "https://x.example/?a=1",
+      }),
+  },
+  {
+    name: "telegram botToken malformed",
+    field: "botToken",
+    run: () => telegramChannel({ botToken: `bot ${SECRET}` }),
+  },
+  {
+    name: "telegram apiUrl javascript:",
+    field: "apiUrl",
+    run: () => telegramChannel({ botToken: "1:a", apiUrl: "javascript:alert(1)" }),
+  },
+];
