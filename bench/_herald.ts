@@ -70,6 +70,8 @@ export interface DrainOptions {
   channel: Channel;
   /** Count queries (slower: the driver then captures a stack per query). */
   countQueries?: boolean;
+  /** `false`: Herald's spans off (the `tracing` rows); default the API's tracer. */
+  tracer?: false;
 }
 
 /** A worker's outcomes so far; `allSent` resolves at the `routes`th `sent` event. */
@@ -123,6 +125,7 @@ export async function drain(
     interval: 60_000,
     listen: false,
     logger: silentLogger,
+    ...(options.tracer === false ? { tracer: false as const } : {}),
   });
   const sends = countSends(worker, routes);
   try {

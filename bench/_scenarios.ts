@@ -13,6 +13,7 @@ import { planRss } from "./_plan_rss.ts";
 import { planSlow } from "./_plan_slow.ts";
 import { planStartup } from "./_plan_startup.ts";
 import { planTrips } from "./_plan_trips.ts";
+import { planTracing } from "./_plan_tracing.ts";
 import { planWake } from "./_plan_wake.ts";
 
 export type { Options, Scenario } from "./_plan.ts";
@@ -28,6 +29,7 @@ export const SCENARIOS = [
   "startup",
   "rss",
   "trips",
+  "tracing",
 ] as const;
 
 /** The planners in run order; each returns nothing unless `--only` selects its family. */
@@ -39,6 +41,7 @@ const PLANNERS: readonly ((options: Options) => Scenario[])[] = [
   planStartup,
   planRss,
   planTrips,
+  planTracing,
 ];
 
 /** The scenarios `options` selects, in run order. */

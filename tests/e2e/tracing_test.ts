@@ -9,7 +9,7 @@
  */
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { context, trace } from "@opentelemetry/api";
+import { context, type Meter, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import {
   InMemorySpanExporter,
@@ -22,6 +22,7 @@ import type { WorkerOptions } from "../../worker.ts";
 import { webhookChannel } from "../../channels/webhook.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import { jsonLogger, silentLogger } from "../../observe/logger.ts";
+import { Metrics } from "../../observe/metrics.ts";
 import { DATABASE_URL, dbElapse, useFreshStore } from "../_helpers/pg.ts";
 import { runProgram } from "../_helpers/spawn.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
@@ -232,5 +233,28 @@ describe("OpenTelemetry in the program: TRACEPARENT, then a plain run --once", (
     );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /'TRACEPARENT'/);
+  });
+});
+
+describe("OpenTelemetry metrics: the same figures through a Meter", () => {
+  it("records outcomes and send durations by channel through the application's Meter", () => {
+    const recorded: [string, number, Record<string, unknown>][] = [];
+    const instrument = (name: string) => ({
+      add: (n: number, attrs: Record<string, unknown>) => void recorded.push([name, n, attrs]),
+      record: (n: number, attrs: Record<string, unknown>) => void recorded.push([name, n, attrs]),
+    });
+    const meter = {
+      createCounter: instrument,
+      createHistogram: instrument,
+    } as unknown as Meter;
+    const metrics = new Metrics({ meter });
+    metrics.record("sent", { routeId: "r", channel: "sms", attempt: 1, durationMs: 250 });
+    metrics.record("failed", { routeId: "r", channel: "sms", attempt: 2 });
+    const destination = { "messaging.destination.name": "sms" };
+    assert.deepEqual(recorded, [
+      ["herald.routes.sent", 1, destination],
+      ["herald.send.duration", 0.25, destination],
+      ["herald.routes.failed", 1, destination],
+    ]);
   });
 });
