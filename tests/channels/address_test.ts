@@ -5,6 +5,7 @@ import type { Resolver } from "../../channels/options.ts";
 import { formatIp, nonGlobalClass, parseIp } from "../../channels/_ip.ts";
 import { HeraldError, InvalidArgumentError, PermanentError } from "../../core/errors.ts";
 import { rejection } from "../_helpers/http_route.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 
 const signal = new AbortController().signal;
 const resolveTo = (...addresses: string[]): Resolver => () => Promise.resolve(addresses);
@@ -56,9 +57,12 @@ const REFUSED: readonly [string, RegExp][] = [
   ["[4000::1]", /reserved/],
 ];
 
-describe("address guard", () => {
-  const guard = addressGuard({ resolve: resolveTo("93.184.216.34") });
+/** A guard whose resolver answers with one public address. */
+const guard = addressGuard({ resolve: resolveTo("93.184.216.34") });
 
+checkLeaks();
+
+describe("address guard", () => {
   for (const [host, kind] of REFUSED) {
     it(`refuses the literal ${host}`, async () => {
       const err = await rejection(
@@ -77,7 +81,9 @@ describe("address guard", () => {
     }
     await guard.check("https://hooks.example.com/x", "webhook", signal);
   });
+});
 
+describe("address guard: host names and allow lists", () => {
   it("refuses a host name that resolves to loopback (real resolver: localhost)", async () => {
     const err = await rejection(addressGuard({}).check("http://localhost:1/", "webhook", signal));
     assert.ok(err instanceof PermanentError, String(err));
@@ -120,7 +126,9 @@ describe("address guard", () => {
       (err: unknown) => err instanceof InvalidArgumentError && err.field === "allowAddresses",
     );
   });
+});
 
+describe("address guard: URLs and resolvers", () => {
   it("refuses credentials, other schemes, malformed URLs and http in https-only mode", async () => {
     const cases: [string, RegExp][] = [
       ["https://user:pa55@hooks.example.com/", /must not contain credentials/],

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { discordChannel } from "../../channels/discord.ts";
 import { truncate } from "../../channels/_payload.ts";
 import { PermanentError, RetryLaterError } from "../../core/errors.ts";
-import { type RecordedRequest, startServer, type TestHandler } from "../_helpers/http_server.ts";
-import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
+import type { TestHandler } from "../_helpers/http_server.ts";
+import { type Capture, captureSend } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import type { Route } from "../../core/route.ts";
 
 // Follows https://discord.com/developers/docs/resources/webhook#execute-webhook:
@@ -37,19 +38,16 @@ const saved: TestHandler = (req, res) => {
   }));
 };
 
-async function send(
-  route: Partial<Route>,
-  handler: TestHandler = saved,
-): Promise<{ req: RecordedRequest | undefined; result: unknown }> {
-  const server = await startServer(handler);
-  try {
-    const full = makeRoute({ ...route, destination: `${server.url}${route.destination ?? HOOK}` });
-    const result = await discordChannel(local).send(full, makeCtx()).catch((err: unknown) => err);
-    return { req: server.requests[0], result };
-  } finally {
-    await server.close();
-  }
+/** One send of `route` to a Discord stand-in answering with `handler`; `destination` is the path. */
+function send(route: Partial<Route>, handler: TestHandler = saved): Promise<Capture> {
+  return captureSend(
+    discordChannel(local),
+    { ...route, destination: route.destination ?? HOOK },
+    handler,
+  );
 }
+
+checkLeaks();
 
 describe("discord channel", () => {
   it("posts { content } with mentions disabled and asks Discord to wait", async () => {
@@ -69,7 +67,9 @@ describe("discord channel", () => {
     const noWait = await send({ destination: `${HOOK}?wait=false` });
     assert.equal(noWait.req?.path, `${HOOK}?wait=true`);
   });
+});
 
+describe("discord channel: what counts as sent", () => {
   it("does not count a 204 (the answer without wait, message maybe dropped) as sent", async () => {
     const { result } = await send({}, (_q, res) => void res.writeHead(204).end());
     assert.ok(result instanceof RetryLaterError, String(result));
@@ -93,7 +93,9 @@ describe("discord channel", () => {
     const short = await send({ payload: { text: "x".repeat(2000) } });
     assert.equal((JSON.parse(short.req?.body ?? "") as { content: string }).content.length, 2000);
   });
+});
 
+describe("discord channel: rate limits and refusals", () => {
   it("reads retry_after from a 429 body when the header is missing", async () => {
     const { result } = await send({}, (_q, res) => {
       res.writeHead(429, { "content-type": "application/json" });

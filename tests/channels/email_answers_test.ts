@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { emailChannel, type EmailProvider } from "../../channels/email.ts";
 import { MAX_RETRY_DELAY_MS } from "../../channels/_http.ts";
 import { PermanentError, RetryLaterError } from "../../core/errors.ts";
-import { startServer } from "../_helpers/http_server.ts";
+import { capture } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
 
 // How Postmark and SendGrid answer, as their API documents show:
@@ -21,25 +22,23 @@ async function answer(
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<unknown> {
-  const server = await startServer((_q, res) => {
+  const route = makeRoute({ channel: "email", destination: "ada@example.com", payload: mail });
+  const { result } = await capture((_q, res) => {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     // Some providers echo what they got; the key must still stay out of Herald's messages.
     res.end(typeof body === "string" ? body : JSON.stringify(body).replace("$KEY", KEY));
-  });
-  try {
-    const channel = emailChannel({
+  }, (server) =>
+    emailChannel({
       provider,
       apiKey: KEY,
       from: "alerts@example.com",
       baseUrl: server.url,
       now: () => NOW,
-    });
-    const route = makeRoute({ channel: "email", destination: "ada@example.com", payload: mail });
-    return await channel.send(route, makeCtx()).catch((err: unknown) => err);
-  } finally {
-    await server.close();
-  }
+    }).send(route, makeCtx()));
+  return result;
 }
+
+checkLeaks();
 
 describe("Postmark answers", () => {
   it("200 with ErrorCode 0 is sent; a 200 with another ErrorCode is not", async () => {

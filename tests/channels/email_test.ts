@@ -2,34 +2,34 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { emailChannel, type EmailChannelOptions } from "../../channels/email.ts";
 import { InvalidArgumentError, PermanentError, RetryLaterError } from "../../core/errors.ts";
-import { startServer, type TestHandler } from "../_helpers/http_server.ts";
-import type { RecordedRequest } from "../_helpers/http_server.ts";
+import type { TestHandler } from "../_helpers/http_server.ts";
+import { type Capture, capture } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
 import type { Route } from "../../core/route.ts";
 
 const KEY = "re_live_SUPERSECRETAPIKEY_123";
 const mail = { subject: "Your order shipped", text: "Order 42 is on its way", html: "<p>42</p>" };
 
-async function sendEmail(
+/** One send of `route` through an e-mail channel (`options`, base URL the stand-in's). */
+function sendEmail(
   options: Omit<EmailChannelOptions, "baseUrl">,
   route: Partial<Route> = {},
   handler: TestHandler = (_q, res) => void res.writeHead(200).end("{}"),
-): Promise<{ req: RecordedRequest | undefined; result: unknown }> {
-  const server = await startServer(handler);
-  try {
-    const channel = emailChannel({ ...options, baseUrl: server.url });
-    const full = makeRoute({
-      channel: "email",
-      destination: "ada@example.com",
-      payload: mail,
-      ...route,
-    });
-    const result = await channel.send(full, makeCtx()).catch((err: unknown) => err);
-    return { req: server.requests[0], result };
-  } finally {
-    await server.close();
-  }
+): Promise<Capture> {
+  const full = makeRoute({
+    channel: "email",
+    destination: "ada@example.com",
+    payload: mail,
+    ...route,
+  });
+  return capture(
+    handler,
+    (server) => emailChannel({ ...options, baseUrl: server.url }).send(full, makeCtx()),
+  );
 }
+
+checkLeaks();
 
 describe("email channel: Resend", () => {
   it("POSTs /emails with a Bearer key and the route id as Idempotency-Key", async () => {

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { channelsFromEnv } from "../../channels/mod.ts";
 import { verifyWebhook } from "../../channels/webhook_signature.ts";
 import { InvalidArgumentError, PermanentError } from "../../core/errors.ts";
-import { startServer } from "../_helpers/http_server.ts";
+import { capture, captureSend } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import { makeCtx, makeRoute, rejection } from "../_helpers/http_route.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -18,6 +19,44 @@ function throwsFor(fn: () => unknown, variable: string, secret?: string): void {
     return true;
   });
 }
+
+/** [environment, the variable the refusal must name, a secret it must not echo] */
+const MALFORMED: [Record<string, string>, string, string?][] = [
+  [{ HERALD_WEBHOOK_SECRET: "whsec_???sekrit" }, "HERALD_WEBHOOK_SECRET", "sekrit"],
+  // A one-byte key is base64 all right, and too short to sign with.
+  [{ HERALD_WEBHOOK_SECRET: "whsec_eA==" }, "HERALD_WEBHOOK_SECRET", "eA=="],
+  [{ HERALD_HTTPS_ONLY: "maybe" }, "HERALD_HTTPS_ONLY"],
+  [{ HERALD_HTTP_TIMEOUT_MS: "-5" }, "HERALD_HTTP_TIMEOUT_MS"],
+  [{ HERALD_ALLOW_ADDRESSES: "10.0.0.0/99" }, "HERALD_ALLOW_ADDRESSES"],
+  [{ HERALD_TELEGRAM_BOT_TOKEN: "sekrit token" }, "HERALD_TELEGRAM_BOT_TOKEN", "sekrit"],
+  [
+    { HERALD_EMAIL_PROVIDER: "resend", HERALD_EMAIL_API_KEY: "sekrit" },
+    "HERALD_EMAIL_FROM",
+    "sekrit",
+  ],
+  [
+    {
+      HERALD_EMAIL_PROVIDER: "mailgun",
+      HERALD_EMAIL_API_KEY: "sekrit",
+      HERALD_EMAIL_FROM: "a@example.com",
+    },
+    "HERALD_EMAIL_PROVIDER",
+    "sekrit",
+  ],
+  [{ HERALD_TWILIO_AUTH_TOKEN: "sekrit" }, "HERALD_TWILIO_ACCOUNT_SID", "sekrit"],
+  [
+    {
+      HERALD_TWILIO_ACCOUNT_SID: "AC0123456789abcdef0123456789abcdef",
+      HERALD_TWILIO_AUTH_TOKEN: "sekrit",
+      HERALD_TWILIO_FROM: "+15005550006",
+      HERALD_TWILIO_BASE_URL: "not a url",
+    },
+    "HERALD_TWILIO_BASE_URL",
+    "sekrit",
+  ],
+];
+
+checkLeaks();
 
 describe("channelsFromEnv", () => {
   it("always builds log, webhook, slack, discord and teams", () => {
@@ -44,24 +83,19 @@ describe("channelsFromEnv", () => {
   });
 
   it("signs webhooks with HERALD_WEBHOOK_SECRET and honours HERALD_ALLOW_HOSTS", async () => {
-    const server = await startServer();
-    try {
-      const { webhook } = channelsFromEnv({
-        HERALD_WEBHOOK_SECRET: `${SECRET}, whsec_c2Vjb25kLXNlY3JldC1vZi0yNC1ieXRlcw==`,
-        HERALD_ALLOW_HOSTS: "127.0.0.1",
-      });
-      assert.ok(webhook);
-      await webhook.send(makeRoute({ destination: server.url }), makeCtx());
-      const [req] = server.requests;
-      assert.ok(req);
-      assert.equal(req.headers["webhook-signature"]?.split(" ").length, 2);
-      assert.equal(
-        await verifyWebhook({ secret: SECRET, headers: req.headers, body: req.body }),
-        true,
-      );
-    } finally {
-      await server.close();
-    }
+    const { webhook } = channelsFromEnv({
+      HERALD_WEBHOOK_SECRET: `${SECRET}, whsec_c2Vjb25kLXNlY3JldC1vZi0yNC1ieXRlcw==`,
+      HERALD_ALLOW_HOSTS: "127.0.0.1",
+    });
+    assert.ok(webhook);
+    const { req, result } = await captureSend(webhook);
+    assert.deepEqual(result, { httpStatus: 204 });
+    assert.ok(req);
+    assert.equal(req.headers["webhook-signature"]?.split(" ").length, 2);
+    assert.equal(
+      await verifyWebhook({ secret: SECRET, headers: req.headers, body: req.body }),
+      true,
+    );
   });
 
   it("refuses loopback without HERALD_ALLOW_HOSTS and http with HERALD_HTTPS_ONLY", async () => {
@@ -78,80 +112,34 @@ describe("channelsFromEnv", () => {
     );
     assert.match(String(httpErr), /https-only/);
   });
+});
 
+describe("channelsFromEnv: e-mail, and values refused", () => {
   it("sends email to HERALD_EMAIL_BASE_URL", async () => {
-    const server = await startServer((_q, res) => void res.writeHead(200).end("{}"));
-    try {
-      const { email } = channelsFromEnv({
-        HERALD_EMAIL_PROVIDER: "resend",
-        HERALD_EMAIL_API_KEY: "re_key_123",
-        HERALD_EMAIL_FROM: "alerts@example.com",
-        HERALD_EMAIL_BASE_URL: server.url,
-      });
-      const route = makeRoute({
-        destination: "ada@example.com",
-        payload: { subject: "s", text: "t" },
-      });
-      assert.deepEqual(await email?.send(route, makeCtx()), { httpStatus: 200 });
-      assert.equal(server.requests[0]?.path, "/emails");
-    } finally {
-      await server.close();
-    }
+    const route = makeRoute({
+      destination: "ada@example.com",
+      payload: { subject: "s", text: "t" },
+    });
+    const { req, result } = await capture(
+      (_q, res) => void res.writeHead(200).end("{}"),
+      (server) => {
+        const { email } = channelsFromEnv({
+          HERALD_EMAIL_PROVIDER: "resend",
+          HERALD_EMAIL_API_KEY: "re_key_123",
+          HERALD_EMAIL_FROM: "alerts@example.com",
+          HERALD_EMAIL_BASE_URL: server.url,
+        });
+        assert.ok(email);
+        return email.send(route, makeCtx());
+      },
+    );
+    assert.deepEqual(result, { httpStatus: 200 });
+    assert.equal(req?.path, "/emails");
   });
 
   it("names the variable for malformed or missing values, never echoing secrets", () => {
-    throwsFor(
-      () => channelsFromEnv({ HERALD_WEBHOOK_SECRET: "whsec_???sekrit" }),
-      "HERALD_WEBHOOK_SECRET",
-      "sekrit",
-    );
-    // A one-byte key is base64 all right, and too short to sign with.
-    throwsFor(
-      () => channelsFromEnv({ HERALD_WEBHOOK_SECRET: "whsec_eA==" }),
-      "HERALD_WEBHOOK_SECRET",
-      "eA==",
-    );
-    throwsFor(() => channelsFromEnv({ HERALD_HTTPS_ONLY: "maybe" }), "HERALD_HTTPS_ONLY");
-    throwsFor(() => channelsFromEnv({ HERALD_HTTP_TIMEOUT_MS: "-5" }), "HERALD_HTTP_TIMEOUT_MS");
-    throwsFor(
-      () => channelsFromEnv({ HERALD_ALLOW_ADDRESSES: "10.0.0.0/99" }),
-      "HERALD_ALLOW_ADDRESSES",
-    );
-    throwsFor(
-      () => channelsFromEnv({ HERALD_TELEGRAM_BOT_TOKEN: "sekrit token" }),
-      "HERALD_TELEGRAM_BOT_TOKEN",
-      "sekrit",
-    );
-    throwsFor(
-      () => channelsFromEnv({ HERALD_EMAIL_PROVIDER: "resend", HERALD_EMAIL_API_KEY: "sekrit" }),
-      "HERALD_EMAIL_FROM",
-      "sekrit",
-    );
-    throwsFor(
-      () =>
-        channelsFromEnv({
-          HERALD_EMAIL_PROVIDER: "mailgun",
-          HERALD_EMAIL_API_KEY: "sekrit",
-          HERALD_EMAIL_FROM: "a@example.com",
-        }),
-      "HERALD_EMAIL_PROVIDER",
-      "sekrit",
-    );
-    throwsFor(
-      () => channelsFromEnv({ HERALD_TWILIO_AUTH_TOKEN: "sekrit" }),
-      "HERALD_TWILIO_ACCOUNT_SID",
-      "sekrit",
-    );
-    throwsFor(
-      () =>
-        channelsFromEnv({
-          HERALD_TWILIO_ACCOUNT_SID: "AC0123456789abcdef0123456789abcdef",
-          HERALD_TWILIO_AUTH_TOKEN: "sekrit",
-          HERALD_TWILIO_FROM: "+15005550006",
-          HERALD_TWILIO_BASE_URL: "not a url",
-        }),
-      "HERALD_TWILIO_BASE_URL",
-      "sekrit",
-    );
+    for (const [env, variable, secret] of MALFORMED) {
+      throwsFor(() => channelsFromEnv(env), variable, secret);
+    }
   });
 });

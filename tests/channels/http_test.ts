@@ -3,23 +3,24 @@ import assert from "node:assert/strict";
 import { webhookChannel } from "../../channels/webhook.ts";
 import { MAX_BODY_BYTES, parseRetryAfter } from "../../channels/_http.ts";
 import { HeraldError, PermanentError, RetryLaterError } from "../../core/errors.ts";
-import { closedPort, startServer, type TestHandler } from "../_helpers/http_server.ts";
+import { closedPort, type TestHandler } from "../_helpers/http_server.ts";
+import { capture } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import { makeCtx, makeRoute, rejection } from "../_helpers/http_route.ts";
 
 const NOW = Date.UTC(2024, 2, 1, 12, 0, 0);
 const channel = webhookChannel({ allowHosts: ["127.0.0.1"], now: () => NOW });
 
-/** Sends one route to a fresh server answering with `handler`. */
+/** Sends one route to a fresh server answering with `handler`; the value or the error. */
 async function sendTo(handler: TestHandler): Promise<unknown> {
-  const server = await startServer(handler);
-  try {
-    return await channel.send(makeRoute({ destination: `${server.url}/hook` }), makeCtx());
-  } catch (err) {
-    return err;
-  } finally {
-    await server.close();
-  }
+  const { result } = await capture(
+    handler,
+    (server) => channel.send(makeRoute({ destination: `${server.url}/hook` }), makeCtx()),
+  );
+  return result;
 }
+
+checkLeaks();
 
 describe("HTTP status classification", () => {
   for (const status of [200, 201, 202, 204]) {
@@ -106,7 +107,9 @@ describe("transport failures", () => {
     assert.ok(err.message.length <= 500, `message of ${err.message.length} chars`);
     assert.ok(MAX_BODY_BYTES <= 4096);
   });
+});
 
+describe("transport failures: no answer", () => {
   it("treats connection refused as transient", async () => {
     const port = await closedPort();
     const err = await rejection(
@@ -120,17 +123,15 @@ describe("transport failures", () => {
   });
 
   it("rethrows the worker's abort reason", async () => {
-    const server = await startServer(() => {/* never answers */});
-    try {
-      const worker = new AbortController();
-      const reason = new Error("worker shutting down");
+    const worker = new AbortController();
+    const reason = new Error("worker shutting down");
+    const { result } = await capture(() => {/* never answers */}, async (server) => {
       const sending = channel.send(makeRoute({ destination: server.url }), makeCtx(worker.signal));
       await server.nextRequest();
       worker.abort(reason);
-      assert.equal(await rejection(sending), reason);
-    } finally {
-      await server.close();
-    }
+      return await sending;
+    });
+    assert.equal(result, reason);
   });
 
   it("rethrows an already-aborted signal's reason without a request", async () => {
@@ -143,16 +144,14 @@ describe("transport failures", () => {
   });
 
   it("reports a timeout as HERALD_SEND_TIMEOUT, not permanent", async () => {
-    const server = await startServer(() => {/* never answers */});
-    try {
-      const slow = webhookChannel({ allowHosts: ["127.0.0.1"], timeoutMs: 50 });
-      const err = await rejection(slow.send(makeRoute({ destination: server.url }), makeCtx()));
-      assert.ok(err instanceof HeraldError && !(err instanceof PermanentError));
-      assert.equal(err.code, "HERALD_SEND_TIMEOUT");
-      assert.match(err.message, /no answer within 50 ms/);
-    } finally {
-      await server.close();
-    }
+    const slow = webhookChannel({ allowHosts: ["127.0.0.1"], timeoutMs: 50 });
+    const { result: err } = await capture(
+      () => {/* never answers */},
+      (server) => slow.send(makeRoute({ destination: server.url }), makeCtx()),
+    );
+    assert.ok(err instanceof HeraldError && !(err instanceof PermanentError), String(err));
+    assert.equal(err.code, "HERALD_SEND_TIMEOUT");
+    assert.match(err.message, /no answer within 50 ms/);
   });
 
   it("rejects a non-positive timeout at construction", () => {

@@ -9,8 +9,9 @@ import {
 } from "../../channels/_http.ts";
 import { parseHttpDate } from "../../channels/_retry_after.ts";
 import { RetryLaterError } from "../../core/errors.ts";
-import { startServer } from "../_helpers/http_server.ts";
-import { makeCtx, makeRoute, rejection } from "../_helpers/http_route.ts";
+import { capture } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
 
 // Friday, 1 March 2024, 12:00:00 UTC.
 const NOW = Date.UTC(2024, 2, 1, 12, 0, 0);
@@ -18,19 +19,19 @@ const DAY = 24 * 60 * 60 * 1000;
 
 /** What a real server's 503 with this `Retry-After` header turns into. */
 async function retryAfterOf(header: string): Promise<number | undefined> {
-  const server = await startServer((_q, res) => {
-    res.writeHead(503, { "retry-after": header, "content-type": "text/plain" }).end("busy");
-  });
-  try {
-    const channel = webhookChannel({ allowHosts: ["127.0.0.1"], now: () => NOW });
-    const err = await rejection(channel.send(makeRoute({ destination: server.url }), makeCtx()));
-    assert.ok(err instanceof RetryLaterError, String(err));
-    assert.equal(err.httpStatus, 503);
-    return err.retryAfterMs;
-  } finally {
-    await server.close();
-  }
+  const channel = webhookChannel({ allowHosts: ["127.0.0.1"], now: () => NOW });
+  const { result: err } = await capture(
+    (_q, res) => {
+      res.writeHead(503, { "retry-after": header, "content-type": "text/plain" }).end("busy");
+    },
+    (server) => channel.send(makeRoute({ destination: server.url }), makeCtx()),
+  );
+  assert.ok(err instanceof RetryLaterError, String(err));
+  assert.equal(err.httpStatus, 503);
+  return err.retryAfterMs;
 }
+
+checkLeaks();
 
 describe("Retry-After from a real answer", () => {
   it("accepts decimal seconds (1.5 is 1500 ms, not a date in 2001)", async () => {

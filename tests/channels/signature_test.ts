@@ -4,6 +4,7 @@ import { createHmac } from "node:crypto";
 import { MIN_SECRET_BYTES, signWebhook, verifyWebhook } from "../../channels/webhook_signature.ts";
 import { webhookChannel } from "../../channels/webhook.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 
 // The example vector published with the Standard Webhooks specification.
 const SPEC = {
@@ -19,6 +20,8 @@ const headers = (signature: string, timestamp = String(SPEC.timestamp)) => ({
   "webhook-timestamp": timestamp,
   "webhook-signature": signature,
 });
+
+checkLeaks();
 
 describe("Standard Webhooks signatures", () => {
   it("reproduces the specification's example vector", async () => {
@@ -59,7 +62,9 @@ describe("Standard Webhooks signatures", () => {
       true,
     );
   });
+});
 
+describe("Standard Webhooks signatures: verifying", () => {
   it("rejects a changed body, a wrong secret and missing headers", async () => {
     const base = { secret: SPEC.secret, now: AT, headers: headers(SPEC.signature) };
     assert.equal(await verifyWebhook({ ...base, body: '{"test": 2432232315}' }), false);
@@ -103,7 +108,9 @@ describe("Standard Webhooks signatures", () => {
       false,
     );
   });
+});
 
+describe("Standard Webhooks signatures: secrets refused", () => {
   it("throws InvalidArgumentError for a malformed secret, without echoing it", async () => {
     await assert.rejects(
       verifyWebhook({ secret: "whsec_%%%", headers: headers(SPEC.signature), body: "" }),

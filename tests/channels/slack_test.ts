@@ -2,33 +2,16 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { slackChannel } from "../../channels/mod.ts";
 import { PermanentError } from "../../core/errors.ts";
-import { startServer, type TestHandler } from "../_helpers/http_server.ts";
-import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
-import type { Channel } from "../../channels/channel.ts";
-import type { Route } from "../../core/route.ts";
-import type { RecordedRequest } from "../_helpers/http_server.ts";
+import { captureSend } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 
 const local = { allowHosts: ["127.0.0.1"] } as const;
 
-/** Sends `route` (destination appended to the server URL) and returns the request seen. */
-async function capture(
-  channel: Channel,
-  route: Partial<Route>,
-  handler?: TestHandler,
-): Promise<{ req: RecordedRequest | undefined; result: unknown }> {
-  const server = await startServer(handler);
-  try {
-    const full = makeRoute({ ...route, destination: `${server.url}${route.destination ?? "/"}` });
-    const result = await channel.send(full, makeCtx()).catch((err: unknown) => err);
-    return { req: server.requests[0], result };
-  } finally {
-    await server.close();
-  }
-}
+checkLeaks();
 
 describe("slack channel", () => {
   it("posts { text } as JSON to the incoming webhook", async () => {
-    const { req, result } = await capture(
+    const { req, result } = await captureSend(
       slackChannel(local),
       { destination: "/services/T000/B000/XXXXXXXX" },
       (_q, res) => void res.writeHead(200, { "content-type": "text/plain" }).end("ok"),
@@ -43,9 +26,9 @@ describe("slack channel", () => {
 
   it("passes payload.blocks along and uses a template when given", async () => {
     const blocks = [{ type: "section", text: { type: "mrkdwn", text: "*hi*" } }];
-    const withBlocks = await capture(slackChannel(local), { payload: { text: "hi", blocks } });
+    const withBlocks = await captureSend(slackChannel(local), { payload: { text: "hi", blocks } });
     assert.deepEqual(JSON.parse(withBlocks.req?.body ?? ""), { text: "hi", blocks });
-    const templated = await capture(
+    const templated = await captureSend(
       slackChannel({ ...local, template: (r) => ({ text: `${r.kind}!` }) }),
       { payload: { no: "text" } },
     );
@@ -53,11 +36,11 @@ describe("slack channel", () => {
   });
 
   it("fails permanently without text, and on Slack's 404 no_service", async () => {
-    const noText = await capture(slackChannel(local), { payload: { other: 1 } });
+    const noText = await captureSend(slackChannel(local), { payload: { other: 1 } });
     assert.ok(noText.result instanceof PermanentError);
     assert.match(noText.result.message, /no string 'text'/);
     assert.equal(noText.req, undefined);
-    const gone = await capture(
+    const gone = await captureSend(
       slackChannel(local),
       { destination: "/services/T000/B000/SECRETSECRET" },
       (_q, res) => void res.writeHead(404).end("no_service"),

@@ -2,8 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { smsChannel, type SmsChannelOptions } from "../../channels/sms.ts";
 import { InvalidArgumentError, PermanentError, RetryLaterError } from "../../core/errors.ts";
-import { startServer, type TestHandler } from "../_helpers/http_server.ts";
-import type { RecordedRequest } from "../_helpers/http_server.ts";
+import type { TestHandler } from "../_helpers/http_server.ts";
+import { type Capture, capture } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
 import type { Route } from "../../core/route.ts";
 
@@ -14,27 +15,23 @@ const created: TestHandler = (_q, res) => {
   res.end(JSON.stringify({ sid: "SM0123", status: "queued" }));
 };
 
-async function sendSms(
+/** One send of `route` through a Twilio channel (`options` over the defaults) to a stand-in. */
+function sendSms(
   options: Partial<SmsChannelOptions>,
   route: Partial<Route> = {},
   handler: TestHandler = created,
-): Promise<{ req: RecordedRequest | undefined; result: unknown }> {
-  const server = await startServer(handler);
-  try {
-    const channel = smsChannel({
+): Promise<Capture> {
+  return capture(handler, (server) =>
+    smsChannel({
       accountSid: SID,
       authToken: TOKEN,
       from: "+15005550006",
       baseUrl: server.url,
       ...options,
-    });
-    const full = makeRoute({ channel: "sms", destination: "+4915112345678", ...route });
-    const result = await channel.send(full, makeCtx()).catch((err: unknown) => err);
-    return { req: server.requests[0], result };
-  } finally {
-    await server.close();
-  }
+    }).send(makeRoute({ channel: "sms", destination: "+4915112345678", ...route }), makeCtx()));
 }
+
+checkLeaks();
 
 describe("sms channel (Twilio)", () => {
   it("POSTs a form-encoded message with Basic auth to Messages.json", async () => {
@@ -63,7 +60,9 @@ describe("sms channel (Twilio)", () => {
     assert.equal(form.get("From"), null);
     assert.equal(form.get("Body"), "Herald: order.shipped");
   });
+});
 
+describe("sms channel (Twilio): refusals", () => {
   it("fails permanently for an invalid number (21211), token masked", async () => {
     const { result } = await sendSms({}, {}, (_q, res) => {
       res.writeHead(400, { "content-type": "application/json" });

@@ -6,8 +6,10 @@ import {
   type TeamsChannelOptions,
 } from "../../channels/teams.ts";
 import { InvalidArgumentError, PermanentError, RetryLaterError } from "../../core/errors.ts";
-import { type RecordedRequest, startServer, type TestHandler } from "../_helpers/http_server.ts";
+import type { TestHandler } from "../_helpers/http_server.ts";
 import { makeCtx, makeRoute, rejection } from "../_helpers/http_route.ts";
+import { type Capture, captureSend } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import type { Route } from "../../core/route.ts";
 
 // Follows https://learn.microsoft.com/en-us/connectors/teams/ (the "When a Teams webhook request
@@ -25,20 +27,16 @@ const accepted: TestHandler = (_q, res) => {
   res.writeHead(202, { "x-ms-workflow-run-id": "08584735421195848436954281636CU00" }).end();
 };
 
-async function send(
+/** One send of `route` through `teamsChannel(options)` to a Workflows stand-in answering with `handler`. */
+function send(
   options: TeamsChannelOptions,
   route: Partial<Route>,
   handler: TestHandler = accepted,
-): Promise<{ reqs: readonly RecordedRequest[]; result: unknown }> {
-  const server = await startServer(handler);
-  try {
-    const full = makeRoute({ ...route, destination: `${server.url}${FLOW}` });
-    const result = await teamsChannel(options).send(full, makeCtx()).catch((err: unknown) => err);
-    return { reqs: server.requests, result };
-  } finally {
-    await server.close();
-  }
+): Promise<Capture> {
+  return captureSend(teamsChannel(options), { ...route, destination: FLOW }, handler);
 }
+
+checkLeaks();
 
 describe("teams channel", () => {
   it("posts an Adaptive Card message; the trigger's 202 counts as sent", async () => {
@@ -94,9 +92,10 @@ describe("teams channel", () => {
   });
 });
 
-describe("teams channel: tenant-restricted Workflows triggers", () => {
-  const trusted = { ...local, bearerTokenHosts: ["127.0.0.1"] };
+/** The local stand-in is allowed, and may be sent the bearer token. */
+const trusted = { ...local, bearerTokenHosts: ["127.0.0.1"] };
 
+describe("teams channel: tenant-restricted Workflows triggers", () => {
   it("sends the bearer token, asking a token function before every send", async () => {
     const fixed = await send({ ...trusted, bearerToken: TOKEN }, {});
     assert.deepEqual(fixed.result, { httpStatus: 202 });
@@ -125,7 +124,9 @@ describe("teams channel: tenant-restricted Workflows triggers", () => {
     assert.match(result.message, /MisMatchingOAuthClaims/);
     assert.equal(result.message.includes("c2lnbmF0dXJl"), false, result.message);
   });
+});
 
+describe("teams channel: tenant-restricted Workflows triggers, refused", () => {
   it("never sends the token to a host outside bearerTokenHosts", async () => {
     // Default hosts: the Workflows domains only, so 127.0.0.1 does not get it.
     const { reqs, result } = await send({ ...local, bearerToken: TOKEN }, {});

@@ -1,13 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { telegramChannel } from "../../channels/telegram.ts";
+import { telegramChannel, type TelegramChannelOptions } from "../../channels/telegram.ts";
 import {
   HeraldError,
   InvalidArgumentError,
   PermanentError,
   RetryLaterError,
 } from "../../core/errors.ts";
-import { closedPort, startServer, type TestHandler } from "../_helpers/http_server.ts";
+import { closedPort, type TestHandler } from "../_helpers/http_server.ts";
+import { type Capture, capture } from "../_helpers/capture.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 import { makeCtx, makeRoute, rejection } from "../_helpers/http_route.ts";
 
 // Follows https://core.telegram.org/bots/api#making-requests: every answer is a JSON object
@@ -15,16 +17,18 @@ import { makeCtx, makeRoute, rejection } from "../_helpers/http_route.ts";
 // `parameters` (ResponseParameters: `migrate_to_chat_id`, `retry_after`).
 const TOKEN = "123456789:AAH-secret_bot-token-value";
 
-async function withApi(
+/** One send to `destination` through a Bot API stand-in answering with `handler`. */
+function sendTelegram(
   handler: TestHandler,
-  run: (apiUrl: string, server: Awaited<ReturnType<typeof startServer>>) => Promise<void>,
-): Promise<void> {
-  const server = await startServer(handler);
-  try {
-    await run(server.url, server);
-  } finally {
-    await server.close();
-  }
+  destination = "42",
+  options: Partial<TelegramChannelOptions> = {},
+): Promise<Capture> {
+  return capture(
+    handler,
+    (server) =>
+      telegramChannel({ botToken: TOKEN, apiUrl: server.url, ...options })
+        .send(makeRoute({ destination }), makeCtx()),
+  );
 }
 
 const ok: TestHandler = (_q, res) => {
@@ -39,48 +43,38 @@ const answering = (status: number, body: string): TestHandler => (_q, res) => {
 
 /** One send to chat 42 through a Bot API answering with `handler`; the outcome. */
 async function outcome(handler: TestHandler, destination = "42"): Promise<unknown> {
-  let result: unknown;
-  await withApi(handler, async (apiUrl) => {
-    result = await telegramChannel({ botToken: TOKEN, apiUrl })
-      .send(makeRoute({ destination }), makeCtx())
-      .catch((err: unknown) => err);
-  });
-  return result;
+  return (await sendTelegram(handler, destination)).result;
 }
+
+checkLeaks();
 
 describe("telegram channel", () => {
   it("POSTs sendMessage with the chat id from the destination", async () => {
-    await withApi(ok, async (apiUrl, server) => {
-      const channel = telegramChannel({ botToken: TOKEN, apiUrl });
-      const out = await channel.send(makeRoute({ destination: "-1001234567890" }), makeCtx());
-      assert.deepEqual(out, { httpStatus: 200 });
-      const [req] = server.requests;
-      assert.equal(req?.method, "POST");
-      assert.equal(req?.path, `/bot${TOKEN}/sendMessage`);
-      assert.equal(req?.headers["content-type"], "application/json");
-      assert.deepEqual(JSON.parse(req?.body ?? ""), {
-        text: "Order 42 shipped",
-        chat_id: "-1001234567890",
-      });
+    const { req, result } = await sendTelegram(ok, "-1001234567890");
+    assert.deepEqual(result, { httpStatus: 200 });
+    assert.equal(req?.method, "POST");
+    assert.equal(req?.path, `/bot${TOKEN}/sendMessage`);
+    assert.equal(req?.headers["content-type"], "application/json");
+    assert.deepEqual(JSON.parse(req?.body ?? ""), {
+      text: "Order 42 shipped",
+      chat_id: "-1001234567890",
     });
   });
 
   it("sends a template's parse_mode", async () => {
-    await withApi(ok, async (apiUrl, server) => {
-      const channel = telegramChannel({
-        botToken: TOKEN,
-        apiUrl,
-        template: (r) => ({ text: `<b>${r.kind}</b>`, parse_mode: "HTML" }),
-      });
-      await channel.send(makeRoute({ destination: "@herald_news" }), makeCtx());
-      assert.deepEqual(JSON.parse(server.requests[0]?.body ?? ""), {
-        text: "<b>order.shipped</b>",
-        parse_mode: "HTML",
-        chat_id: "@herald_news",
-      });
+    const { req, result } = await sendTelegram(ok, "@herald_news", {
+      template: (r) => ({ text: `<b>${r.kind}</b>`, parse_mode: "HTML" }),
+    });
+    assert.deepEqual(result, { httpStatus: 200 });
+    assert.deepEqual(JSON.parse(req?.body ?? ""), {
+      text: "<b>order.shipped</b>",
+      parse_mode: "HTML",
+      chat_id: "@herald_news",
     });
   });
+});
 
+describe("telegram channel: refusals", () => {
   it("turns parameters.retry_after into the retry delay", async () => {
     const limited: TestHandler = (_q, res) => {
       res.writeHead(429, { "content-type": "application/json" });
@@ -91,16 +85,9 @@ describe("telegram channel", () => {
         parameters: { retry_after: 34 },
       }));
     };
-    await withApi(limited, async (apiUrl) => {
-      const err = await rejection(
-        telegramChannel({ botToken: TOKEN, apiUrl }).send(
-          makeRoute({ destination: "42" }),
-          makeCtx(),
-        ),
-      );
-      assert.ok(err instanceof RetryLaterError);
-      assert.equal(err.retryAfterMs, 34_000);
-    });
+    const err = await outcome(limited);
+    assert.ok(err instanceof RetryLaterError, String(err));
+    assert.equal(err.retryAfterMs, 34_000);
   });
 
   it("fails permanently when the bot was blocked, without leaking the token", async () => {
@@ -112,18 +99,11 @@ describe("telegram channel", () => {
         description: `Forbidden: bot was blocked by the user (bot${TOKEN})`,
       }));
     };
-    await withApi(blocked, async (apiUrl) => {
-      const err = await rejection(
-        telegramChannel({ botToken: TOKEN, apiUrl }).send(
-          makeRoute({ destination: "42" }),
-          makeCtx(),
-        ),
-      );
-      assert.ok(err instanceof PermanentError);
-      assert.equal(err.httpStatus, 403);
-      assert.match(err.message, /bot was blocked by the user/);
-      assert.equal(err.message.includes("secret_bot-token"), false, err.message);
-    });
+    const err = await outcome(blocked);
+    assert.ok(err instanceof PermanentError, String(err));
+    assert.equal(err.httpStatus, 403);
+    assert.match(err.message, /bot was blocked by the user/);
+    assert.equal(err.message.includes("secret_bot-token"), false, err.message);
   });
 
   it("keeps the token out of network errors", async () => {
@@ -137,7 +117,9 @@ describe("telegram channel", () => {
     assert.ok(err instanceof HeraldError && err.code === "HERALD_NETWORK", String(err));
     assert.equal(err.message.includes("secret_bot-token"), false, err.message);
   });
+});
 
+describe("telegram channel: what counts as sent", () => {
   it("counts a send only with ok: true; a 2xx with ok: false fails by its error_code", async () => {
     const long = "y".repeat(4096);
     const echoed = await outcome(answering(
@@ -181,7 +163,9 @@ describe("telegram channel", () => {
     assert.ok(bad instanceof PermanentError, String(bad));
     assert.equal((bad as HeraldError).code, "HERALD_PERMANENT");
   });
+});
 
+describe("telegram channel: chats", () => {
   it("names the supergroup a group was upgraded to, without the token", async () => {
     const err = await outcome(
       answering(
