@@ -1,6 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { describeError, redact, redactUrl } from "../../core/_redact.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 describe("redact", () => {
   it("cuts URLs to scheme and host", () => {

@@ -1,6 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { jsonLogger, prettyLogger } from "../../observe/logger.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 describe("loggers", () => {
   const now = () => Date.UTC(2026, 0, 2, 3, 4, 5, 678);

@@ -4,21 +4,25 @@ import { Metrics, metricsHandler } from "../../observe/metrics.ts";
 import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import { PermanentError } from "../../core/errors.ts";
-import { FakeStore } from "../_helpers/fake_store.ts";
+import { checkLeaks, fakeStore, trackWorker } from "../_helpers/leaks.ts";
 import { scriptedChannel } from "../_helpers/kit.ts";
+
+checkLeaks();
 
 describe("metrics", () => {
   it("counts outcomes by channel and times sends", async () => {
-    const store = new FakeStore();
-    const worker = new Worker({
-      store,
-      channels: {
-        ok: scriptedChannel(() => Promise.resolve()),
-        bad: scriptedChannel(() => Promise.reject(new PermanentError("HTTP 404"))),
-        flaky: scriptedChannel(() => Promise.reject(new Error("HTTP 503"))),
-      },
-      logger: silentLogger,
-    });
+    const store = fakeStore();
+    const worker = trackWorker(
+      new Worker({
+        store,
+        channels: {
+          ok: scriptedChannel(() => Promise.resolve()),
+          bad: scriptedChannel(() => Promise.reject(new PermanentError("HTTP 404"))),
+          flaky: scriptedChannel(() => Promise.reject(new Error("HTTP 503"))),
+        },
+        logger: silentLogger,
+      }),
+    );
     const metrics = new Metrics({ buckets: [1, 60] });
     const unsubscribe = metrics.observe(worker);
     await store.enqueue({ kind: "k" }, [
@@ -38,7 +42,9 @@ describe("metrics", () => {
     assert.match(text, /^herald_send_duration_seconds_count\{channel="ok"\} 2$/m);
     assert.match(text, /^# TYPE herald_send_duration_seconds histogram$/m);
   });
+});
 
+describe("metrics: the HTTP handler", () => {
   it("serves /metrics with queue gauges and /healthz", async () => {
     const metrics = new Metrics();
     const stats = () =>
