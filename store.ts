@@ -2,9 +2,8 @@
  * Where routes live. {@link Store} is the narrow, domain-level interface the
  * worker drives; {@link PostgresStore} implements it on the `postgres` driver.
  *
- * Due-ness is decided by one clock: the database's `now()`. Workers on hosts
- * with skewed clocks still agree on which routes are due, and a retry delay is
- * added to the database's clock, not the worker's.
+ * Every time is the database's: due-ness its `now()`, outcomes its
+ * `clock_timestamp()`, so workers with skewed clocks still agree.
  *
  * @example
  * ```ts
@@ -27,7 +26,7 @@
  *
  * @module
  */
-import postgres from "postgres";
+import type postgres from "postgres";
 import type { Tracer } from "@opentelemetry/api";
 import { InvalidArgumentError } from "./core/errors.ts";
 import type {
@@ -60,6 +59,7 @@ import { ABANDONED, PgRouteTransaction } from "./postgres/_route_transaction.ts"
 import * as admin from "./postgres/_admin.ts";
 import { salvage } from "./postgres/_salvage.ts";
 import { listen } from "./postgres/_listen.ts";
+import { connect } from "./postgres/_connect.ts";
 import { toAttempt, toRecord } from "./postgres/_records.ts";
 import { checkSchema, driverHandle } from "./postgres/schema.ts";
 import type { SqlHandle } from "./postgres/schema.ts";
@@ -157,6 +157,13 @@ export interface PostgresStoreOptions {
   /** Pool size when Herald opens the connection from `url`; default 10. */
   readonly max?: number;
   /**
+   * Where `LISTEN` connects, when `url` goes through a pooler in transaction
+   * mode (PgBouncer), where `LISTEN` cannot work: the server itself.
+   */
+  readonly listenUrl?: string;
+  /** Named prepared statements; default true. False behind PgBouncer 1.18 in transaction mode. */
+  readonly prepare?: boolean;
+  /**
    * Traces each enqueue as a producer span `publish herald` (OpenTelemetry
    * API). Default: the global provider's `herald` tracer; `false`: no spans.
    */
@@ -195,19 +202,14 @@ export class PostgresStore implements Store {
       if (!Number.isInteger(max) || max < 1) {
         throw new InvalidArgumentError("max", "must be a positive integer", max);
       }
-      const url = options.url;
-      // No `fetch_types`: Herald reads no array columns, and the driver's type
-      // fetch on a fresh connection rejects unhandled when that connection is
-      // cut mid-fetch (a server restarting), which would end the process.
-      const settings = {
-        onnotice: () => {},
-        fetch_types: false,
-        connection: { application_name: "herald" },
-      };
-      this.#sql = postgres(url, { ...settings, max });
-      // Each subscription listens through a driver instance of its own, so a
-      // replaced subscription starts from a clean slate (see `listen`).
-      this.#listener = () => postgres(url, { ...settings, max: 1 });
+      const opened = connect({
+        url: options.url,
+        max,
+        ...(options.listenUrl === undefined ? {} : { listenUrl: options.listenUrl }),
+        ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
+      });
+      this.#sql = opened.sql;
+      this.#listener = opened.listener;
       this.#owned = true;
     }
   }

@@ -44,6 +44,8 @@ export async function openDatabase(common: Common, io: Io, connections = 1): Pro
       url: common.databaseUrl,
       schema: common.schema,
       max: connections,
+      prepare: common.prepare,
+      ...(common.listenUrl ? { listenUrl: common.listenUrl } : {}),
     });
     return { store, embedded: false, close: () => store.close() };
   }

@@ -19,6 +19,10 @@ export type Values = Readonly<Record<string, string | boolean | string[] | undef
 /** Settings every command shares. */
 export interface Common {
   readonly databaseUrl: string | undefined;
+  /** Where `LISTEN` connects when `databaseUrl` is a transaction-pooling PgBouncer. */
+  readonly listenUrl: string | undefined;
+  /** Named prepared statements (off behind PgBouncer 1.18 in transaction mode). */
+  readonly prepare: boolean;
   readonly dataDir: string;
   readonly schema: string;
   readonly logger: Logger;
@@ -27,6 +31,8 @@ export interface Common {
 /** The options every command takes. */
 export const COMMON_OPTIONS = {
   "database-url": { type: "string" },
+  "listen-url": { type: "string" },
+  "no-prepare": { type: "boolean" },
   "data-dir": { type: "string" },
   schema: { type: "string" },
   "log-level": { type: "string" },
@@ -39,6 +45,10 @@ export const COMMON_HELP = `Common options (each also read from the environment 
   --database-url URL     DATABASE_URL        the Postgres to use; without it Herald runs on an
                                              embedded database (one connection, concurrency 1,
                                              for development: set DATABASE_URL in production)
+  --listen-url URL       HERALD_LISTEN_URL   where LISTEN connects, when --database-url is a
+                                             PgBouncer in transaction mode (default: --database-url)
+  --no-prepare           HERALD_PREPARE=false  no named prepared statements (PgBouncer 1.18
+                                             in transaction mode)
   --data-dir DIR         HERALD_DATA_DIR     the embedded database's directory (default ${DEFAULT_DATA_DIR})
   --schema NAME          HERALD_SCHEMA       schema of Herald's tables (default herald)
   --log-level LEVEL      HERALD_LOG_LEVEL    debug | info | warn | error (default info)
@@ -71,6 +81,10 @@ export function readCommon(values: Values, env: Env): Common {
   const makeLogger = format === "json" ? jsonLogger : prettyLogger;
   return {
     databaseUrl: pick(values, "database-url", env, "DATABASE_URL"),
+    listenUrl: pick(values, "listen-url", env, "HERALD_LISTEN_URL"),
+    prepare: values["no-prepare"] === true
+      ? false
+      : booleanEnv("HERALD_PREPARE", env["HERALD_PREPARE"], true),
     dataDir: pick(values, "data-dir", env, "HERALD_DATA_DIR") ?? DEFAULT_DATA_DIR,
     schema: pick(values, "schema", env, "HERALD_SCHEMA") ?? "herald",
     logger: makeLogger({ level: level as LogLevel }),

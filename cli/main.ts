@@ -109,7 +109,9 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   }
   const secrets = [
     io.env["DATABASE_URL"],
+    io.env["HERALD_LISTEN_URL"],
     typeof values["database-url"] === "string" ? values["database-url"] : "",
+    typeof values["listen-url"] === "string" ? values["listen-url"] : "",
   ]
     .filter((s): s is string => typeof s === "string" && s.length > 0);
   let unguard = (): void => {};

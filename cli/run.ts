@@ -14,7 +14,9 @@ import { Metrics, metricsHandler } from "../observe/metrics.ts";
 import { checkWorkerOptions, Worker } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import type { PostgresStore } from "../store.ts";
-import { booleanEnv, numberFlag, pick } from "./_flags.ts";
+import { booleanEnv, numberFlag, parseDuration, pick } from "./_flags.ts";
+import { sleep } from "../core/_async.ts";
+import { describeError } from "../core/_redact.ts";
 import type { Common, Values } from "./_flags.ts";
 import { openDatabase } from "./_command.ts";
 import type { Io } from "./_command.ts";
@@ -38,6 +40,8 @@ export const runCommand: Command = {
   --no-listen                  HERALD_LISTEN=false  poll only (PgBouncer transaction pooling)
   --metrics-port P             HERALD_METRICS_PORT  serve /metrics and /healthz on this port
   --metrics-host H             HERALD_METRICS_HOST  address to bind (default 127.0.0.1)
+  --wait-for-database D        HERALD_WAIT_FOR_DATABASE  how long to wait for an unreachable
+                               Postgres at start, retrying with backoff (default 5m; 0: don't)
 
 Channels come from the environment: see docs/channels.md (HERALD_WEBHOOK_SECRET,
 HERALD_EMAIL_*, HERALD_TWILIO_*, HERALD_TELEGRAM_BOT_TOKEN, HERALD_ALLOW_HOSTS, ...).
@@ -54,6 +58,7 @@ The first SIGINT/SIGTERM stops claiming and lets sends finish; a second aborts t
     "no-listen": { type: "boolean" },
     "metrics-port": { type: "string" },
     "metrics-host": { type: "string" },
+    "wait-for-database": { type: "string" },
   },
   positionals: 0,
   run,
@@ -75,6 +80,7 @@ interface RunSettings {
   readonly options: Omit<WorkerOptions, "store">;
   readonly connections: number;
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
+  readonly waitMs: number;
 }
 
 async function run(
@@ -87,7 +93,7 @@ async function run(
   const db = await openDatabase(common, io, settings.connections);
   let server: Server | undefined;
   try {
-    await db.store.migrate();
+    await migrateWhenReachable(db.store, settings.waitMs, common);
     const worker = new Worker({ ...settings.options, store: db.store });
     if (values["once"]) return await drain(worker, common);
     const stop = new AbortController();
@@ -166,11 +172,50 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
     const problem = (err as Error).message.replace(/^Invalid '[^']*': /, "");
     throw new InvalidArgumentError(flag, problem);
   }
+  const wait = pick(values, "wait-for-database", env, "HERALD_WAIT_FOR_DATABASE");
   return {
     options,
     connections: Math.max(1, numbers.concurrency ?? 1),
     metrics: port === undefined ? undefined : { host, port },
+    waitMs: wait === undefined
+      ? WAIT_DEFAULT_MS
+      : wait === "0"
+      ? 0
+      : parseDuration("--wait-for-database", wait),
   };
+}
+
+/** How long `run` waits for an unreachable database by default. */
+const WAIT_DEFAULT_MS = 5 * 60_000;
+
+/**
+ * Migrates, waiting up to `waitMs` while the database cannot be reached (a
+ * fleet started with or before its database, a failover window): retried
+ * after 100 ms, doubling up to 5 s, one log line per attempt.
+ */
+async function migrateWhenReachable(
+  store: PostgresStore,
+  waitMs: number,
+  common: Common,
+): Promise<void> {
+  const deadline = performance.now() + waitMs;
+  for (let attempt = 1;; attempt++) {
+    try {
+      await store.migrate();
+      if (attempt > 1) common.logger.log("info", "database reachable", { attempts: attempt });
+      return;
+    } catch (err) {
+      const unreachable = (err as { code?: unknown } | null)?.code === "HERALD_UNAVAILABLE";
+      const ms = Math.min(100 * 2 ** (attempt - 1), 5_000);
+      if (!unreachable || performance.now() + ms > deadline) throw err;
+      common.logger.log("warn", "database not reachable yet; waiting", {
+        attempt,
+        retry_in_ms: ms,
+        error: describeError((err as { cause?: unknown }).cause ?? err),
+      });
+      await sleep(ms);
+    }
+  }
 }
 
 /**

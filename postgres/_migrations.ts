@@ -7,6 +7,7 @@
  */
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
+import { isConnectionLost } from "./_route_transaction.ts";
 
 /** Migration `n` lives at index `n - 1`; never edit one that has shipped, add a new one. */
 const MIGRATIONS: readonly ((s: string) => string)[] = [
@@ -71,8 +72,34 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
 /** The schema version this build of Herald writes. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
 
-/** Applies what is missing; returns the resulting version. */
+/**
+ * Applies what is missing; returns the resulting version. Refuses a
+ * read-only standby (a worker must never claim there), and says
+ * `HERALD_UNAVAILABLE` when the server cannot be reached, so a caller can
+ * wait for it.
+ */
 export async function migrate(sql: postgres.Sql, schema: string): Promise<number> {
+  try {
+    return await migrateOn(sql, schema);
+  } catch (err) {
+    if (isConnectionLost(err)) {
+      throw new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached", {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+async function migrateOn(sql: postgres.Sql, schema: string): Promise<number> {
+  const [role] = await sql`SELECT pg_is_in_recovery() AS standby`;
+  if (role?.["standby"]) {
+    throw new HeraldError(
+      "HERALD_STORE",
+      "the database is a read-only standby; point Herald at the primary (with several hosts " +
+        "in the URL, add target_session_attrs=read-write)",
+    );
+  }
   const quoted = `"${schema}"`; // checked against SCHEMA_NAME by the caller, quoted anyway
   // Up to date already: say so without DDL or the lock, so a worker role with
   // no CREATE privilege can start (migrations run as the owner beforehand).

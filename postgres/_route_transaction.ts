@@ -44,7 +44,16 @@ export class PgRouteTransaction {
     try {
       return await run(tx);
     } catch (err) {
-      if (CONNECTION_LOST.has(String((err as { code?: unknown } | null)?.code))) this.end();
+      const code = String((err as { code?: unknown } | null)?.code);
+      if (CONNECTION_LOST.has(code)) this.end();
+      if (code === "25006") {
+        throw new HeraldError(
+          "HERALD_STORE",
+          "the database is read-only (a standby?): nothing can be claimed there; point Herald " +
+            "at the primary (with several hosts in the URL, add target_session_attrs=read-write)",
+          { cause: err },
+        );
+      }
       throw err;
     }
   }

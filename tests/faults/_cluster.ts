@@ -65,10 +65,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-const IS_ROOT = process.getuid?.() === 0;
+/** True when the tests run as root (CI): Postgres tools then run as `postgres`. */
+export const IS_ROOT: boolean = process.getuid?.() === 0;
 
 /** Runs a Postgres tool, as `postgres` when we are root. */
-function tool(bin: string, name: string, args: readonly string[]): Promise<string> {
+export function tool(bin: string, name: string, args: readonly string[]): Promise<string> {
   const [cmd, argv] = IS_ROOT
     ? ["runuser", ["-u", "postgres", "--", join(bin, name), ...args]]
     : [join(bin, name), [...args]];
