@@ -8,7 +8,7 @@
  * @module
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -63,11 +63,11 @@ export async function startBouncer(
       "unix_socket_dir =",
       "auth_type = trust",
       `auth_file = ${join(dir, "userlist.txt")}`,
-      "pool_mode = transaction",
       `max_client_conn = ${sizes.clients}`,
       `default_pool_size = ${sizes.serverPool}`,
-      "ignore_startup_parameters = extra_float_digits",
       `logfile = ${join(dir, "pgbouncer.log")}`,
+      // The settings the README's recipe gives, verbatim.
+      ...readmeSettings(),
       "",
     ].join("\n"),
   );
@@ -114,4 +114,12 @@ async function listening(port: number, exited: Promise<void>): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`pgbouncer is not listening on ${port}`);
+}
+
+/** The `[pgbouncer]` settings of the README's "Deploying at scale" recipe. */
+export function readmeSettings(): string[] {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const block = /```ini\n\[pgbouncer\]\n([\s\S]*?)```/.exec(readme);
+  if (!block) throw new Error("README.md has no ```ini [pgbouncer] block");
+  return block[1]!.split("\n").filter((l) => l.trim() !== "" && !l.startsWith(";"));
 }
