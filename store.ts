@@ -55,18 +55,19 @@ import type {
 } from "./core/operator.ts";
 import { isUuid } from "./core/_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./postgres/_migrations.ts";
-import { ABANDONED, PgRouteTransaction } from "./postgres/_route_transaction.ts";
+import { abandoned, PgRouteTransaction } from "./postgres/_route_transaction.ts";
 import * as admin from "./postgres/_admin.ts";
 import { salvage } from "./postgres/_salvage.ts";
 import { listen } from "./postgres/_listen.ts";
 import { connect } from "./postgres/_connect.ts";
+import type { PostgresStoreOptions } from "./postgres/options.ts";
 import { toAttempt, toRecord } from "./postgres/_records.ts";
 import { checkSchema, driverHandle } from "./postgres/schema.ts";
-import type { SqlHandle } from "./postgres/schema.ts";
 import { enqueue } from "./postgres/enqueue.ts";
 
 export { checkSchema, wakeChannel } from "./postgres/schema.ts";
 export type { SqlHandle } from "./postgres/schema.ts";
+export type { PostgresStoreOptions } from "./postgres/options.ts";
 export { enqueue } from "./postgres/enqueue.ts";
 export type {
   ChangeResult,
@@ -99,8 +100,18 @@ export interface RouteTransaction {
    * until the transaction ends.
    */
   claimDue(params: ClaimParams): Promise<Route[]>;
-  /** Records claimed routes' outcomes; takes effect on commit. */
-  finalise(records: readonly Finalisation[]): Promise<void>;
+  /**
+   * Records claimed routes' outcomes; takes effect on commit. Given
+   * `fallbacks` (one per record), a store that can record outcomes only in
+   * part does what `salvage` would, in this transaction while it holds the
+   * routes, and resolves with each route's result; `undefined`: all recorded.
+   * A store may ignore `fallbacks` and reject instead (the worker then
+   * salvages in a transaction of its own).
+   */
+  finalise(
+    records: readonly Finalisation[],
+    fallbacks?: readonly Unrecorded[],
+  ): Promise<readonly SalvageResult[] | undefined | void>;
 }
 
 /**
@@ -141,33 +152,6 @@ export interface Store {
   listen?(handlers: WakeHandlers): Promise<Subscription>;
   /** Releases connections. Safe to call twice. */
   close(): Promise<void>;
-}
-
-/** Options of {@link PostgresStore}. */
-export interface PostgresStoreOptions {
-  /** A connection URL (`DATABASE_URL`). Ignored when `sql` is given. */
-  readonly url?: string;
-  /**
-   * Your own `postgres` instance; Herald will not end it on `close()`. Give
-   * it at least `concurrency + 1` connections.
-   */
-  readonly sql?: SqlHandle;
-  /** The Postgres schema holding Herald's tables; default `herald`. */
-  readonly schema?: string;
-  /** Pool size when Herald opens the connection from `url`; default 10. */
-  readonly max?: number;
-  /**
-   * Where `LISTEN` connects, when `url` goes through a pooler in transaction
-   * mode (PgBouncer), where `LISTEN` cannot work: the server itself.
-   */
-  readonly listenUrl?: string;
-  /** Named prepared statements; default true. False behind PgBouncer 1.18 in transaction mode. */
-  readonly prepare?: boolean;
-  /**
-   * Traces each enqueue as a producer span `publish herald` (OpenTelemetry
-   * API). Default: the global provider's `herald` tracer; `false`: no spans.
-   */
-  readonly tracer?: Tracer | false;
 }
 
 /**
@@ -250,7 +234,7 @@ export class PostgresStore implements Store {
           await limits;
           return result;
         } catch (err) {
-          if (mine.ended) await ABANDONED;
+          if (mine.ended) await abandoned();
           throw err;
         } finally {
           // When the connection drops, `begin` rejects at once while `fn` may still
@@ -258,7 +242,7 @@ export class PostgresStore implements Store {
           // COMMIT or ROLLBACK down a connection that may since have been reused by
           // another transaction (or crash writing to a dead socket), so an
           // abandoned scope is never allowed to settle.
-          if (mine.ended) await ABANDONED;
+          if (mine.ended) await abandoned();
         }
       }) as T;
     } finally {

@@ -22,6 +22,7 @@
  */
 import { HeraldError } from "./core/errors.ts";
 import type { RouteEventDetail, WorkerEventName } from "./core/events.ts";
+import type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
 import { describeError } from "./core/_redact.ts";
 import { Deadline } from "./core/_async.ts";
 import type { RouteTransaction } from "./store.ts";
@@ -32,12 +33,13 @@ import type { WorkerConfig, WorkerOptions } from "./worker/config.ts";
 import { Holds } from "./worker/_holds.ts";
 import { listenUntil } from "./worker/_listener.ts";
 import { reportOutcome } from "./worker/_report.ts";
-import { Salvager } from "./worker/_salvage.ts";
-import { batchSpan } from "./observe/tracing.ts";
+import { pendingOf, Salvager } from "./worker/_salvage.ts";
+import { batchSpan, tryTrace } from "./observe/tracing.ts";
 
 export { checkWorkerOptions, WORKER_DEFAULTS } from "./worker/config.ts";
 export type { SleepPurpose, WorkerOptions } from "./worker/config.ts";
 export type { RouteEventDetail, WorkerEventName } from "./core/events.ts";
+export type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
 
 /**
  * How much longer than a send may a route transaction live before Postgres
@@ -46,20 +48,6 @@ export type { RouteEventDetail, WorkerEventName } from "./core/events.ts";
 const LOCK_MARGIN_MS = 5_000;
 /** The poll interval is shortened by up to this fraction, so workers drift apart. */
 const POLL_JITTER = 0.1;
-
-/** Options of {@link Worker.shutdown}. */
-export interface ShutdownOptions {
-  /** How long in-flight sends may take before they are aborted; default the worker's `shutdownTimeoutMs`. */
-  readonly timeoutMs?: number;
-}
-
-/** The lifecycle every long-running Herald part offers. */
-export interface Lifecycle {
-  /** Runs until `signal` aborts or `shutdown()` is called; never rejects for a failed tick. */
-  run(signal?: AbortSignal): Promise<void>;
-  /** Stops claiming, lets in-flight work finish up to a deadline, then aborts it. */
-  shutdown(options?: ShutdownOptions): Promise<void>;
-}
 
 /**
  * Drains due routes. `run(signal)` ticks at once, then whenever the store
@@ -196,13 +184,10 @@ export class Worker extends EventTarget implements Lifecycle {
 
   /**
    * Handles up to `routesPerTick` due routes, `routesPerTransaction` per
-   * transaction, and resolves with how many it sent (whatever the outcome;
-   * not those a shutdown cut short). Stops early when a claim finds nothing
-   * or `signal` aborts. Routes handled in this tick are not claimed again in
-   * it, so a retry that is due at once cannot burn through its attempts.
-   * Every claimed route counts against the cap, even one whose transaction
-   * failed: a tick never sends more than `routesPerTick` routes, whatever
-   * fails.
+   * transaction; resolves with how many it sent (not those shutdown cut
+   * short). Stops when a claim finds nothing or `signal` aborts. Routes
+   * handled in this tick are not claimed again in it. Every claimed route
+   * counts against the cap: a tick never sends more than `routesPerTick`.
    */
   tick(signal?: AbortSignal): Promise<number> {
     return this.#track(this.#tick(signal));
@@ -226,6 +211,8 @@ export class Worker extends EventTarget implements Lifecycle {
       } catch (err) {
         // Nothing claimed: the store itself is failing; the tick fails and the loop backs off.
         if (batch.claimed.length === 0) throw err;
+        // A lost connection fails the transaction while the sends still run.
+        if (batch.sending) batch.results = await batch.sending;
         claimed += batch.claimed.length;
         handled += batch.results.filter((r) => r.record).length;
         // Excluded for the rest of the tick, so one route whose transaction
@@ -245,6 +232,10 @@ export class Worker extends EventTarget implements Lifecycle {
 
   /** Reports a committed batch; returns how many outcomes it recorded. */
   #recorded(batch: Batch, seen: Set<string>): number {
+    if (batch.fallback) {
+      this.#salvager.settled(batch.fallback.entries, batch.fallback.results);
+      return batch.fallback.entries.length;
+    }
     this.#holds.resume();
     let recorded = 0;
     for (const result of batch.results) {
@@ -279,15 +270,19 @@ export class Worker extends EventTarget implements Lifecycle {
         attempt: route.attempts + this.#holds.unrecorded(route.id) + 1,
       });
     }
-    const span = batchSpan(this.#config.tracer, routes);
-    batch.results = await Promise.all(
+    const span = tryTrace(() => batchSpan(this.#config.tracer, routes));
+    batch.sending = Promise.all(
       routes.map((route) =>
         attempt(route, this.#config, this.#hard.signal, this.#holds.unrecorded(route.id))
       ),
     );
-    span?.end();
-    const records = batch.results.flatMap((r) => (r.record ? [r.record] : []));
-    if (records.length > 0) await tx.finalise(records);
+    batch.results = await batch.sending;
+    tryTrace(() => span?.end());
+    const entries = pendingOf(batch.results);
+    if (entries.length === 0) return;
+    const records = entries.map((e) => e.unrecorded.record);
+    const results = await tx.finalise(records, entries.map((e) => e.unrecorded));
+    if (results) batch.fallback = { entries, results };
   }
 
   #emit(name: WorkerEventName, detail: RouteEventDetail): void {

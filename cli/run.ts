@@ -37,7 +37,7 @@ export const runCommand: Command = {
   --max-attempts N             HERALD_MAX_ATTEMPTS  attempts before a route fails (default 10)
   --send-timeout MS            HERALD_SEND_TIMEOUT_MS  per-send timeout (default 30000)
   --shutdown-timeout MS        HERALD_SHUTDOWN_TIMEOUT_MS  grace for in-flight sends (default 10000)
-  --no-listen                  HERALD_LISTEN=false  poll only (PgBouncer transaction pooling)
+  --no-listen                  HERALD_LISTEN=false  poll only (behind PgBouncer without --listen-url)
   --metrics-port P             HERALD_METRICS_PORT  serve /metrics and /healthz on this port
   --metrics-host H             HERALD_METRICS_HOST  address to bind (default 127.0.0.1)
   --wait-for-database D        HERALD_WAIT_FOR_DATABASE  how long to wait for an unreachable

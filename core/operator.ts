@@ -33,7 +33,11 @@ export interface RouteFilter {
   readonly limit?: number;
 }
 
-/** Which routes `retry` makes due again; `failed: true` takes poisoned routes too. */
+/**
+ * Which routes `retry` makes due again; `failed: true` takes poisoned routes
+ * too, but never one that was delivered (a poisoned route whose `sent` the
+ * database refused carries `sent_at`): that one only by id with `force`.
+ */
 export type RetrySelection =
   | { readonly ids: readonly string[] }
   | { readonly failed: true; readonly channel?: string; readonly since?: Date };

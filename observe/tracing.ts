@@ -41,6 +41,18 @@ import { VERSION } from "../core/version.ts";
 
 export type { TraceHeaders } from "../core/route.ts";
 
+/**
+ * Runs a tracing call; a tracer that throws (an application's broken SDK)
+ * costs the trace, never the send or its outcome.
+ */
+export function tryTrace<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Herald's tracer from the global provider (a no-op one without an SDK). */
 export function heraldTracer(): Tracer {
   return trace.getTracer("herald", VERSION);

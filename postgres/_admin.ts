@@ -108,9 +108,9 @@ export async function retry(
                next_attempt_at = now(), sent_at = NULL, last_error = NULL, updated_at = now()
         WHERE route_id IN (
           SELECT route_id FROM ${tx(schema)}.notification_routes
-          WHERE route_id = ANY(${pgArray(ids)}::uuid[]) AND status = ANY(${
-        pgArray(allowed)
-      }::text[])
+          WHERE route_id = ANY(${pgArray(ids)}::uuid[])
+            AND status = ANY(${pgArray(allowed)}::text[])
+            AND (${options.force === true}::boolean OR sent_at IS NULL)
           FOR UPDATE SKIP LOCKED)
         RETURNING route_id`);
   }
@@ -121,7 +121,7 @@ export async function retry(
            last_error = NULL, updated_at = now()
     WHERE route_id IN (
       SELECT route_id FROM ${s}.notification_routes
-      WHERE status IN ('failed', 'poisoned')
+      WHERE status IN ('failed', 'poisoned') AND sent_at IS NULL
         AND (${channel}::text IS NULL OR channel = ${channel})
         AND (${since}::timestamptz IS NULL OR updated_at >= ${since})
       FOR UPDATE SKIP LOCKED)
@@ -161,12 +161,12 @@ async function changeByIds(
 ): Promise<ChangeResult> {
   return await sql.begin(async (tx) => {
     const existing = await tx`
-      SELECT route_id, status FROM ${tx(schema)}.notification_routes
+      SELECT route_id, status, sent_at FROM ${tx(schema)}.notification_routes
       WHERE route_id = ANY(${pgArray(ids)}::uuid[])`;
     const changed = new Set((await change(tx)).map((r) => r["route_id"] as string));
     const found = new Set(existing.map((r) => r["route_id"] as string));
     const refusedSent = refuseSent
-      ? existing.filter((r) => r["status"] === "sent" && !changed.has(r["route_id"])).length
+      ? existing.filter((r) => r["sent_at"] !== null && !changed.has(r["route_id"])).length
       : 0;
     return {
       changed: changed.size,

@@ -7,6 +7,10 @@
 import type postgres from "postgres";
 import type { Subscription, WakeHandlers } from "../core/transaction.ts";
 import { wakeChannel } from "./schema.ts";
+import { bounded } from "../core/_async.ts";
+
+/** How long a `LISTEN` may take before the subscription is given up (and its instance ended). */
+const LISTEN_TIMEOUT_MS = 4_000;
 
 /**
  * Subscribes `handlers` to the schema's wake-up channel. `own` is a driver
@@ -32,12 +36,18 @@ export async function listen(
   const heard = new Set<() => void>();
   let sub: { unlisten(): Promise<void> };
   try {
-    sub = await listening.listen(channel, (payload) => {
-      if (!payload.startsWith("probe:")) return handlers.onNotify();
-      if (payload !== token) return; // another worker's probe: no wake-up
-      for (const resolve of heard) resolve();
-      heard.clear();
-    }, () => handlers.onConnect());
+    // Bounded here, so an instance of ours whose LISTEN never answers is
+    // ended, not left behind (the caller's own bound cannot reach it).
+    sub = await bounded(
+      listening.listen(channel, (payload) => {
+        if (!payload.startsWith("probe:")) return handlers.onNotify();
+        if (payload !== token) return; // another worker's probe: no wake-up
+        for (const resolve of heard) resolve();
+        heard.clear();
+      }, () => handlers.onConnect()),
+      LISTEN_TIMEOUT_MS,
+      "LISTEN",
+    );
   } catch (err) {
     await own?.end({ timeout: 0 });
     throw err;

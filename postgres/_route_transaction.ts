@@ -8,10 +8,19 @@
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
 import type { Finalisation, JsonValue, Route } from "../core/route.ts";
-import type { ClaimParams } from "../core/transaction.ts";
+import type { ClaimParams, SalvageResult, Unrecorded } from "../core/transaction.ts";
+import { CONNECTION_LOST, finaliseOne, isConnectionLost } from "./_statements.ts";
+import { fallBack } from "./_fallback.ts";
 
-/** Never settles: parks the driver's transaction scope after its connection was lost. */
-export const ABANDONED: Promise<never> = new Promise<never>(() => {});
+/**
+ * Never settles: parks the driver's transaction scope after its connection
+ * was lost. A fresh promise each time, referenced by nothing but the parked
+ * scope, so scope and promise are collected together (one promise shared by
+ * every scope would keep each one, and its routes, alive for ever).
+ */
+export function abandoned(): Promise<never> {
+  return new Promise<never>(() => {});
+}
 
 /** A {@link RouteTransaction} on an open `postgres` transaction. */
 export class PgRouteTransaction {
@@ -69,7 +78,9 @@ export class PgRouteTransaction {
   }
 
   async claimDue(params: ClaimParams): Promise<Route[]> {
-    // `{}` for "any channel" keeps one statement (one prepared plan) for both.
+    // One statement (one prepared plan) for both: unset means any channel, and
+    // an empty list none (a worker with no channel claims nothing).
+    const anyChannel = params.channels === undefined;
     const channels = `{${(params.channels ?? []).join(",")}}`;
     const rows = await this.#query((tx) => {
       const s = tx(this.#schema);
@@ -82,7 +93,7 @@ export class PgRouteTransaction {
       WHERE r.status = 'queued'
         AND r.next_attempt_at <= now()
         AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
-        AND (${channels}::text[] = '{}' OR r.channel = ANY(${channels}::text[]))
+        AND (${anyChannel}::boolean OR r.channel = ANY(${channels}::text[]))
       ORDER BY r.priority, r.next_attempt_at
       LIMIT ${params.limit}
       FOR UPDATE OF r SKIP LOCKED`;
@@ -104,7 +115,37 @@ export class PgRouteTransaction {
     }));
   }
 
-  async finalise(records: readonly Finalisation[]): Promise<void> {
+  /**
+   * Records the outcomes. With `fallbacks` (one per record), a refusal by the
+   * database does not fail the transaction: it goes back to a savepoint
+   * taken just before (sent with the statement, so it costs no round trip)
+   * and records what it can, route by route, while the row locks are still
+   * held, so no other worker can claim a route in between.
+   */
+  async finalise(
+    records: readonly Finalisation[],
+    fallbacks?: readonly Unrecorded[],
+  ): Promise<SalvageResult[] | undefined> {
+    if (!fallbacks) return void await this.#finaliseAll(records);
+    const tx = this.#open();
+    const savepoint = tx.unsafe("SAVEPOINT herald_finalise").execute();
+    savepoint.catch(() => {}); // awaited below; the finalise failing first must not leave it unhandled
+    try {
+      await this.#finaliseAll(records);
+      await savepoint;
+      return undefined;
+    } catch (err) {
+      if (this.#ended || isConnectionLost(err)) throw err;
+      await this.#query((t) => t.unsafe("ROLLBACK TO SAVEPOINT herald_finalise"));
+      const results: SalvageResult[] = [];
+      for (const u of fallbacks) {
+        results.push(await this.#query((t) => fallBack(t, this.#schema, u)));
+      }
+      return results;
+    }
+  }
+
+  async #finaliseAll(records: readonly Finalisation[]): Promise<void> {
     if (records.length === 1) return await this.#finaliseOne(records[0]!);
     const rows = records.map((r) => ({
       id: r.routeId,
@@ -159,60 +200,3 @@ export class PgRouteTransaction {
     await this.#query((tx) => finaliseOne(tx, this.#schema, r));
   }
 }
-
-/**
- * Records one route's outcome and its attempt-log row in one statement, all
- * times taken at the outcome (`clock_timestamp()`; the attempt's start is
- * that minus its duration), so every time comes from the database's clock.
- */
-export function finaliseOne(
-  tx: postgres.TransactionSql,
-  schema: string,
-  r: Finalisation,
-): Promise<unknown> {
-  const { outcome } = r;
-  const delay = outcome.status === "retry" ? outcome.delayMs : 0;
-  const error = outcome.status === "sent" ? null : outcome.error;
-  const s = tx(schema);
-  return tx`
-    WITH t AS (SELECT clock_timestamp() AS at), updated AS (
-      UPDATE ${s}.notification_routes
-      SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
-          attempts = ${outcome.attempts},
-          next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
-            THEN t.at + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
-          sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN t.at ELSE sent_at END,
-          last_error = ${error}::text, updated_at = t.at
-      FROM t
-      WHERE route_id = ${r.routeId}::uuid
-      RETURNING route_id, t.at
-    )
-    INSERT INTO ${s}.route_attempts
-      (route_id, attempt, started_at, duration_ms, outcome, http_status, error)
-    SELECT route_id, ${outcome.attempts}::int,
-           at - ${r.durationMs}::float8 * interval '1 millisecond', ${r.durationMs}::float8,
-           ${outcome.status}::text, ${r.httpStatus ?? null}::int, ${error}::text
-    FROM updated`;
-}
-
-/** True when `err` says the connection to the database is gone or could not be made. */
-export function isConnectionLost(err: unknown): boolean {
-  const code = String((err as { code?: unknown } | null)?.code);
-  return CONNECTION_LOST.has(code) || UNREACHABLE.has(code);
-}
-
-/** Codes of a connection that could not be made at all. */
-const UNREACHABLE = new Set(["ECONNREFUSED", "CONNECT_TIMEOUT", "ENOTFOUND", "EHOSTUNREACH"]);
-
-/** Driver and server codes meaning the connection under the transaction is gone. */
-const CONNECTION_LOST = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "ECONNRESET",
-  "EPIPE",
-  "57P01", // admin_shutdown (pg_terminate_backend)
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-  "25P03", // idle_in_transaction_session_timeout
-]);

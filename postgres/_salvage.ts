@@ -18,7 +18,8 @@
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
 import type { SalvageResult, Unrecorded } from "../core/transaction.ts";
-import { finaliseOne, isConnectionLost } from "./_route_transaction.ts";
+import { isConnectionLost } from "./_statements.ts";
+import { fallBack } from "./_fallback.ts";
 
 /** Salvages `routes` in one transaction; see the module doc. */
 export async function salvage(
@@ -53,57 +54,5 @@ async function salvageOne(
     WHERE route_id = ${u.record.routeId}::uuid
     FOR UPDATE SKIP LOCKED`;
   if (row?.["status"] !== "queued" || row["attempts"] !== u.claimedAttempts) return "skipped";
-  if (await inSavepoint(tx, (sp) => finaliseOne(sp, schema, u.record))) return "recorded";
-  if (await inSavepoint(tx, (sp) => outcomeOnly(sp, schema, u))) return "recorded_without_log";
-  if (await inSavepoint(tx, (sp) => hold(sp, schema, u))) return u.poison ? "poisoned" : "held";
-  return "refused";
-}
-
-/** Runs `fn` in a savepoint; false (and rolled back to it) when it fails. */
-async function inSavepoint(
-  tx: postgres.TransactionSql,
-  fn: (sp: postgres.TransactionSql) => Promise<unknown>,
-): Promise<boolean> {
-  try {
-    await tx.savepoint((sp) => fn(sp));
-    return true;
-  } catch (err) {
-    if (isConnectionLost(err)) throw err;
-    return false;
-  }
-}
-
-/** The outcome on the route's row, without the attempt-log row. */
-function outcomeOnly(
-  tx: postgres.TransactionSql,
-  schema: string,
-  { record: { routeId, outcome } }: Unrecorded,
-): Promise<unknown> {
-  const delay = outcome.status === "retry" ? outcome.delayMs : 0;
-  const error = outcome.status === "sent" ? null : outcome.error;
-  return tx`
-    UPDATE ${tx(schema)}.notification_routes
-    SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
-        attempts = ${outcome.attempts},
-        next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
-          THEN clock_timestamp() + ${delay}::float8 * interval '1 millisecond'
-          ELSE next_attempt_at END,
-        sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN clock_timestamp() ELSE sent_at END,
-        last_error = ${error}::text, updated_at = clock_timestamp()
-    WHERE route_id = ${routeId}::uuid`;
-}
-
-/** The attempt counted and the route held back, or poisoned. */
-function hold(tx: postgres.TransactionSql, schema: string, u: Unrecorded): Promise<unknown> {
-  const { routeId, outcome } = u.record;
-  const what = outcome.status === "sent" ? "sent" : `${outcome.status}: ${outcome.error}`;
-  // Cut by code points: half a surrogate pair is text Postgres refuses.
-  const error = [...`outcome could not be recorded (${what})`].slice(0, 500).join("");
-  return tx`
-    UPDATE ${tx(schema)}.notification_routes
-    SET status = ${u.poison ? "poisoned" : "queued"},
-        attempts = ${outcome.attempts},
-        next_attempt_at = clock_timestamp() + ${u.holdMs}::float8 * interval '1 millisecond',
-        last_error = ${error}::text, updated_at = clock_timestamp()
-    WHERE route_id = ${routeId}::uuid`;
+  return await fallBack(tx, schema, u);
 }

@@ -10,8 +10,10 @@ import { HeraldError } from "../core/errors.ts";
 import type { DeliveryDetails } from "../core/errors.ts";
 import { backoff } from "../core/retry.ts";
 import type { Finalisation, Outcome, Route, TraceHeaders } from "../core/route.ts";
+import type { SalvageResult } from "../core/transaction.ts";
+import type { Pending } from "./_holds.ts";
 import { context } from "@opentelemetry/api";
-import { attemptSpan, endAttemptSpan, headersOf } from "../observe/tracing.ts";
+import { attemptSpan, endAttemptSpan, headersOf, tryTrace } from "../observe/tracing.ts";
 import type { WorkerConfig } from "./config.ts";
 import { describeError } from "../core/_redact.ts";
 import { raceAbort } from "../core/_async.ts";
@@ -27,6 +29,14 @@ export interface AttemptResult {
 export interface Batch {
   readonly claimed: Route[];
   results: AttemptResult[];
+  /**
+   * The sends under way (never rejects). A lost connection fails the
+   * transaction while they still run: their outcomes are waited for and
+   * salvaged, not dropped.
+   */
+  sending?: Promise<AttemptResult[]>;
+  /** What the route transaction's own fallback recorded, when the database refused outcomes. */
+  fallback?: { readonly entries: Pending[]; readonly results: readonly SalvageResult[] };
 }
 
 /**
@@ -43,15 +53,20 @@ export async function attempt(
   // outcome the database keeps refusing still runs out of attempts.
   const attempts = route.attempts + unrecorded + 1;
   const began = performance.now();
-  const traced = config.tracer === false ? undefined : attemptSpan(config.tracer, route, attempts);
+  const tracer = config.tracer;
+  const traced = tracer === false
+    ? undefined
+    : tryTrace(() => attemptSpan(tracer, route, attempts));
   const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => {
     const httpStatus = checkedHttpStatus(details.httpStatus);
     if (traced) {
-      endAttemptSpan(traced.span, {
-        status: outcome.status,
-        ...(outcome.status === "sent" ? {} : { error: outcome.error }),
-        ...(httpStatus === undefined ? {} : { httpStatus }),
-      });
+      tryTrace(() =>
+        endAttemptSpan(traced.span, {
+          status: outcome.status,
+          ...(outcome.status === "sent" ? {} : { error: outcome.error }),
+          ...(httpStatus === undefined ? {} : { httpStatus }),
+        })
+      );
     }
     return {
       route,
@@ -71,7 +86,7 @@ export async function attempt(
   // The receiver continues the send span's trace; with no SDK, the span is
   // the stored context itself, so the enqueuer's trace still flows on. A
   // route enqueued with no trace context hands none on.
-  const trace = route.trace ? (headersOf(traced?.span) ?? route.trace) : null;
+  const trace = route.trace ? (tryTrace(() => headersOf(traced?.span)) ?? route.trace) : null;
   try {
     const sending = () => send(channel, route, { attempt: attempts, trace }, config, hard);
     const details = await (traced ? context.with(traced.ctx, sending) : sending());

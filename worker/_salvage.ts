@@ -13,7 +13,7 @@ import type { RouteEventDetail } from "../core/events.ts";
 import type { Finalisation, Route } from "../core/route.ts";
 import type { SalvageResult, Unrecorded } from "../core/transaction.ts";
 import { describeError } from "../core/_redact.ts";
-import type { Batch } from "./_attempt.ts";
+import type { AttemptResult, Batch } from "./_attempt.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Holds, Pending } from "./_holds.ts";
 import { type Emit, reportOutcome } from "./_report.ts";
@@ -43,9 +43,7 @@ export class Salvager {
       },
     );
     if (sent.length === 0) return;
-    await this.#settle(
-      sent.map(({ route, record }) => ({ route, unrecorded: toUnrecorded(route, record!) })),
-    );
+    await this.#settle(pendingOf(sent));
   }
 
   /** Records outcomes kept while the database was out of reach; before any claim. */
@@ -55,7 +53,7 @@ export class Salvager {
   }
 
   async #settle(entries: readonly Pending[]): Promise<void> {
-    const { store, logger, retry, random } = this.#config;
+    const { store, logger } = this.#config;
     let results: SalvageResult[];
     try {
       results = await store.salvage(entries.map((e) => e.unrecorded));
@@ -76,6 +74,15 @@ export class Salvager {
       });
       results = entries.map(() => "refused");
     }
+    this.settled(entries, results);
+  }
+
+  /**
+   * Reports what was recorded of `entries` (by a salvage, or by the route
+   * transaction's own fallback), holding and pausing where nothing was.
+   */
+  settled(entries: readonly Pending[], results: readonly SalvageResult[]): void {
+    const { logger, retry, random } = this.#config;
     results.forEach((result, i) => this.#report(entries[i]!, result));
     const refused = results.filter((r) => r === "refused").length;
     if (refused > 0) {
@@ -106,6 +113,8 @@ export class Salvager {
         }
         return reportOutcome(logger, this.#emit, { route, record });
       case "held":
+        // The hold wrote the attempt count: the memory of unrecorded sends is spent.
+        this.#holds.release(route.id);
         logger.log("warn", "outcome refused; attempt counted and route held back", {
           ...fields,
           delay_ms: u.holdMs,
@@ -117,6 +126,7 @@ export class Salvager {
         });
         return;
       case "poisoned":
+        this.#holds.release(route.id);
         logger.log("error", "outcome refused; route poisoned until an operator retries it", fields);
         this.#emit("poisoned", { ...detail, error: "outcome could not be recorded" });
         return;
@@ -134,6 +144,13 @@ export class Salvager {
         return;
     }
   }
+}
+
+/** The sent routes of `results`, each with what to record should its outcome be refused. */
+export function pendingOf(results: readonly AttemptResult[]): Pending[] {
+  return results.flatMap(({ route, record }) =>
+    record ? [{ route, unrecorded: toUnrecorded(route, record) }] : []
+  );
 }
 
 /**

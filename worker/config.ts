@@ -50,8 +50,8 @@ export interface WorkerOptions {
   readonly concurrency?: number;
   /**
    * Wake on the store's notifications (Postgres `LISTEN`) instead of waiting
-   * for the next poll; default true. Set false behind PgBouncer in transaction
-   * pooling mode, where `LISTEN` does not work.
+   * for the next poll; default true. Behind PgBouncer in transaction pooling
+   * mode, give `PostgresStore` a direct `listenUrl`, or set false to poll only.
    */
   readonly listen?: boolean;
   /** Attempts before a route fails for good, unless the route sets its own; default 10. */

@@ -156,11 +156,16 @@ describe("fault: the database refuses a route's outcome", () => {
     }
     assert.equal((await env!.store.stats()).byStatus.poisoned, 1);
     await env!.sql`DELETE FROM ${env!.sql(env!.schema)}.poison`;
-    const retried = await env!.store.retry({ failed: true });
-    assert.equal(retried.changed, 1, "retry --failed takes poisoned routes");
+    const poisoned = await env!.store.getRoute(id!);
+    assert.ok(poisoned?.sentAt instanceof Date, "it was delivered: sent_at says so");
+    // Delivered already: neither retry --failed nor a plain retry sends it again...
+    assert.equal((await env!.store.retry({ failed: true })).changed, 0);
+    assert.equal((await env!.store.retry({ ids: [id!] })).refusedSent, 1);
+    // ...only an operator who means it.
+    assert.equal((await env!.store.retry({ ids: [id!] }, { force: true })).changed, 1);
     assert.equal(await first.w.tick(), 1);
     assert.equal((await env!.store.getRoute(id!))?.status, "sent");
-    assert.equal(first.sends(id!), 2, "sent once more, after the operator's retry");
+    assert.equal(first.sends(id!), 2, "sent once more, after the operator's forced retry");
   });
 
   it("every write to the row refused: sent once, held in memory, claiming paused; the rest go out", async () => {

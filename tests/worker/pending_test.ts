@@ -1,0 +1,35 @@
+/**
+ * Outcomes the database was out of reach for: the route transaction's commit
+ * is lost and the salvage cannot reach the database either. The worker keeps
+ * the outcome, does not send the route again, and records it before its next
+ * claim once the database answers.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { HeraldError } from "../../core/errors.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+import { ok, setup } from "./_setup.ts";
+
+checkLeaks();
+
+describe("outcomes kept while the database is out of reach", () => {
+  it("are recorded before the next claim, and the route is not sent again meanwhile", async () => {
+    const channel = ok();
+    const { worker, store, enqueue, lines } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    store.failNext("commit", new Error("connection lost at commit"));
+    store.failNext(
+      "salvage",
+      new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached"),
+    );
+    assert.equal(await worker.tick(), 1);
+    assert.equal((await store.getRoute(id!))?.status, "queued", "nothing recorded yet");
+    assert.ok(lines.some((l) => /outcomes kept to record when it is back/.test(l.msg)));
+    assert.equal(lines.filter((l) => l.level === "error").length, 0, "out of reach is no refusal");
+    // The database answers again: the kept outcome is recorded first, the route not re-sent.
+    assert.equal(await worker.tick(), 0);
+    const route = await store.getRoute(id!);
+    assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
+    assert.equal(channel.calls.length, 1, "sent once");
+  });
+});
