@@ -2,7 +2,7 @@
  * The embedded-database tests' fixture. Creating a database costs seconds,
  * so a test file creates one (on first use), shares it, and copies it for a
  * test that may break it. Everything lives under a temporary directory of the
- * file's own, removed when the file ends; every database opened through
+ * file's own, made before its tests and removed after; every database opened through
  * {@link EmbeddedFixture.open} and every holder process is leak-checked.
  *
  * @module
@@ -36,18 +36,28 @@ export interface EmbeddedFixture {
   open(options: EmbeddedOptions): Promise<EmbeddedDatabase>;
 }
 
-/** Registers the file's fixture (its directory is removed after the file's tests). */
+/**
+ * Registers the file's fixture: its directory is made before the file's
+ * tests and removed after them (nothing touches the disk at import).
+ */
 export function embeddedFixture(): EmbeddedFixture {
-  const root = mkdtempSync(join(tmpdir(), "herald-embedded-"));
-  const dataDir = join(root, "nested", "dirs", "data");
-  after(() => rmSync(root, { recursive: true, force: true }));
+  let root: string | undefined;
+  before(() => void (root = mkdtempSync(join(tmpdir(), "herald-embedded-"))));
+  after(() => {
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  });
+  const rootDir = (): string => {
+    if (root === undefined) throw new Error("the embedded fixture is used before its before() ran");
+    return root;
+  };
+  const dataDir = (): string => join(rootDir(), "nested", "dirs", "data");
   const open = async (options: EmbeddedOptions): Promise<EmbeddedDatabase> =>
     trackClose("an embedded database", await openEmbedded(options));
   let created: Promise<string[]> | undefined;
   const ensureCreated = (): Promise<string[]> => {
     created ??= (async () => {
       const progress: string[] = [];
-      const db = await open({ dataDir, onProgress: (m) => progress.push(m) });
+      const db = await open({ dataDir: dataDir(), onProgress: (m) => progress.push(m) });
       await driver(db)`SELECT 1`;
       await db.close();
       return progress;
@@ -55,14 +65,18 @@ export function embeddedFixture(): EmbeddedFixture {
     return created;
   };
   return {
-    root,
-    dataDir,
+    get root() {
+      return rootDir();
+    },
+    get dataDir() {
+      return dataDir();
+    },
     ensureCreated,
     open,
     async copyOfDatabase(name) {
       await ensureCreated();
-      const dir = join(root, name, "data");
-      cpSync(dataDir, dir, { recursive: true });
+      const dir = join(rootDir(), name, "data");
+      cpSync(dataDir(), dir, { recursive: true });
       return dir;
     },
   };
