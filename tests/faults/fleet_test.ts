@@ -9,8 +9,9 @@
  *    `sent`; a route is delivered twice only if it was in flight in the
  *    killed worker. To know which were, the victim is first frozen
  *    (SIGSTOP), its sessions are let go idle, and the rows its open
- *    transactions lock are read (a row lock stamps the locker's transaction
- *    id in `xmax`); then it is killed. The kill schedule comes from a seeded
+ *    transactions lock are read (`pgrowlocks` names the sessions behind each
+ *    row lock, a claim's and a finalise's in a savepoint alike); then it is
+ *    killed. The kill schedule comes from a seeded
  *    generator; the seed is printed with the figures (HERALD_FAULTS_SEED
  *    replays it).
  *
@@ -40,6 +41,8 @@ describe("fault: mixed-runtime fleet (Deno, Bun, Node, Node)", () => {
   before(async () => {
     env = await freshStore();
     await env.store.migrate();
+    // Contrib, shipped with Debian's postgresql package; the test database's owner may add it.
+    await env.sql`CREATE EXTENSION IF NOT EXISTS pgrowlocks`;
   });
   after(async () => {
     await killAll();
@@ -119,10 +122,16 @@ describe("fault: mixed-runtime fleet (Deno, Bun, Node, Node)", () => {
           WHERE application_name = ${victim.name} AND state = 'active'
             AND wait_event IS DISTINCT FROM 'ClientRead'`;
         if (busy[0]?.["n"] !== 0) return undefined;
+        // pgrowlocks names the sessions behind each row lock, a multixact
+        // included (the claim locks the row, the finalise then updates it in
+        // a savepoint, and xmax becomes a multixact of both).
         const rows = await sql`
-          SELECT r.route_id FROM ${sql(schema)}.notification_routes r
-          JOIN pg_stat_activity a ON a.backend_xid = r.xmax
-          WHERE a.application_name = ${victim.name}`;
+          SELECT r.route_id
+          FROM pgrowlocks(${`"${schema}".notification_routes`}) p
+          JOIN ${sql(schema)}.notification_routes r ON r.ctid = p.locked_row
+          WHERE EXISTS (
+            SELECT 1 FROM pg_stat_activity a
+            WHERE a.application_name = ${victim.name} AND a.pid = ANY(p.pids))`;
         return rows.map((r) => r["route_id"] as string);
       });
       for (const id of held) inFlight.add(id);
