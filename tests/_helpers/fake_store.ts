@@ -27,10 +27,10 @@ import type {
 import { SCHEMA_VERSION } from "../../store.ts";
 import { checkEnqueue } from "../../core/_validate.ts";
 import {
-  applyOutcome,
   type FakeFault,
   type FakeRefusal,
   FakeTables,
+  fallBack,
   runFakeTransaction,
   toRecord,
 } from "./fake_transaction.ts";
@@ -102,34 +102,17 @@ export class FakeStore implements Store {
   }
 
   #salvageOne(u: Unrecorded): SalvageResult {
-    const { routeId, outcome } = u.record;
+    const { routeId } = u.record;
     const row = this.#t.routes.get(routeId);
     if (
       !row || this.#t.locks.has(routeId) || row.status !== "queued" ||
       row.attempts !== u.claimedAttempts
     ) return "skipped";
-    const refused = this.#t.refusals.get(routeId);
     const at = this.#t.now();
-    if (refused === undefined) {
-      Object.assign(row, applyOutcome(outcome, at));
-      this.#t.log(u.record, at);
-      return "recorded";
-    }
-    if (refused === "log") {
-      Object.assign(row, applyOutcome(outcome, at));
-      return "recorded_without_log";
-    }
-    if (refused === "outcome") {
-      Object.assign(row, {
-        status: u.poison ? "poisoned" : "queued",
-        attempts: outcome.attempts,
-        nextAttemptAt: at + u.holdMs,
-        lastError: "outcome could not be recorded",
-        updatedAt: at,
-      });
-      return u.poison ? "poisoned" : "held";
-    }
-    return "refused";
+    const step = fallBack(this.#t.refusals.get(routeId), u, at);
+    if (step.change) Object.assign(row, step.change);
+    if (step.log) this.#t.log(u.record, at);
+    return step.result;
   }
 
   enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {

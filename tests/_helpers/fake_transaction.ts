@@ -11,7 +11,12 @@
 import { HeraldError } from "../../core/errors.ts";
 import type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "../../core/route.ts";
 import type { AttemptRecord, RouteRecord, RouteTransaction } from "../../store.ts";
-import type { ClaimParams, TransactionOptions } from "../../core/transaction.ts";
+import type {
+  ClaimParams,
+  SalvageResult,
+  TransactionOptions,
+  Unrecorded,
+} from "../../core/transaction.ts";
 
 /** Operations a test can make fail once, to check the rollback path. */
 export type FakeFault = "claim" | "finalise" | "commit" | "salvage";
@@ -194,7 +199,10 @@ class FakeTransaction implements RouteTransaction {
     return Promise.resolve(due.map((r) => this.#t.toRoute(r)));
   }
 
-  finalise(records: readonly Finalisation[]): Promise<void> {
+  finalise(
+    records: readonly Finalisation[],
+    fallbacks?: readonly Unrecorded[],
+  ): Promise<SalvageResult[] | undefined> {
     this.#guard();
     this.#t.fault("finalise");
     const at = this.#t.now(); // clock_timestamp(): the moment of the outcome
@@ -205,16 +213,26 @@ class FakeTransaction implements RouteTransaction {
           `route ${routeId} is not claimed by this transaction`,
         );
       }
-      if (this.#t.refusals.has(routeId)) {
-        throw new HeraldError("HERALD_STORE", `refused: ${this.#t.refusals.get(routeId)}`);
+    }
+    if (records.some((r) => this.#t.refusals.has(r.routeId))) {
+      if (!fallbacks) {
+        const refused = records.find((r) => this.#t.refusals.has(r.routeId))!;
+        throw new HeraldError("HERALD_STORE", `refused: ${this.#t.refusals.get(refused.routeId)}`);
       }
+      // As PostgresStore: back to the savepoint, then route by route, locks held.
+      return Promise.resolve(fallbacks.map((u) => {
+        const step = fallBack(this.#t.refusals.get(u.record.routeId), u, at);
+        if (step.change) this.#pending.set(u.record.routeId, step.change);
+        if (step.log) this.#logged.push({ record: u.record, at });
+        return step.result;
+      }));
     }
     for (const record of records) {
       this.#pending.set(record.routeId, applyOutcome(record.outcome, at));
       this.#logged.push({ record, at });
     }
     this.#t.finalised.push(...records);
-    return Promise.resolve();
+    return Promise.resolve(undefined);
   }
 
   /** Makes the writes visible. */
@@ -258,4 +276,37 @@ export async function runFakeTransaction<T>(
   tx.commit();
   tx.release();
   return result;
+}
+
+/**
+ * The fallback ladder for one refused route, as PostgresStore's: the
+ * outcome with its log row, the outcome alone, a hold or poison, or nothing.
+ */
+export function fallBack(
+  refusal: FakeRefusal | undefined,
+  u: Unrecorded,
+  at: number,
+): { change?: Partial<Row>; log: boolean; result: SalvageResult } {
+  const { outcome } = u.record;
+  if (refusal === undefined) {
+    return { change: applyOutcome(outcome, at), log: true, result: "recorded" };
+  }
+  if (refusal === "log") {
+    return { change: applyOutcome(outcome, at), log: false, result: "recorded_without_log" };
+  }
+  if (refusal === "outcome") {
+    return {
+      change: {
+        status: u.poison ? "poisoned" : "queued",
+        attempts: outcome.attempts,
+        nextAttemptAt: at + u.holdMs,
+        lastError: "outcome could not be recorded",
+        updatedAt: at,
+        ...(outcome.status === "sent" ? { sentAt: at } : {}),
+      },
+      log: false,
+      result: u.poison ? "poisoned" : "held",
+    };
+  }
+  return { log: false, result: "refused" };
 }

@@ -33,3 +33,21 @@ describe("outcomes kept while the database is out of reach", () => {
     assert.equal(channel.calls.length, 1, "sent once");
   });
 });
+
+describe("a refused outcome falls back inside the route's own transaction", () => {
+  it("records what it can while the route is still held: no second transaction needed", async () => {
+    const { worker, store, enqueue, lines } = setup();
+    const { routeIds: [logless, held] } = await enqueue(2);
+    store.refuse(logless!, "log");
+    store.refuse(held!, "outcome");
+    // A salvage transaction would meet this fault: the fallback must not need one.
+    store.failNext("salvage", new Error("no second transaction expected"));
+    assert.equal(await worker.tick(), 2);
+    const [a, b] = [await store.getRoute(logless!), await store.getRoute(held!)];
+    assert.deepEqual([a?.status, a?.attempts], ["sent", 1], "recorded without its log row");
+    assert.deepEqual(await store.attempts(logless!), []);
+    assert.deepEqual([b?.status, b?.attempts], ["poisoned", 1], "delivered, outcome refused");
+    assert.ok(b?.sentAt instanceof Date, "a delivered poisoned route says so");
+    assert.ok(!lines.some((l) => /no second transaction expected/.test(JSON.stringify(l))));
+  });
+});
