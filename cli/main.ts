@@ -16,6 +16,7 @@ import { HeraldError, InvalidArgumentError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { redact } from "../core/_redact.ts";
 import { COMMON_HELP, COMMON_OPTIONS, readCommon } from "./_flags.ts";
+import type { Values } from "./_flags.ts";
 import type { Command, Io } from "./_command.ts";
 import { enqueueCommand } from "./enqueue.ts";
 import { routesCommand, showCommand, statsCommand } from "./inspect.ts";
@@ -63,50 +64,17 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error.`;
 /** Runs the program with `argv` (without the runtime and script); resolves with the exit code. */
 export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
   const args = [...argv];
-  if (args[0] === "--version" || args[0] === "-V") {
-    io.out(VERSION);
-    return 0;
-  }
-  if (args[0] === "--help" || args[0] === "-h") {
-    io.out(usage());
-    return 0;
-  }
-  if (args[0] === "help") {
-    const topic = args[1] === undefined ? undefined : COMMANDS[args[1]];
-    io.out(topic ? commandHelp(topic) : usage());
-    return 0;
-  }
+  const early = topLevel(args, io);
+  if (early !== undefined) return early;
   const name = args[0] !== undefined && !args[0].startsWith("-") ? args.shift()! : "run";
   const command = COMMANDS[name];
   if (!command) {
     io.err(`herald: unknown command '${name.slice(0, 40)}'\nRun 'herald --help' for the commands.`);
     return 2;
   }
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { ...COMMON_OPTIONS, ...command.options },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (err) {
-    io.err(
-      `herald ${name}: ${(err as Error).message}\nRun 'herald ${name} --help' for its options.`,
-    );
-    return 2;
-  }
-  if (values["help"]) {
-    io.out(commandHelp(command));
-    return 0;
-  }
-  if (positionals.length > command.positionals) {
-    io.err(
-      `herald ${name}: unexpected argument '${positionals[command.positionals]?.slice(0, 40)}'`,
-    );
-    return 2;
-  }
+  const parsed = parse(name, command, args, io);
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
   const secrets = [
     io.env["DATABASE_URL"],
     io.env["HERALD_LISTEN_URL"],
@@ -131,6 +99,59 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   } finally {
     unguard();
   }
+}
+
+/** `--version`, `--help`, `help [COMMAND]`: answered before any command runs. */
+function topLevel(args: readonly string[], io: Io): number | undefined {
+  if (args[0] === "--version" || args[0] === "-V") {
+    io.out(VERSION);
+    return 0;
+  }
+  if (args[0] === "--help" || args[0] === "-h") {
+    io.out(usage());
+    return 0;
+  }
+  if (args[0] === "help") {
+    const topic = args[1] === undefined ? undefined : COMMANDS[args[1]];
+    io.out(topic ? commandHelp(topic) : usage());
+    return 0;
+  }
+  return undefined;
+}
+
+/** The command's flags and arguments, or the exit code when they are wrong (or `--help`). */
+function parse(
+  name: string,
+  command: Command,
+  args: readonly string[],
+  io: Io,
+): { values: Values; positionals: string[] } | number {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...args],
+      options: { ...COMMON_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (err) {
+    io.err(
+      `herald ${name}: ${(err as Error).message}\nRun 'herald ${name} --help' for its options.`,
+    );
+    return 2;
+  }
+  if (values["help"]) {
+    io.out(commandHelp(command));
+    return 0;
+  }
+  if (positionals.length > command.positionals) {
+    io.err(
+      `herald ${name}: unexpected argument '${positionals[command.positionals]?.slice(0, 40)}'`,
+    );
+    return 2;
+  }
+  return { values, positionals };
 }
 
 function commandHelp(command: Command): string {

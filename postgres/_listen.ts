@@ -64,23 +64,35 @@ export async function listen(
       if (own) await own.end({ timeout: 0 });
       else await sub.unlisten();
     },
-    async alive(timeoutMs) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let resolve!: () => void;
-      const answer = new Promise<boolean>((r) => {
-        resolve = () => r(true);
-        heard.add(resolve);
-        timer = setTimeout(() => r(false), timeoutMs);
-      });
-      try {
-        await sql`SELECT pg_notify(${channel}, ${token})`;
-        return await answer;
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-        heard.delete(resolve);
-      }
-    },
+    alive: (timeoutMs) => probe(sql, channel, token, heard, timeoutMs),
   };
+}
+
+/**
+ * Sends the subscription a probe (a NOTIFY with its own token) and resolves
+ * true if it is heard within `timeoutMs`; never rejects.
+ */
+async function probe(
+  sql: postgres.Sql,
+  channel: string,
+  token: string,
+  heard: Set<() => void>,
+  timeoutMs: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let resolve!: () => void;
+  const answer = new Promise<boolean>((r) => {
+    resolve = () => r(true);
+    heard.add(resolve);
+    timer = setTimeout(() => r(false), timeoutMs);
+  });
+  try {
+    await sql`SELECT pg_notify(${channel}, ${token})`;
+    return await answer;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    heard.delete(resolve);
+  }
 }
