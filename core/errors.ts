@@ -16,7 +16,10 @@ export type HeraldErrorCode =
   | "HERALD_SHUTDOWN"
   | "HERALD_LOCKED"
   | "HERALD_STORE"
-  | "HERALD_UNAVAILABLE";
+  | "HERALD_UNAVAILABLE"
+  | "HERALD_NO_SPACE"
+  | "HERALD_PERMISSION_DENIED"
+  | "HERALD_INCOMPATIBLE";
 
 /** Base class of every error Herald throws on purpose. */
 export class HeraldError extends Error {
