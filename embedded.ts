@@ -3,16 +3,19 @@
  * directory, so Herald runs with nothing installed: `herald run` without
  * `DATABASE_URL` keeps its routes in `./.herald/data`.
  *
- * It is for development, tests and demos. PGlite has one session, so the
- * embedded database runs one transaction at a time: a worker concurrency
- * above 1 gains nothing (its claim loops take turns), your own queries wait
- * while a route's transaction is open, and code that holds a transaction
- * open while it waits on another query of the same database waits for ever.
- * Only one process may open a data directory. `statement_timeout` and
- * `idle_in_transaction_session_timeout` are accepted but not enforced, so
- * `lockTimeoutMs` cannot end a stuck transaction; `COPY ... FROM STDIN` is
- * refused with SQLSTATE 0A000. For a real deployment, point `DATABASE_URL` at
- * a Postgres server.
+ * It is for development, tests, demos and small single-box setups. PGlite has
+ * one session, so the embedded database runs one transaction at a time: a
+ * worker concurrency above 1 gains nothing (its claim loops take turns), your
+ * own queries wait while a route's transaction is open, and code that holds a
+ * transaction open while it waits on another query of the same database
+ * waits for ever. Only one process opens a data directory; other processes of
+ * the same user reach it through that one (`whenInUse: "connect"`).
+ * `statement_timeout` and `idle_in_transaction_session_timeout` are accepted
+ * but not enforced, so `lockTimeoutMs` cannot end a stuck transaction;
+ * `COPY ... FROM STDIN` is refused with SQLSTATE 0A000. Commits are on the
+ * disk when they return (fsync on) unless `fsync: false`. For a real
+ * deployment, point `DATABASE_URL` at a Postgres server. docs/embedded.md
+ * has the figures, the durability of each setting and the errors.
  *
  * @example
  * ```ts
@@ -31,16 +34,20 @@
  *
  * @module
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import postgres from "postgres";
-import { HeraldError, InvalidArgumentError } from "./core/errors.ts";
+import process from "node:process";
+import { InvalidArgumentError } from "./core/errors.ts";
 import { checkSchema, PostgresStore } from "./store.ts";
 import type { SqlHandle } from "./store.ts";
-import { acquireDataDirLock } from "./embedded/_data_dir_lock.ts";
-import type { DataDirLock } from "./embedded/_data_dir_lock.ts";
+import { acquireDataDirLock, sharingHolder } from "./embedded/_data_dir_lock.ts";
 import { pgliteSocketFactory } from "./embedded/_pglite_socket.ts";
-import { describeError } from "./core/_redact.ts";
+import { durableNodeFs, startParams, StderrTail } from "./embedded/_settings.ts";
+import { createFromTemplate, readTemplate, removeDebris } from "./embedded/_template.ts";
+import { checkDataDir, openFailure } from "./embedded/_preflight.ts";
+import { startCheckpointer } from "./embedded/_checkpoint.ts";
+import { embeddedSql, shareLocally } from "./embedded/_share.ts";
+import type postgres from "postgres";
 
 /** Where the embedded database lives when no `dataDir` is given (relative to the working directory). */
 export const DEFAULT_DATA_DIR = "./.herald/data";
@@ -52,9 +59,25 @@ export interface EmbeddedOptions {
   /** The Postgres schema holding Herald's tables; default `herald`. */
   readonly schema?: string;
   /**
-   * Told, in a sentence, what is happening, because the first open takes a
-   * few seconds (the database is created) and a silent pause looks like a hang.
+   * Whether a commit waits until its WAL is on the disk (default `true`).
+   * `false` is faster, and a crash of the process still loses nothing, but a
+   * power loss or an operating-system crash can lose the last commits or
+   * leave the database unreadable.
    */
+  readonly fsync?: boolean;
+  /**
+   * When another process of this user on this host has the directory open:
+   * `"refuse"` (default) throws `HERALD_LOCKED`; `"connect"` goes through
+   * that process (it serves the database while it has it open, see `share`).
+   */
+  readonly whenInUse?: "refuse" | "connect";
+  /**
+   * Serve the database, while open, to other processes of the same user on
+   * a Unix socket in a private directory (default `true`), so `herald stats`
+   * works while a worker runs.
+   */
+  readonly share?: boolean;
+  /** Told, in a sentence, what is happening (creating, opening, going through another process). */
   readonly onProgress?: (message: string) => void;
   /** Aborts the open; the rejection is `signal.reason`. */
   readonly signal?: AbortSignal;
@@ -71,6 +94,8 @@ export interface EmbeddedDatabase {
   readonly sql: SqlHandle;
   /** The data directory, as given. */
   readonly dataDir: string;
+  /** The process this handle reaches the database through (`whenInUse: "connect"`), else `undefined`. */
+  readonly throughProcess: number | undefined;
   /** Ends the driver, closes the database and releases the lock. Safe to call twice. */
   close(): Promise<void>;
   /** `close()`, for `await using`. */
@@ -80,8 +105,11 @@ export interface EmbeddedDatabase {
 /**
  * Opens (on first use, creates) the embedded database in `dataDir` and
  * returns a store on it. Only one process may have a directory open at a
- * time; a second is refused with `HERALD_LOCKED`, naming the holder. PGlite is
- * loaded on demand, so programs that use `DATABASE_URL` never load it.
+ * time; another is refused with `HERALD_LOCKED`, naming the holder, or with
+ * `whenInUse: "connect"` goes through it. Failures name their cause and fix:
+ * `HERALD_NO_SPACE`, `HERALD_PERMISSION_DENIED`, `HERALD_INCOMPATIBLE`, and
+ * `HERALD_INVALID_ARGUMENT` for a path that is a file or a directory of other
+ * things. PGlite is loaded on demand, so `DATABASE_URL` users never load it.
  *
  * @example
  * ```ts
@@ -99,124 +127,162 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
     throw new InvalidArgumentError("dataDir", "must be a non-empty path", dataDir);
   }
   const schema = checkSchema(options.schema ?? "herald");
-  const { onProgress, signal } = options;
+  const { onProgress, signal, fsync = true, whenInUse = "refuse", share = true } = options;
   if (onProgress !== undefined && typeof onProgress !== "function") {
     throw new InvalidArgumentError("onProgress", "must be a function", onProgress);
   }
+  if (typeof fsync !== "boolean") {
+    throw new InvalidArgumentError("fsync", "must be a boolean", fsync);
+  }
+  if (whenInUse !== "refuse" && whenInUse !== "connect") {
+    throw new InvalidArgumentError("whenInUse", 'must be "refuse" or "connect"', whenInUse);
+  }
   signal?.throwIfAborted();
 
+  if (whenInUse === "connect") {
+    const through = await connectToHolder(dataDir, schema, onProgress);
+    if (through) return through;
+  }
   const absolute = resolve(dataDir);
-  const version = join(absolute, "PG_VERSION");
   // Before the lock, so a mistaken `dataDir` leaves no lock file behind either.
-  if (!existsSync(version)) checkEmptyOrPartial(dataDir, absolute);
+  checkDataDir(dataDir, absolute);
   const lock = await acquireDataDirLock(dataDir);
-  let db: { close(): Promise<void> } | undefined;
+  const closers: Closer[] = [lock.release];
   try {
-    const created = !existsSync(version);
-    onProgress?.(
-      created
-        ? `creating the embedded database in ${dataDir} (first run, takes a few seconds)…`
-        : `opening the embedded database in ${dataDir}…`,
-    );
+    await createIfMissing(dataDir, absolute, onProgress);
+    signal?.throwIfAborted();
     // Loaded here, not at the top: 27 MB that DATABASE_URL users never need.
     const { PGlite } = await import("@electric-sql/pglite");
-    const pglite = await PGlite.create({ dataDir: absolute }).catch((err: unknown) => {
-      throw new HeraldError(
-        "HERALD_STORE",
-        `Cannot open the embedded database at ${dataDir}: ${describeError(err)}`,
-        { cause: err },
-      );
+    const stderr = new StderrTail();
+    const pglite = await PGlite.create({
+      dataDir: absolute,
+      startParams: startParams(PGlite.defaultStartParams, fsync),
+      initDbStartParams: ["--wal-segsize=1"], // only when no template was shipped
+      extensions: fsync ? { heraldFsync: durableNodeFs() } : {},
+      onStderr: stderr.push,
+    }).catch((err: unknown) => {
+      throw openFailure(err, stderr.lines(), dataDir, absolute);
     });
-    db = pglite;
+    closers.unshift(() => pglite.close());
     signal?.throwIfAborted();
-    const sql = postgres({
-      socket: pgliteSocketFactory(pglite),
-      // One connection: PGlite has one session anyway, and the driver's own
-      // queue is where waiting queries belong. `sql.listen` adds a second.
-      max: 1,
-      // Pinned, so PG* variables meant for a real server do not leak in.
-      user: "postgres",
-      database: "postgres",
-      ssl: false,
-      max_lifetime: null, // recycling an in-process connection buys nothing
-      fetch_types: false, // no array columns are read; one query less per open
-      onnotice: () => {},
-      connection: { application_name: "herald" },
-    } as postgres.Options<Record<string, never>>); // `socket` works, but the driver's types omit it
-    return new Embedded(new PostgresStore({ sql, schema }), sql, dataDir, pglite, lock);
-  } catch (err) {
-    try {
-      await db?.close();
-    } finally {
-      await lock.release();
+    const socket = pgliteSocketFactory(pglite);
+    const sql = embeddedSql({ socket });
+    closers.unshift(() => sql.end({ timeout: 5 }));
+    const checkpointer = startCheckpointer(sql);
+    closers.unshift(checkpointer.stop);
+    const shared = share ? await shareLocally(socket) : undefined;
+    if (shared) {
+      closers.unshift(shared.close);
+      // Best effort: a full disk may refuse the lock file's rewrite; the database works without it.
+      if (!lock.advertise(shared.path)) await shared.close();
     }
+    const store = new PostgresStore({ sql, schema });
+    return new Embedded({ store, sql, dataDir, throughProcess: undefined, closers });
+  } catch (err) {
+    await closeAll(closers);
     throw err;
   }
+}
+
+/** Creates the database from the shipped template; without one, PGlite's initdb will. */
+async function createIfMissing(
+  dataDir: string,
+  absolute: string,
+  onProgress: ((message: string) => void) | undefined,
+): Promise<void> {
+  removeDebris(absolute);
+  if (existsSync(join(absolute, "PG_VERSION"))) {
+    onProgress?.(`opening the embedded database in ${dataDir}…`);
+    return;
+  }
+  const template = await readTemplate();
+  if (template === undefined) {
+    onProgress?.(
+      `creating the embedded database in ${dataDir} with initdb (no template shipped with ` +
+        "this build: 10-20 s and up to 1 GB of memory, once)…",
+    );
+    return;
+  }
+  onProgress?.(`creating the embedded database in ${dataDir} (first run)…`);
+  await createFromTemplate(template, dataDir, absolute);
+}
+
+/**
+ * With `whenInUse: "connect"`: the store through the process that holds the
+ * directory and serves it, or `undefined` when none does (or it does not answer).
+ */
+async function connectToHolder(
+  dataDir: string,
+  schema: string,
+  onProgress: ((message: string) => void) | undefined,
+): Promise<EmbeddedDatabase | undefined> {
+  const holder = sharingHolder(dataDir);
+  if (holder === undefined || holder.pid === process.pid) return undefined;
+  const sql = embeddedSql({ path: holder.socket });
+  try {
+    await sql`SELECT 1`;
+  } catch {
+    await sql.end({ timeout: 0 });
+    return undefined; // gone meanwhile: the lock decides
+  }
+  onProgress?.(
+    `the embedded database in ${dataDir} is open in process ${holder.pid}; going through it…`,
+  );
+  return new Embedded({
+    store: new PostgresStore({ sql, schema }),
+    sql,
+    dataDir,
+    throughProcess: holder.pid,
+    closers: [() => sql.end({ timeout: 5 })],
+  });
+}
+
+/** Something to undo on close, newest first. */
+type Closer = () => Promise<unknown>;
+
+/** Runs every closer, even after one fails; rethrows the first failure. */
+async function closeAll(closers: readonly Closer[]): Promise<void> {
+  let failure: { err: unknown } | undefined;
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
+  if (failure) throw failure.err;
 }
 
 class Embedded implements EmbeddedDatabase {
   readonly store: PostgresStore;
   readonly sql: postgres.Sql;
   readonly dataDir: string;
-  readonly #db: { close(): Promise<void> };
-  readonly #lock: DataDirLock;
+  readonly throughProcess: number | undefined;
+  /** Last is the lock: the files are quiet only once PGlite has closed them. */
+  readonly #closers: readonly Closer[];
   #closing: Promise<void> | undefined;
 
-  constructor(
-    store: PostgresStore,
-    sql: postgres.Sql,
-    dataDir: string,
-    db: { close(): Promise<void> },
-    lock: DataDirLock,
-  ) {
-    this.store = store;
-    this.sql = sql;
-    this.dataDir = dataDir;
-    this.#db = db;
-    this.#lock = lock;
+  constructor(parts: {
+    store: PostgresStore;
+    sql: postgres.Sql;
+    dataDir: string;
+    throughProcess: number | undefined;
+    closers: readonly Closer[];
+  }) {
+    this.store = parts.store;
+    this.sql = parts.sql;
+    this.dataDir = parts.dataDir;
+    this.throughProcess = parts.throughProcess;
+    this.#closers = parts.closers;
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    this.#closing ??= closeAll(this.#closers);
     return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    try {
-      await this.sql.end({ timeout: 5 });
-    } finally {
-      try {
-        await this.#db.close();
-      } finally {
-        // Last: the files are quiet only once PGlite has closed them.
-        await this.#lock.release();
-      }
-    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-/** Names of the files a Postgres data directory holds (a crashed first run leaves some). */
-const PG_FILE = /^(PG_VERSION|base|global|pg_\w+|postgresql(\.auto)?\.conf|postmaster\.\w+)$/;
-
-/** Refuses to create the database in a directory that holds other things: a wrong `dataDir`. */
-function checkEmptyOrPartial(dataDir: string, absolute: string): void {
-  let entries: string[];
-  try {
-    entries = readdirSync(absolute);
-  } catch {
-    return; // does not exist yet: PGlite creates it
-  }
-  const foreign = entries.find((name) => !PG_FILE.test(name));
-  if (foreign !== undefined) {
-    throw new InvalidArgumentError(
-      "dataDir",
-      `${dataDir} is not an embedded database (it holds ${JSON.stringify(foreign)}); ` +
-        "give an empty or new directory",
-    );
   }
 }
 

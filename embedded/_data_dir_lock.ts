@@ -20,6 +20,8 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
+  rmSync,
   statSync,
   unlinkSync,
   utimesSync,
@@ -30,13 +32,25 @@ import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { clearInterval, setInterval } from "node:timers";
 import { HeraldError } from "../core/errors.ts";
+import { fsError } from "./_fs_errors.ts";
 
 /** A held lock. */
 export interface DataDirLock {
   /** The lock file, as the caller spelled the data directory. */
   readonly path: string;
+  /**
+   * Names, in the lock file, the socket where this process serves the
+   * database (see _share.ts); false when the file could not be rewritten.
+   */
+  advertise(socket: string): boolean;
   /** Removes the lock file if it is still ours. Safe to call twice. */
   release(): Promise<void>;
+}
+
+/** A live holder on this host that serves the database on a socket. */
+export interface SharingHolder {
+  readonly pid: number;
+  readonly socket: string;
 }
 
 /** Who holds a lock, as written in the lock file. */
@@ -47,6 +61,8 @@ interface Holder {
   readonly token: string;
   /** The process's start (boot id and start time), where the system tells it. */
   readonly started?: string;
+  /** Where the holder serves the database to other processes of its user. */
+  readonly socket?: string;
 }
 
 /** The holder refreshes the file's mtime this often, so other hosts can tell it is alive. */
@@ -64,6 +80,15 @@ const held = new Map<string, string>();
  * throws `HERALD_LOCKED` naming the holder and the lock file.
  */
 export async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> {
+  try {
+    return await acquire(dataDir);
+  } catch (err) {
+    if (err instanceof HeraldError) throw err;
+    throw fsError(err, { dataDir, action: "take the lock on the embedded database" });
+  }
+}
+
+async function acquire(dataDir: string): Promise<DataDirLock> {
   const path = `${dataDir.replace(/[\\/]+$/, "")}.lock`;
   const file = `${resolve(dataDir)}.lock`;
   mkdirSync(dirname(file), { recursive: true });
@@ -76,7 +101,7 @@ export async function acquireDataDirLock(dataDir: string): Promise<DataDirLock> 
     ...(started === undefined ? {} : { started }),
   };
   for (let attempt = 0; attempt < 100; attempt++) {
-    if (tryCreate(file, me)) return hold(path, file, me.token);
+    if (tryCreate(file, me)) return hold(path, file, me);
     const holder = readHolder(file);
     if (holder === "gone") continue; // released meanwhile
     // Lock files appear whole (hard link), so an unreadable one is debris, not a lock being taken
@@ -120,7 +145,25 @@ function tryCreate(file: string, me: Holder): boolean {
   }
 }
 
-function hold(path: string, file: string, token: string): DataDirLock {
+/**
+ * The holder of `dataDir`'s lock, if it is alive on this host and serves the
+ * database on a socket; `undefined` otherwise (free, abandoned, remote, private).
+ */
+export function sharingHolder(dataDir: string): SharingHolder | undefined {
+  const file = `${resolve(dataDir)}.lock`;
+  let holder: Holder | undefined | "gone";
+  try {
+    holder = readHolder(file);
+  } catch {
+    return undefined;
+  }
+  if (typeof holder !== "object" || holder.socket === undefined) return undefined;
+  if (holder.host !== hostname() || isAbandoned(file, holder)) return undefined;
+  return { pid: holder.pid, socket: holder.socket };
+}
+
+function hold(path: string, file: string, me: Holder): DataDirLock {
+  const { token } = me;
   held.set(file, token);
   const heartbeat = setInterval(() => {
     try {
@@ -134,6 +177,19 @@ function hold(path: string, file: string, token: string): DataDirLock {
   let released = false;
   return {
     path,
+    advertise(socket: string): boolean {
+      if (released) return false;
+      // Written aside and renamed over the lock, so a reader sees the old or the new whole.
+      const scratch = `${file}.${token}.tmp`;
+      try {
+        writeFileSync(scratch, JSON.stringify({ ...me, socket }), { flag: "w" });
+        renameSync(scratch, file);
+        return true;
+      } catch {
+        rmSync(scratch, { force: true });
+        return false;
+      }
+    },
     release(): Promise<void> {
       if (released) return Promise.resolve();
       released = true;
@@ -159,7 +215,8 @@ function readHolder(file: string): Holder | undefined | "gone" {
     const h = JSON.parse(text);
     const valid = Number.isInteger(h?.pid) && typeof h.host === "string" &&
       typeof h.since === "string" && typeof h.token === "string" &&
-      (h.started === undefined || typeof h.started === "string");
+      (h.started === undefined || typeof h.started === "string") &&
+      (h.socket === undefined || typeof h.socket === "string");
     return valid ? h as Holder : undefined;
   } catch {
     return undefined;
@@ -252,11 +309,15 @@ function lockedError(dataDir: string, path: string, holder: Holder): HeraldError
     : `; if that host is gone, the lock is taken over ${
       STALE_MS / 1000
     } s after its last heartbeat`;
+  const shared = holder.socket !== undefined && remote === ""
+    ? "; operator commands (herald stats, routes, show, enqueue, retry, cancel) reach the " +
+      "database through it"
+    : "";
   return new HeraldError(
     "HERALD_LOCKED",
     `Cannot open the embedded database at ${dataDir}: it is in use by process ${holder.pid}${self} ` +
       `on host ${holder.host} since ${holder.since} (lock file ${path}); ` +
-      `stop that process or set DATABASE_URL to use a Postgres server${remote}`,
+      `stop that process or set DATABASE_URL to use a Postgres server${remote}${shared}`,
   );
 }
 

@@ -136,7 +136,7 @@ describe("embedded database: open and close", () => {
   it("creates the directory and its parents, reporting it; a reopen reports opening", async () => {
     const progress = await fx.ensureCreated();
     assert.deepEqual(progress, [
-      `creating the embedded database in ${fx.dataDir} (first run, takes a few seconds)…`,
+      `creating the embedded database in ${fx.dataDir} (first run)…`,
     ]);
     assert.ok(existsSync(join(fx.dataDir, "PG_VERSION")));
     assert.ok(!existsSync(`${fx.dataDir}.lock`), "the lock file is removed on close");
