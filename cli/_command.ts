@@ -3,9 +3,17 @@
  * writes, and the database it opens (the Postgres at `DATABASE_URL`, or the
  * embedded one when none is given).
  *
+ * On Node, opening the embedded database first sets V8's WebAssembly
+ * compiler to its baseline tier (a process-wide setting, so it is made here,
+ * in the program, never in the library): optimising PGlite's hot functions
+ * in the background took 400-500 MB for a second and bought nothing a
+ * command or a small worker notices (docs/embedded.md).
+ *
  * @module
  */
+import v8 from "node:v8";
 import { checkRouteIds as checkIds } from "../core/_validate.ts";
+import { runtimeKey } from "../core/_runtime.ts";
 import { PostgresStore } from "../store.ts";
 import { openEmbedded } from "../embedded.ts";
 import type { Common, Env, Values } from "./_flags.ts";
@@ -36,9 +44,16 @@ export interface Database {
 
 /**
  * Opens the configured database. `connections` sizes the Postgres pool; the
- * embedded database has one session whatever is asked.
+ * embedded database has one session whatever is asked. With `whenInUse:
+ * "connect"` (the operator commands), an embedded database another `herald`
+ * of this user has open is reached through that process.
  */
-export async function openDatabase(common: Common, io: Io, connections = 1): Promise<Database> {
+export async function openDatabase(
+  common: Common,
+  io: Io,
+  connections = 1,
+  whenInUse: "refuse" | "connect" = "refuse",
+): Promise<Database> {
   if (common.databaseUrl) {
     const store = new PostgresStore({
       url: common.databaseUrl,
@@ -49,28 +64,46 @@ export async function openDatabase(common: Common, io: Io, connections = 1): Pro
     });
     return { store, embedded: false, close: () => store.close() };
   }
+  baselineWasmOnNode();
   const db = await openEmbedded({
     dataDir: common.dataDir,
     schema: common.schema,
+    fsync: common.embeddedFsync,
+    whenInUse,
     onProgress: (message) => io.err(`herald: ${message}`),
   });
   return { store: db.store, embedded: true, close: () => db.close() };
 }
 
 /**
- * Runs `fn` on the configured database, migrated, and closes it.
+ * Runs `fn` on the configured database, migrated, and closes it. An embedded
+ * database a running worker holds is reached through that worker.
  */
 export async function withDatabase(
   common: Common,
   io: Io,
   fn: (db: Database) => Promise<number>,
 ): Promise<number> {
-  const db = await openDatabase(common, io);
+  const db = await openDatabase(common, io, 1, "connect");
   try {
     await db.store.migrate();
     return await fn(db);
   } finally {
     await db.close();
+  }
+}
+
+/**
+ * V8's baseline WebAssembly tier only (Liftoff), before PGlite's module is
+ * compiled. Measured on Node 24 (bench/embedded.ts): peak RSS of `herald
+ * stats` 650 MB with tier-up, under 200 MB without, and opens faster on a
+ * small machine, where the optimising compiler competes for the CPU. Deno
+ * and Bun ignore this call: see docs/embedded.md for their flags.
+ */
+function baselineWasmOnNode(): void {
+  if (runtimeKey() !== "node") return;
+  for (const flag of ["--liftoff-only", "--no-wasm-tier-up", "--no-wasm-dynamic-tiering"]) {
+    v8.setFlagsFromString(flag);
   }
 }
 

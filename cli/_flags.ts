@@ -24,6 +24,8 @@ export interface Common {
   /** Named prepared statements (off behind PgBouncer 1.18 in transaction mode). */
   readonly prepare: boolean;
   readonly dataDir: string;
+  /** Whether the embedded database's commits wait for the disk (fsync). */
+  readonly embeddedFsync: boolean;
   readonly schema: string;
   readonly logger: Logger;
 }
@@ -34,6 +36,7 @@ export const COMMON_OPTIONS = {
   "listen-url": { type: "string" },
   "no-prepare": { type: "boolean" },
   "data-dir": { type: "string" },
+  "no-embedded-fsync": { type: "boolean" },
   schema: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
@@ -50,6 +53,9 @@ export const COMMON_HELP = `Common options (each also read from the environment 
   --no-prepare           HERALD_PREPARE=false  no named prepared statements (PgBouncer 1.18
                                              in transaction mode)
   --data-dir DIR         HERALD_DATA_DIR     the embedded database's directory (default ${DEFAULT_DATA_DIR})
+  --no-embedded-fsync    HERALD_EMBEDDED_FSYNC=false  the embedded database does not wait for the
+                                             disk at commit: faster, but a power loss or OS crash
+                                             can lose recent writes or corrupt it (docs/embedded.md)
   --schema NAME          HERALD_SCHEMA       schema of Herald's tables (default herald)
   --log-level LEVEL      HERALD_LOG_LEVEL    debug | info | warn | error (default info)
   --log-format FORMAT    HERALD_LOG_FORMAT   json | pretty (default json)
@@ -86,6 +92,9 @@ export function readCommon(values: Values, env: Env): Common {
       ? false
       : booleanEnv("HERALD_PREPARE", env["HERALD_PREPARE"], true),
     dataDir: pick(values, "data-dir", env, "HERALD_DATA_DIR") ?? DEFAULT_DATA_DIR,
+    embeddedFsync: values["no-embedded-fsync"] === true
+      ? false
+      : booleanEnv("HERALD_EMBEDDED_FSYNC", env["HERALD_EMBEDDED_FSYNC"], true),
     schema: pick(values, "schema", env, "HERALD_SCHEMA") ?? "herald",
     logger: makeLogger({ level: level as LogLevel }),
   };

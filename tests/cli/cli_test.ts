@@ -267,13 +267,21 @@ describe(`the herald program on the embedded database (${RUNTIME})`, () => {
     assert.match(stdout, /the receiver verified 4 signed request/);
   });
 
-  it("a second process on a locked data directory is refused, naming the holder", async () => {
+  it("while a worker holds the data directory: operator commands go through it, a second worker is refused", async () => {
     const holder = startProgram(["run", "--data-dir", dataDir, "--interval", "60000"], NO_DB);
     try {
       await waitForLine(holder.stderr!, /worker started/);
-      const second = await runProgram(["stats", "--data-dir", dataDir], NO_DB);
+      const stats = await runProgram(
+        ["stats", "--data-dir", dataDir, "--schema", "herald_demo", "--json"],
+        NO_DB,
+      );
+      assert.equal(stats.code, 0, stats.stderr);
+      assert.match(stats.stderr, new RegExp(`open in process ${holder.pid}; going through it`));
+      assert.equal(JSON.parse(stats.stdout).byStatus.sent, 3);
+      const second = await runProgram(["run", "--once", "--data-dir", dataDir], NO_DB);
       assert.equal(second.code, 1);
       assert.match(second.stderr, new RegExp(`in use by process ${holder.pid}`));
+      assert.match(second.stderr, /operator commands \(herald stats, .*\) reach the database/);
       assert.match(second.stderr, /HERALD_LOCKED/);
       const tooMany = await runProgram(["run", "--data-dir", dataDir, "--concurrency", "2"], NO_DB);
       assert.equal(tooMany.code, 2);
