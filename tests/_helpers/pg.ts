@@ -5,6 +5,7 @@
 import { after, before } from "node:test";
 import postgres from "postgres";
 import { PostgresStore } from "../../store.ts";
+import { trackClose, trackEnd } from "./leaks.ts";
 
 /** The test database; `scripts/test-all` sets it, this is the local default. */
 export const DATABASE_URL: string = globalThis.process?.env?.["DATABASE_URL"] ??
@@ -44,8 +45,12 @@ export function freshStore(
   elapse(ms: number): Promise<void>;
 }> {
   const schema = uniqueSchema();
-  const store = new PostgresStore({ url: DATABASE_URL, schema, max: options.max ?? 4 });
-  const sql = testSql(2);
+  // Tracked: a test file that forgets cleanup() fails its leak check.
+  const store = trackClose(
+    `PostgresStore ${schema}`,
+    new PostgresStore({ url: DATABASE_URL, schema, max: options.max ?? 4 }),
+  );
+  const sql = trackEnd(`driver handle of ${schema}`, testSql(2));
   return Promise.resolve({
     store,
     schema,

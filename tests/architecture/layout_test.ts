@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SOURCE_DIRS = ["core", "observe", "channels", "postgres", "embedded", "worker", "cli"];

@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { guardUncaught } from "../../cli/_guard.ts";
 import { recordingLogger } from "../_helpers/kit.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const SECRET = "s3cr3t-token-value";
 

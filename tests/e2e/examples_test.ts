@@ -13,6 +13,9 @@ import { freshStore } from "../_helpers/pg.ts";
 import { DATABASE_URL } from "../_helpers/pg.ts";
 import { RUNTIME, scriptArgs, startScript, waitForLine } from "../_helpers/spawn.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const example = (name: string): string =>
   fileURLToPath(new URL(`../../examples/${name}`, import.meta.url));

@@ -13,6 +13,9 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { RUNTIME } from "../_helpers/spawn.ts";
 import { VERSION } from "../../core/version.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));

@@ -26,6 +26,9 @@ import { Metrics } from "../../observe/metrics.ts";
 import { DATABASE_URL, dbElapse, useFreshStore } from "../_helpers/pg.ts";
 import { runProgram } from "../_helpers/spawn.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT = "00f067aa0ba902b7";

@@ -10,6 +10,9 @@ import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

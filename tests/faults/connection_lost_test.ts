@@ -12,6 +12,9 @@ import { PostgresStore } from "../../store.ts";
 import { DATABASE_URL, useFreshStore } from "../_helpers/pg.ts";
 import { recordingLogger, scriptedChannel } from "../_helpers/kit.ts";
 import { until } from "./_db.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 describe("fault: the route transaction's connection is cut mid-send", () => {
   const env = useFreshStore();

@@ -23,6 +23,9 @@ import { deathNote, killAll, type Program, RUNTIMES, startWorker } from "./_proc
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { deliveryCounts, enqueueMany, listenerOf, relistened, statusCounts, until } from "./_db.ts";
 import { ms, printFigures, size, summary } from "./_figures.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const ROUNDS = size(3, 5);
 const WAVE = size(600, 2_000);

@@ -24,6 +24,9 @@ import type { WorkerOptions } from "../../worker.ts";
 import { PostgresStore } from "../../store.ts";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { recordingLogger, scriptedChannel } from "../_helpers/kit.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 describe("fault: the database refuses a route's outcome", () => {
   let env: Awaited<ReturnType<typeof freshStore>> | undefined;

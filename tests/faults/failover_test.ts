@@ -31,6 +31,9 @@ import {
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { deliveryCounts, until } from "./_db.ts";
 import { ms, printFigures, size } from "./_figures.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const BEFORE_CRASH = size(300, 2_000);
 const AFTER_PROMOTION = size(100, 500);

@@ -28,6 +28,9 @@ import { CURRENT, deathNote, killAll, type Program, type Runtime, startWorker } 
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { enqueueMany, statusCounts, until } from "./_db.ts";
 import { FULL, ms, printFigures, seededRandom } from "./_figures.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const ROUTES = FULL || CURRENT === "node" ? 10_000 : 2_000;
 const KILLS = FULL ? 10 : 6;

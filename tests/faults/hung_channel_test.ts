@@ -24,6 +24,9 @@ import { CURRENT, deathNote, killAll, RUNTIMES, startWorker } from "./_procs.ts"
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { claimable, until } from "./_db.ts";
 import { ms, printFigures } from "./_figures.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const SEND_TIMEOUT_MS = 500;
 const SAFETY_NET_MS = SEND_TIMEOUT_MS + 5_000;

@@ -24,6 +24,9 @@ import { killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
 import { listenerOf, lockHolders, statusCounts, until } from "./_db.ts";
 import { printFigures, summary } from "./_figures.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const ROUNDS = 20;
 const INTERVAL_MS = 200;

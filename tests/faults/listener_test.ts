@@ -14,6 +14,9 @@ import { Worker } from "../../worker.ts";
 import type { Logger } from "../../observe/logger.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
 import { scriptedChannel } from "../_helpers/kit.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const HOUR = 3_600_000;
 const SCHEMA = "herald_listener";

@@ -14,6 +14,9 @@ import { Worker } from "../../worker.ts";
 import type { Channel } from "../../channels/channel.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { recordingLogger } from "../_helpers/kit.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const SEND_TIMEOUT_MS = 100;
 

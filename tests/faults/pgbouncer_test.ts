@@ -17,6 +17,9 @@ import { type Receiver, startReceiver } from "./_receiver.ts";
 import { deliveryCounts, enqueueMany, statusCounts, until } from "./_db.ts";
 import { ms, printFigures, size } from "./_figures.ts";
 import { type Bouncer, pgbouncerBinary, startBouncer } from "./_pgbouncer.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const ROUTES = size(2_000, 10_000);
 const SKIP = pgbouncerBinary() === undefined

@@ -11,6 +11,9 @@ import { PostgresStore } from "../../store.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
 import { CURRENT, deathNote, killAll, startProgram } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const SCHEMA = "herald_late_db";
 

@@ -5,6 +5,9 @@ import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { rec } from "../_helpers/store_contract.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 describe("PostgresStore operator tools", () => {
   let env: Awaited<ReturnType<typeof freshStore>>;

@@ -6,6 +6,9 @@ import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import { rec, storeContract } from "../_helpers/store_contract.ts";
 import { DATABASE_URL, freshStore, testSql, useFreshStore } from "../_helpers/pg.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 storeContract({ name: "PostgresStore", open: () => freshStore() });
 

@@ -10,6 +10,9 @@ import postgres from "postgres";
 import { PostgresStore } from "../../store.ts";
 import { DATABASE_URL, useFreshStore } from "../_helpers/pg.ts";
 import { nextEvent, scriptedChannel } from "../_helpers/kit.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 const HOUR = 3_600_000;
 
