@@ -14,8 +14,8 @@ import { redact } from "../core/_redact.ts";
 
 /** Where the handler is installed; `process` outside tests. */
 export interface UncaughtTarget {
-  on(event: "uncaughtException", listener: (err: unknown) => void): unknown;
-  off(event: "uncaughtException", listener: (err: unknown) => void): unknown;
+  on(event: "uncaughtException" | "unhandledRejection", listener: (err: unknown) => void): unknown;
+  off(event: "uncaughtException" | "unhandledRejection", listener: (err: unknown) => void): unknown;
 }
 
 /** Installs the guard; returns the function that removes it. */
@@ -33,12 +33,23 @@ export function guardUncaught(
       );
       return;
     }
+    if (isDriverConnectionLoss(err)) {
+      // The driver rejected a query of a connection the server ended (a
+      // restart, a failover) where nothing awaited it any more: the
+      // transaction it belonged to has already failed and been dealt with.
+      logger.log("warn", "ignored a lost connection's late error (a known postgres.js issue)");
+      return;
+    }
     const text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
     logger.log("error", "uncaught exception; exiting", { error: redact(text, secrets) });
     exit(1);
   };
   target.on("uncaughtException", onUncaught);
-  return () => void target.off("uncaughtException", onUncaught);
+  target.on("unhandledRejection", onUncaught);
+  return () => {
+    target.off("uncaughtException", onUncaught);
+    target.off("unhandledRejection", onUncaught);
+  };
 }
 
 /** The postgres.js closed-socket write, recognised by its message and frame. */
@@ -47,4 +58,10 @@ export function isDriverClosedSocketWrite(err: unknown): boolean {
   const stack = err.stack ?? "";
   return /socket\.write|reading 'write'/.test(err.message) && /nextWrite/.test(stack) &&
     /postgres[\\/]src[\\/]connection/.test(stack);
+}
+
+/** A driver error saying the server ended the connection (shutdown, terminate, crash). */
+export function isDriverConnectionLoss(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown } | null;
+  return e?.name === "PostgresError" && ["57P01", "57P02", "57P03"].includes(String(e.code));
 }

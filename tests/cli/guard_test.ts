@@ -39,7 +39,19 @@ describe("the program's uncaught-exception guard", () => {
     assert.equal(lines[1]?.level, "error");
     assert.equal(logged.includes(SECRET), false, logged);
     assert.match(logged, /connect failed/);
+    // A lost connection's late rejection: a warning, the program goes on.
+    const lost = Object.assign(new Error("terminating connection due to administrator command"), {
+      name: "PostgresError",
+      code: "57P01",
+    });
+    target.emit("unhandledRejection", lost);
+    assert.deepEqual(exits, [1], "no exit for it");
+    assert.equal(lines[2]?.level, "warn");
+    // Any other unhandled rejection ends the program, as an uncaught exception does.
+    target.emit("unhandledRejection", new TypeError("a bug"));
+    assert.deepEqual(exits, [1, 1]);
     unguard();
     assert.equal(target.listenerCount("uncaughtException"), 0);
+    assert.equal(target.listenerCount("unhandledRejection"), 0);
   });
 });

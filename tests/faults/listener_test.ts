@@ -14,6 +14,7 @@ import { Worker } from "../../worker.ts";
 import type { Logger } from "../../observe/logger.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
 import { scriptedChannel } from "../_helpers/kit.ts";
+import { sleep } from "../../core/_async.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
 checkLeaks();
@@ -57,12 +58,29 @@ describe("fault: the listener comes back on its own, whatever the poll interval"
   }, async () => {
     const channel = scriptedChannel(() => Promise.resolve());
     const { logger, next } = waitingLogger();
+    // Polls are timed by a sleep that says when the loop rests, so the server
+    // is stopped while no route transaction is open: this test is about the
+    // listener (claims cut by a shutdown are pg_restart_test.ts's subject).
+    let resting = false;
+    const rested: (() => void)[] = [];
     const worker = new Worker({
       store: store!,
       channels: { log: channel },
       interval: HOUR,
       logger,
+      sleep: async (ms, signal, purpose) => {
+        if (purpose !== "poll") return await sleep(ms, signal);
+        resting = true;
+        for (const r of rested.splice(0)) r();
+        try {
+          await sleep(ms, signal);
+        } finally {
+          resting = false;
+        }
+      },
     });
+    const atRest = (): Promise<void> =>
+      resting ? Promise.resolve() : new Promise((resolve) => rested.push(resolve));
     const stop = new AbortController();
     const started = next(/^worker started$/);
     const running = worker.run(stop.signal);
@@ -77,6 +95,7 @@ describe("fault: the listener comes back on its own, whatever the poll interval"
       assert.equal(await sent, first);
 
       const refused = next(/could not listen for new routes/);
+      await atRest();
       await cluster!.stop();
       await refused; // the probe noticed, and subscribing again fails while it is down
       const relistened = next(/^listening for new routes$/);
