@@ -1,10 +1,12 @@
 /**
- * Checkpoints for a database that has no checkpointer. PGlite runs Postgres
- * in single-user mode, where nothing checkpoints until the database closes:
- * the WAL of a long-running worker grows without bound (about 100 MB per
- * 75 MB of rows written, measured), and so does the replay after a crash.
- * So Herald asks for a CHECKPOINT itself once the WAL since the last one
- * passes a limit, checked on a timer.
+ * Maintenance for a database that has no background processes. PGlite runs
+ * Postgres in single-user mode: nothing checkpoints until the database
+ * closes, so the WAL of a long-running worker grows without bound (about
+ * 100 MB per 75 MB of rows written, measured) and so does the replay after a
+ * crash; and nothing vacuums, so the space of routes updated or pruned is
+ * never reused and the files only grow. So Herald runs `VACUUM (ANALYZE)`
+ * and a `CHECKPOINT` itself once the WAL since the last checkpoint passes a
+ * limit, checked on a timer: the limit measures how much was written.
  *
  * @module
  */
@@ -23,9 +25,14 @@ export async function walSinceCheckpoint(sql: CheckpointSql): Promise<number> {
   return Number(row?.["bytes"] ?? 0);
 }
 
-/** Checkpoints when more than `limitBytes` of WAL was written since the last one; true if it did. */
+/**
+ * Vacuums, then checkpoints, when more than `limitBytes` of WAL was written
+ * since the last checkpoint; true if it did. The vacuum goes first so the
+ * checkpoint writes its pages too.
+ */
 export async function checkpointIfDue(sql: CheckpointSql, limitBytes: number): Promise<boolean> {
   if (await walSinceCheckpoint(sql) < limitBytes) return false;
+  await sql.unsafe("VACUUM (ANALYZE)");
   await sql.unsafe("CHECKPOINT");
   return true;
 }

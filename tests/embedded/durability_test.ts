@@ -2,8 +2,8 @@
  * What the embedded database promises about the disk: fsync on by default,
  * with commits that really call fsync (Emscripten's NODEFS has none of its
  * own: Herald adds it), off when asked; server settings that keep it light;
- * and checkpoints, which single-user Postgres never takes by itself, once
- * the WAL since the last one passes a limit.
+ * and vacuums and checkpoints, which single-user Postgres never runs by
+ * itself, once the WAL since the last checkpoint passes a limit.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -66,7 +66,7 @@ describe("embedded database: durability", () => {
     }
   });
 
-  it("checkpoints once the WAL since the last checkpoint passes the limit", async () => {
+  it("vacuums and checkpoints once the WAL since the last checkpoint passes the limit", async () => {
     const dir = await fx.copyOfDatabase("checkpoint");
     const db = await fx.open({ dataDir: dir });
     try {
@@ -78,6 +78,10 @@ describe("embedded database: durability", () => {
       assert.equal(await checkpointIfDue(sql, written + 1), false, "under the limit");
       assert.equal(await checkpointIfDue(sql, 1024 * 1024), true);
       assert.ok(await walSinceCheckpoint(sql) < 1024 * 1024);
+      await sql`SELECT pg_stat_force_next_flush()`;
+      const [stats] = await sql`SELECT vacuum_count::int AS n FROM pg_stat_user_tables
+        WHERE relname = 'wal_filler'`;
+      assert.equal(stats?.["n"], 1, "vacuumed first");
     } finally {
       await db.close();
     }
