@@ -14,7 +14,16 @@ export interface ProtocolDb {
   readonly closed: boolean;
   /** PGlite's own query mutex, so we never interleave with `db.query()` or `db.close()`. */
   runExclusive<T>(fn: () => Promise<T>): Promise<T>;
-  execProtocolRaw(message: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The answer's bytes as Postgres writes them (views on its memory, to be
+   * copied). Not `execProtocolRaw`, which also parses every message into
+   * objects nobody reads: garbage that grew a worker's heap by 100 MB per
+   * few thousand routes.
+   */
+  execProtocolRawStream(
+    message: Uint8Array,
+    options: { onRawData: (bytes: Uint8Array) => void },
+  ): Promise<void>;
 }
 
 export type TxStatus = "I" | "T" | "E";
@@ -99,8 +108,14 @@ export class Session {
     }
   }
 
-  async #exec(bytes: Uint8Array): Promise<Uint8Array> {
-    return await this.#db.runExclusive(() => this.#db.execProtocolRaw(bytes));
+  async #exec(bytes: Uint8Array): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    await this.#db.runExclusive(() =>
+      this.#db.execProtocolRawStream(bytes, {
+        onRawData: (chunk) => void chunks.push(Buffer.from(chunk)), // copied: a view on WASM memory
+      })
+    );
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   /** What a server does when its client goes away: abort the transaction, drop its statements. */
@@ -122,8 +137,7 @@ export class Session {
     let answer: Buffer;
     socket.inFlight = true;
     try {
-      // Copied: PGlite may hand back a view on its own memory (it does for startup).
-      answer = Buffer.from(await this.#exec(batch.bytes));
+      answer = await this.#exec(batch.bytes);
       socket.inFlight = false;
     } catch (err) {
       socket.inFlight = false;
