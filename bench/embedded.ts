@@ -32,14 +32,13 @@ import { parseArgs } from "node:util";
 import v8 from "node:v8";
 import { runtimeKey, scriptArgv } from "../core/_runtime.ts";
 import type { RuntimeKey } from "../core/_runtime.ts";
+import { LIGHT_V8_FLAGS } from "../cli/_command.ts";
 
 const HERE = fileURLToPath(import.meta.url);
 const BIN = resolve(HERE, "../../node_modules/.bin");
 const TARGET = { rssMb: 300, firstDeliveryS: 2, openS: 0.5 };
-/** The V8 flags the program sets on Node (cli/_command.ts), given to Deno on its command line. */
-const BASELINE_WASM = ["--liftoff-only", "--no-wasm-tier-up", "--no-wasm-dynamic-tiering"];
 
-/** A runtime, or Deno started with BASELINE_WASM (`deno run -A --v8-flags=… mod.ts`). */
+/** A runtime, or Deno started with the program's V8 flags (`deno run -A --v8-flags=… mod.ts`). */
 type Variant = RuntimeKey | "deno+flags";
 
 /** One command's run: wall time, the time to a line, peak RSS. */
@@ -82,7 +81,7 @@ function start(
   const started = performance.now();
   const key: RuntimeKey = runtime === "deno+flags" ? "deno" : runtime;
   const argv = scriptArgv(key, script, args);
-  if (runtime === "deno+flags") argv.splice(2, 0, `--v8-flags=${BASELINE_WASM.join(",")}`);
+  if (runtime === "deno+flags") argv.splice(2, 0, `--v8-flags=${LIGHT_V8_FLAGS.join(",")}`);
   const child = spawn(join(BIN, key), argv, { env });
   let peak = 0;
   const sample = (): void => {
@@ -194,9 +193,9 @@ async function childRows(runtime: Variant, root: string, dir: string, routes: nu
 /** `--child ROOT DATA_DIR ROUTES JOB`: prints one JSON row. */
 async function child(root: string, dataDir: string, routes: number, job: string): Promise<void> {
   // What that checkout's program does on Node before it opens the database.
-  const program = readFileSync(join(root, "cli", "_command.ts"), "utf8");
-  if (runtimeKey() === "node" && program.includes("--liftoff-only")) {
-    for (const f of BASELINE_WASM) v8.setFlagsFromString(f);
+  const program = await import(pathToFileURL(join(root, "cli", "_command.ts")).href);
+  if (runtimeKey() === "node") {
+    for (const f of program.LIGHT_V8_FLAGS ?? []) v8.setFlagsFromString(f);
   }
   const { openEmbedded } = await import(pathToFileURL(join(root, "embedded.ts")).href);
   const say = (row: Omit<Row, "runtime">): void => console.log(JSON.stringify(row));
@@ -278,22 +277,22 @@ function report(rows: readonly Row[]): void {
     );
   }
   console.log("\nTargets (issue 18):");
+  const check = (ok: boolean): string => (ok ? "PASS" : "MISS");
   for (const runtime of new Set(rows.map((r) => r.runtime))) {
     const mine = rows.filter((r) => r.runtime === runtime);
-    const rss = Math.max(
-      ...mine.filter((r) => r.what.startsWith("herald")).map((r) => r.peakMb ?? 0),
-    );
+    const peak = (pick: (r: Row) => boolean): number =>
+      Math.max(...mine.filter(pick).map((r) => r.peakMb ?? 0));
+    const rss = peak((r) => r.what.startsWith("herald"));
+    const worker = peak((r) => / routes$/.test(r.what));
     const first = mine.find((r) => r.what.startsWith("herald demo, first run"))?.seconds ?? NaN;
     const open = mine.find((r) => r.what.startsWith("openEmbedded()"))?.seconds ?? NaN;
-    const check = (ok: boolean): string => (ok ? "PASS" : "MISS");
     console.log(
-      `  ${runtime.padEnd(10)} peak RSS of any herald command ${
-        rss.toFixed(0)
-      } MB (<= ${TARGET.rssMb}) ${check(rss <= TARGET.rssMb)}; first demo to first delivery ${
-        first.toFixed(2)
-      } s (<= ${TARGET.firstDeliveryS}) ${check(first <= TARGET.firstDeliveryS)}; later open ${
-        open.toFixed(2)
-      } s (<= ${TARGET.openS}) ${check(open <= TARGET.openS)}`,
+      `  ${runtime.padEnd(10)} peak RSS: of any herald command ${rss.toFixed(0)} MB, of a worker ` +
+        `process after its routes ${worker.toFixed(0)} MB (<= ${TARGET.rssMb}) ${
+          check(Math.max(rss, worker) <= TARGET.rssMb)
+        }; first demo to first delivery ${first.toFixed(2)} s (<= ${TARGET.firstDeliveryS}) ${
+          check(first <= TARGET.firstDeliveryS)
+        }; later open ${open.toFixed(2)} s (<= ${TARGET.openS}) ${check(open <= TARGET.openS)}`,
     );
   }
 }

@@ -3,11 +3,12 @@
  * writes, and the database it opens (the Postgres at `DATABASE_URL`, or the
  * embedded one when none is given).
  *
- * On Node, opening the embedded database first sets V8's WebAssembly
- * compiler to its baseline tier (a process-wide setting, so it is made here,
- * in the program, never in the library): optimising PGlite's hot functions
- * in the background took 400-500 MB for a second and bought nothing a
- * command or a small worker notices (docs/embedded.md).
+ * On Node, opening the embedded database first sets V8 for a small machine
+ * (process-wide settings, so they are made here, in the program, never in
+ * the library): WebAssembly compiled by the baseline tier only, since
+ * optimising PGlite's hot functions in the background took 400-500 MB for a
+ * second and bought nothing a command or a small worker notices; and a heap
+ * sized for memory, not speed (docs/embedded.md).
  *
  * @module
  */
@@ -64,7 +65,7 @@ export async function openDatabase(
     });
     return { store, embedded: false, close: () => store.close() };
   }
-  baselineWasmOnNode();
+  lightV8OnNode();
   const db = await openEmbedded({
     dataDir: common.dataDir,
     schema: common.schema,
@@ -93,18 +94,25 @@ export async function withDatabase(
   }
 }
 
+/** The V8 flags of {@link lightV8OnNode}, also for Deno's `--v8-flags` (docs/embedded.md). */
+export const LIGHT_V8_FLAGS: readonly string[] = [
+  "--liftoff-only",
+  "--no-wasm-tier-up",
+  "--no-wasm-dynamic-tiering",
+  "--optimize-for-size",
+];
+
 /**
- * V8's baseline WebAssembly tier only (Liftoff), before PGlite's module is
- * compiled. Measured on Node 24 (bench/embedded.ts): peak RSS of `herald
- * stats` 650 MB with tier-up, under 200 MB without, and opens faster on a
- * small machine, where the optimising compiler competes for the CPU. Deno
- * and Bun ignore this call: see docs/embedded.md for their flags.
+ * Sets {@link LIGHT_V8_FLAGS} before PGlite's module is compiled. Measured on
+ * Node 24 (bench/embedded.ts): peak RSS of `herald stats` 650 MB with tier-up,
+ * under 200 MB without, and opens faster on a small machine, where the
+ * optimising compiler competes for the CPU; a worker's heap grew to 360 MB
+ * over 4,000 routes, and stays near 180 MB with `--optimize-for-size`. Deno
+ * takes V8 flags only on its command line and Bun has no V8: see docs/embedded.md.
  */
-function baselineWasmOnNode(): void {
+function lightV8OnNode(): void {
   if (runtimeKey() !== "node") return;
-  for (const flag of ["--liftoff-only", "--no-wasm-tier-up", "--no-wasm-dynamic-tiering"]) {
-    v8.setFlagsFromString(flag);
-  }
+  for (const flag of LIGHT_V8_FLAGS) v8.setFlagsFromString(flag);
 }
 
 /** Refuses a malformed route id before anything touches the database. */
