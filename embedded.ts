@@ -45,7 +45,7 @@ import { pgliteSocketFactory } from "./embedded/_pglite_socket.ts";
 import { durableNodeFs, startParams, StderrTail } from "./embedded/_settings.ts";
 import { createFromTemplate, readTemplate, removeDebris } from "./embedded/_template.ts";
 import { checkDataDir, openFailure } from "./embedded/_preflight.ts";
-import { startCheckpointer } from "./embedded/_checkpoint.ts";
+import { startMaintenance } from "./embedded/_checkpoint.ts";
 import { embeddedSql, shareLocally } from "./embedded/_share.ts";
 import type postgres from "postgres";
 
@@ -168,8 +168,8 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
     const socket = pgliteSocketFactory(pglite);
     const sql = embeddedSql({ socket });
     closers.unshift(() => sql.end({ timeout: 5 }));
-    const checkpointer = startCheckpointer(sql);
-    closers.unshift(checkpointer.stop);
+    const maintenance = await startMaintenance(sql);
+    closers.unshift(() => maintenance.stop());
     const shared = share ? await shareLocally(socket) : undefined;
     if (shared) {
       closers.unshift(shared.close);

@@ -82,7 +82,8 @@ export function openFailure(
   const full = line(/No space left on device|Disk quota exceeded/i);
   if (full !== undefined) {
     const segment = walSegmentBytes(absolute);
-    return noSpace({ ...ctx, needBytes: 2 * segment }, fileIn(full), err);
+    // Opening may have to make a new WAL segment (and a few small files).
+    return noSpace({ ...ctx, needBytes: segment + (1 << 20) }, fileIn(full), err);
   }
   const readOnly = line(/Read-only file system/i);
   if (readOnly !== undefined) return permissionDenied(ctx, fileIn(readOnly), true, err);

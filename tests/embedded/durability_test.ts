@@ -3,13 +3,13 @@
  * with commits that really call fsync (Emscripten's NODEFS has none of its
  * own: Herald adds it), off when asked; server settings that keep it light;
  * and vacuums and checkpoints, which single-user Postgres never runs by
- * itself, once the WAL since the last checkpoint passes a limit.
+ * itself, by the WAL written.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PGlite } from "@electric-sql/pglite";
 import { durableNodeFs, startParams } from "../../embedded/_settings.ts";
-import { checkpointIfDue, walSinceCheckpoint } from "../../embedded/_checkpoint.ts";
+import { startMaintenance, walPosition } from "../../embedded/_checkpoint.ts";
 import { checkLeaks, trackClose } from "../_helpers/leaks.ts";
 import { driver, embeddedFixture } from "./_fixture.ts";
 
@@ -66,22 +66,34 @@ describe("embedded database: durability", () => {
     }
   });
 
-  it("vacuums and checkpoints once the WAL since the last checkpoint passes the limit", async () => {
-    const dir = await fx.copyOfDatabase("checkpoint");
+  it("vacuums every 1 MB of WAL and at close; checkpoints (after VACUUM ANALYZE) every 16 MB", async () => {
+    const dir = await fx.copyOfDatabase("maintenance");
     const db = await fx.open({ dataDir: dir });
     try {
       const sql = driver(db);
+      const vacuums = async (): Promise<number> => {
+        await sql`SELECT pg_stat_force_next_flush()`;
+        const [row] = await sql`SELECT vacuum_count::int AS n FROM pg_stat_user_tables
+          WHERE relname = 'wal_filler'`;
+        return row?.["n"] ?? 0;
+      };
+      const m = await startMaintenance(sql, { everyMs: 0 });
       await sql`CREATE TABLE wal_filler (n int, pad text)`;
-      await sql`INSERT INTO wal_filler SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`;
-      const written = await walSinceCheckpoint(sql);
-      assert.ok(written > 2 * 1024 * 1024, `${written} bytes of WAL`);
-      assert.equal(await checkpointIfDue(sql, written + 1), false, "under the limit");
-      assert.equal(await checkpointIfDue(sql, 1024 * 1024), true);
-      assert.ok(await walSinceCheckpoint(sql) < 1024 * 1024);
-      await sql`SELECT pg_stat_force_next_flush()`;
-      const [stats] = await sql`SELECT vacuum_count::int AS n FROM pg_stat_user_tables
-        WHERE relname = 'wal_filler'`;
-      assert.equal(stats?.["n"], 1, "vacuumed first");
+      assert.equal(await m.run(), "nothing");
+      await sql`INSERT INTO wal_filler SELECT g, repeat('x', 100) FROM generate_series(1, 12000) g`;
+      const { sinceCheckpoint } = await walPosition(sql);
+      assert.ok(sinceCheckpoint > 2 << 20 && sinceCheckpoint < 16 << 20, `${sinceCheckpoint}`);
+      assert.equal(await m.run(), "vacuum");
+      assert.equal(await vacuums(), 1);
+      assert.equal(await m.run(), "nothing");
+      await sql`UPDATE wal_filler SET pad = repeat('y', 100)`; // over 1 MB more, under 16 in all
+      await m.stop();
+      assert.equal(await vacuums(), 2, "vacuumed at close");
+      await sql`INSERT INTO wal_filler SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g`;
+      const big = await startMaintenance(sql, { everyMs: 0 });
+      assert.equal(await big.run(), "checkpoint");
+      assert.ok((await walPosition(sql)).sinceCheckpoint < 1 << 20);
+      await big.stop();
     } finally {
       await db.close();
     }

@@ -178,7 +178,11 @@ describe("embedded database: no space left", () => {
       const filler = fill(path);
       await assert.rejects(
         openEmbedded({ dataDir: path }),
-        refused("HERALD_NO_SPACE", /no space left on the device holding .*full\/data\//, /0\.0 MB/),
+        refused(
+          "HERALD_NO_SPACE",
+          /no space left on the device holding .*full\/data\//,
+          /\(0\.0 MB free; it needs about 2\.0 MB\)/,
+        ),
       );
       rmSync(filler);
       const db = await fx.open({ dataDir: path });
