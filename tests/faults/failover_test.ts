@@ -17,7 +17,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PostgresStore } from "../../store.ts";
-import { sleep } from "../../core/_async.ts";
+import { fileURLToPath } from "node:url";
+import type { Buffer } from "node:buffer";
+import { startScript } from "../_helpers/spawn.ts";
 import { type ReplicaPair, startReplicaPair } from "./_replica.ts";
 import {
   CURRENT,
@@ -38,6 +40,7 @@ checkLeaks();
 const BEFORE_CRASH = size(300, 2_000);
 const AFTER_PROMOTION = size(100, 500);
 const SCHEMA = "herald_failover";
+const ENQUEUER = fileURLToPath(new URL("./_enqueuer.ts", import.meta.url));
 
 describe("topology: the primary crashes and the standby takes over", () => {
   let pair: ReplicaPair | undefined;
@@ -46,8 +49,10 @@ describe("topology: the primary crashes and the standby takes over", () => {
 
   before(async () => {
     pair = await startReplicaPair();
-    app = new PostgresStore({ url: pair.url, schema: SCHEMA, max: 2 });
+    // Migrated, then closed: in this process no connection is open at the crash.
+    app = new PostgresStore({ url: pair.url, schema: SCHEMA, max: 1 });
     await app.migrate();
+    await app.close();
     receiver = await startReceiver(() => 204);
   });
   after(async () => {
@@ -82,33 +87,48 @@ describe("topology: the primary crashes and the standby takes over", () => {
     }
     const committed: string[] = [];
     let failed = 0;
-    let enqueuing = true;
-    const producing = (async () => {
-      for (let i = 0; enqueuing; i++) {
-        try {
-          const { routeIds } = await app!.enqueue({ kind: "fault.failover" }, [
-            { channel: "webhook", destination: `${rx.url}/fo/${i}` },
-          ]);
-          committed.push(routeIds[0]!);
-        } catch {
-          failed++; // rejected: never counted as done
-        }
-        await sleep(2);
+    const producer = startScript(ENQUEUER, [], {
+      DATABASE_URL: pair!.url,
+      HERALD_SCHEMA: SCHEMA,
+      TARGET: rx.url,
+    });
+    let buffer = "";
+    producer.stdout!.on("data", (d: Buffer | string) => {
+      buffer += d.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      for (const line of lines) {
+        const parsed = JSON.parse(line) as { ok?: string; failed?: true };
+        if (parsed.ok) committed.push(parsed.ok);
+        else failed++;
       }
-    })();
-    await rx.waitForDistinct(BEFORE_CRASH);
-    pair!.killPrimary();
-    const crashedAt = performance.now();
-    await pair!.promote();
-    const promotedAt = performance.now();
-    const first = await rx.waitFor((a) => a.at > promotedAt);
-    const atPromotion = committed.length;
-    await until(
-      "enqueues resume on the new primary",
-      () => committed.length >= atPromotion + AFTER_PROMOTION ? true : undefined,
-    );
-    enqueuing = false;
-    await producing;
+    });
+    const producerDone = new Promise<void>((resolve) => producer.once("close", () => resolve()));
+    const producing = {
+      stop: async () => {
+        producer.kill("SIGTERM");
+        await producerDone;
+      },
+    };
+    let crashedAt = 0;
+    let promotedAt = 0;
+    let firstAt = 0;
+    try {
+      await rx.waitForDistinct(BEFORE_CRASH);
+      pair!.killPrimary();
+      crashedAt = performance.now();
+      await pair!.promote();
+      promotedAt = performance.now();
+      firstAt = (await rx.waitFor((a) => a.at > promotedAt)).at;
+      const atPromotion = committed.length;
+      await until(
+        "enqueues resume on the new primary",
+        () => committed.length >= atPromotion + AFTER_PROMOTION ? true : undefined,
+      );
+    } finally {
+      // Stopped whatever happens, so a failure cannot leave it enqueuing for ever.
+      await producing.stop();
+    }
     await until(
       "every committed route delivered",
       () => committed.every((id) => rx.counts.has(id)) ? true : undefined,
@@ -121,7 +141,7 @@ describe("topology: the primary crashes and the standby takes over", () => {
       lost,
       duplicates,
       crash_to_promotion_ms: ms(promotedAt - crashedAt),
-      promotion_to_first_delivery_ms: ms(first.at - promotedAt),
+      promotion_to_first_delivery_ms: ms(firstAt - promotedAt),
     });
     for (const w of workers) {
       assert.equal(w.exit, undefined, `the ${w.runtime} worker died:\n${deathNote(w)}`);
