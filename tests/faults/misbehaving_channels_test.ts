@@ -96,6 +96,8 @@ describe("fault: misbehaving channels on PostgresStore", () => {
       channels: CHANNELS,
       sendTimeoutMs: SEND_TIMEOUT_MS,
       logger,
+      // An hour: the retries cannot come due while the test runs, however slow the machine.
+      retry: { baseMs: 3_600_000, maxMs: 3_600_000, minMs: 3_600_000 },
     });
     const names = Object.keys(CHANNELS);
     const { routeIds } = await store.enqueue(
