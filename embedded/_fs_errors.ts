@@ -38,7 +38,12 @@ export function fsError(err: unknown, ctx: FsContext): Error {
   }
   if (typeof code === "string" && NO_SPACE.has(code)) return noSpace(ctx, at, err);
   if (code === "EFBIG") {
-    return noSpace(ctx, at, err, ": a file reached this process's file size limit (ulimit -f)");
+    return new HeraldError(
+      "HERALD_NO_SPACE",
+      `Cannot ${ctx.action} at ${ctx.dataDir}: writing ${at} passed this process's file size ` +
+        "limit (ulimit -f); raise it (ulimit -f unlimited) or run Herald without one",
+      { cause: err },
+    );
   }
   if (code === "ENOTDIR" || code === "EEXIST") return notADirectory(ctx.dataDir, at);
   return new HeraldError(
@@ -75,7 +80,7 @@ export function permissionDenied(
 }
 
 /** `HERALD_NO_SPACE`: how much is free on the device, and how much is needed where that is known. */
-export function noSpace(ctx: FsContext, path: string, cause?: unknown, detail = ""): HeraldError {
+export function noSpace(ctx: FsContext, path: string, cause?: unknown): HeraldError {
   const free = freeBytes(existingDir(path));
   const facts: string[] = [];
   if (free !== undefined) {
@@ -89,7 +94,7 @@ export function noSpace(ctx: FsContext, path: string, cause?: unknown, detail = 
   return new HeraldError(
     "HERALD_NO_SPACE",
     `Cannot ${ctx.action} at ${ctx.dataDir}: no space left on the device holding ${path}` +
-      `${shown}${detail}; free some space or choose another --data-dir (HERALD_DATA_DIR)`,
+      `${shown}; free some space or choose another --data-dir (HERALD_DATA_DIR)`,
     cause === undefined ? undefined : { cause },
   );
 }

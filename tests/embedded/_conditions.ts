@@ -22,6 +22,9 @@ export interface ChildOutcome {
   readonly name?: string;
   readonly field?: string;
   readonly message?: string;
+  /** How it ended, when it printed nothing (killed by a signal). */
+  readonly exit?: { readonly code: number | null; readonly signal: string | null };
+  readonly stderr?: string;
 }
 
 const RUNUSER = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].find(existsSync);
@@ -51,10 +54,18 @@ export function traversable(...dirs: string[]): void {
  * Runs tests/embedded/_open_child.ts as `nobody` (or as this user when
  * `asNobody` is false) under this test's runtime; resolves with its outcome.
  */
-export function openInChild(dataDir: string, asNobody: boolean): Promise<ChildOutcome> {
+export function openInChild(
+  dataDir: string,
+  asNobody: boolean,
+  fileSizeLimitKb?: number,
+): Promise<ChildOutcome> {
   const script = fileURLToPath(new URL("./_open_child.ts", import.meta.url));
-  const [exe, args] = scriptArgs(script, [dataDir]);
-  const [command, argv] = asNobody ? [RUNUSER!, ["-u", "nobody", "--", exe, ...args]] : [exe, args];
+  let [command, argv] = scriptArgs(script, [dataDir]);
+  if (fileSizeLimitKb !== undefined) {
+    argv = ["-c", `ulimit -f ${fileSizeLimitKb} && exec "$@"`, "sh", command, ...argv];
+    command = "/bin/sh";
+  }
+  if (asNobody) [command, argv] = [RUNUSER!, ["-u", "nobody", "--", command, ...argv]];
   const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let gone = false;
   track("an open child", () => gone ? undefined : `pid ${child.pid} still running`);
@@ -64,9 +75,10 @@ export function openInChild(dataDir: string, asNobody: boolean): Promise<ChildOu
   child.stderr!.on("data", (d) => (stderr += d));
   return new Promise((resolve, reject) => {
     child.on("error", reject);
-    child.on("close", () => {
+    child.on("close", (code, signal) => {
       gone = true;
       const line = stdout.trim().split("\n").pop() ?? "";
+      if (line === "") return resolve({ exit: { code, signal }, stderr });
       try {
         resolve(JSON.parse(line));
       } catch {

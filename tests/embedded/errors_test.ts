@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { HeraldError, InvalidArgumentError } from "../../core/errors.ts";
 import { openEmbedded } from "../../embedded.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
+import { RUNTIME } from "../_helpers/spawn.ts";
 import { embeddedFixture } from "./_fixture.ts";
 import {
   fill,
@@ -190,6 +191,28 @@ describe("embedded database: no space left", () => {
     } finally {
       close();
     }
+  });
+});
+
+describe("embedded database: a file size limit", () => {
+  it("ulimit -f: names the limit; Deno is killed by SIGXFSZ instead, and the next open cleans up", async () => {
+    const parent = join(fx.root, "ulimit");
+    mkdirSync(parent);
+    const dir = join(parent, "data");
+    const outcome = await openInChild(dir, false, 500); // the template's WAL segment is 1 MB
+    if (RUNTIME === "deno") {
+      // Deno does not ignore SIGXFSZ, and a library may not install a handler for it.
+      assert.ok(outcome.exit !== undefined, JSON.stringify(outcome));
+    } else {
+      checkOutcome(
+        outcome,
+        "HERALD_NO_SPACE",
+        /passed this process's file size limit \(ulimit -f\)/,
+      );
+    }
+    const db = await fx.open({ dataDir: dir });
+    await db.close();
+    assert.deepEqual(readdirSync(parent).sort(), ["data"]);
   });
 });
 
