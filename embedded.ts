@@ -43,7 +43,7 @@ import type { SqlHandle } from "./store.ts";
 import { acquireDataDirLock, sharingHolder } from "./embedded/_data_dir_lock.ts";
 import { pgliteSocketFactory } from "./embedded/_pglite_socket.ts";
 import { durableNodeFs, startParams, StderrTail } from "./embedded/_settings.ts";
-import { createFromTemplate, readTemplate, removeDebris } from "./embedded/_template.ts";
+import { createFromTemplate, readTemplate } from "./embedded/_template.ts";
 import { checkDataDir, openFailure } from "./embedded/_preflight.ts";
 import { startMaintenance } from "./embedded/_checkpoint.ts";
 import { embeddedSql, shareLocally } from "./embedded/_share.ts";
@@ -149,7 +149,7 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
   const lock = await acquireDataDirLock(dataDir);
   const closers: Closer[] = [lock.release];
   try {
-    await createIfMissing(dataDir, absolute, onProgress);
+    await createIfMissing(dataDir, absolute, fsync, onProgress);
     signal?.throwIfAborted();
     // Loaded here, not at the top: 27 MB that DATABASE_URL users never need.
     const { PGlite } = await import("@electric-sql/pglite");
@@ -188,9 +188,9 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
 async function createIfMissing(
   dataDir: string,
   absolute: string,
+  durable: boolean,
   onProgress: ((message: string) => void) | undefined,
 ): Promise<void> {
-  removeDebris(absolute);
   if (existsSync(join(absolute, "PG_VERSION"))) {
     onProgress?.(`opening the embedded database in ${dataDir}…`);
     return;
@@ -204,7 +204,7 @@ async function createIfMissing(
     return;
   }
   onProgress?.(`creating the embedded database in ${dataDir} (first run)…`);
-  await createFromTemplate(template, dataDir, absolute);
+  await createFromTemplate(template, { dataDir, absolute, durable });
 }
 
 /**

@@ -12,10 +12,7 @@ import { HeraldError, InvalidArgumentError } from "../core/errors.ts";
 import { describeError } from "../core/_redact.ts";
 import { fsError, noSpace, notADirectory, permissionDenied } from "./_fs_errors.ts";
 import type { FsContext } from "./_fs_errors.ts";
-import { TEMPLATE } from "./_template.ts";
-
-/** Names of the files a Postgres data directory holds (a crashed first run leaves some). */
-const PG_FILE = /^(PG_VERSION|base|global|pg_\w+|postgresql(\.auto)?\.conf|postmaster\.\w+)$/;
+import { PG_FILE, TEMPLATE } from "./_template.ts";
 
 /** What is at the data directory's path. */
 export type DirState = "new" | "database";

@@ -3,18 +3,17 @@
  * PGlite takes 10-20 s and up to 1 GB of memory (a second PGlite instance,
  * then a tar of the result in memory); unpacking `template.tar.gz` (made by
  * tests/embedded/make_template.ts with the pinned PGlite, 1 MB WAL segments)
- * takes a fraction of a second. It is unpacked beside the data directory and
- * renamed into place, so an interrupted first run never leaves half a
- * database behind.
+ * takes a fraction of a second. `PG_VERSION` is written last, so an
+ * interrupted first run never leaves what looks like a database.
  *
  * @module
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { HeraldError } from "../core/errors.ts";
+import { HeraldError, InvalidArgumentError } from "../core/errors.ts";
 import { freeBytes, fsError, noSpace } from "./_fs_errors.ts";
 
 /** What the template was made with; a test checks them against a database opened from it. */
@@ -51,66 +50,121 @@ export async function readTemplate(): Promise<Uint8Array | undefined> {
 }
 
 /**
- * Unpacks the template into `absolute` (which must not hold a database):
- * into a sibling directory first, then renamed into place. Throws
+ * Unpacks the template into `absolute` (which holds no database): in place,
+ * so a directory that is a mount point (a container's volume) works, with
+ * `PG_VERSION` written last, since its presence is what says "a database is
+ * here": a failed first run removes what it wrote, and one killed halfway
+ * leaves only Postgres's file names, which the next open clears. With `durable`, every file and
+ * directory is synced before `PG_VERSION` is written, and it after. Throws
  * `HERALD_NO_SPACE` before writing when the disk cannot hold it.
  */
 export async function createFromTemplate(
   template: Uint8Array,
-  dataDir: string,
-  absolute: string,
+  { dataDir, absolute, durable }: { dataDir: string; absolute: string; durable: boolean },
 ): Promise<void> {
   const entries = readTar(gunzipSync(template));
   const size = entries.reduce((n, e) => n + e.data.length, 0);
-  checkSpace(dataDir, dirname(absolute), size + HEADROOM);
-  const scratch = `${absolute}.creating-${crypto.randomUUID().slice(0, 8)}`;
+  checkSpace(dataDir, existingParent(absolute), size + HEADROOM);
+  const existed = existsSync(absolute);
+  clearPartial(dataDir, absolute);
   try {
-    mkdirSync(scratch, { mode: 0o700 });
-    const files = entries.filter((e) => !e.directory);
-    for (const dir of new Set(files.map((e) => dirname(join(scratch, e.path))))) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const dirs = new Set([absolute]);
+    for (const e of entries) {
+      dirs.add(e.directory ? join(absolute, e.path) : dirname(join(absolute, e.path)));
     }
-    for (const e of entries.filter((e) => e.directory)) {
-      mkdirSync(join(scratch, e.path), { recursive: true, mode: 0o700 });
-    }
+    for (const dir of dirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const files = entries.filter((e) => !e.directory && e.path !== "PG_VERSION");
+    const version = entries.find((e) => e.path === "PG_VERSION");
+    if (version === undefined) throw new Error("the embedded database template has no PG_VERSION");
     // A few at a time: creating a file costs about a millisecond on some
     // disks, and the runtime's thread pool overlaps them.
     for (let i = 0; i < files.length; i += WRITES_AT_ONCE) {
-      // All settled before a failure is thrown: the scratch directory goes next.
+      // All settled before a failure is thrown: nothing may still be writing when it is.
       const results = await Promise.allSettled(
-        files.slice(i, i + WRITES_AT_ONCE)
-          .map((e) => writeFile(join(scratch, e.path), e.data, { mode: 0o600 })),
+        files.slice(i, i + WRITES_AT_ONCE).map((e) => put(join(absolute, e.path), e.data, durable)),
       );
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
     }
-    // Only PostgreSQL's own names can be here (checked before): an empty
-    // directory, or what a crashed first run of an older Herald left.
-    rmSync(absolute, { recursive: true, force: true });
-    renameSync(scratch, absolute);
+    if (durable) { for (const dir of dirs) await syncDir(dir); }
+    await put(join(absolute, "PG_VERSION"), version.data, durable);
+    if (durable) await syncDir(absolute);
   } catch (err) {
-    rmSync(scratch, { recursive: true, force: true });
-    if (err instanceof HeraldError) throw err;
+    try {
+      // Leave things as they were: no half database for anyone to trip on.
+      clearPartial(dataDir, absolute);
+      if (!existed) rmSync(absolute, { recursive: true, force: true });
+    } catch {
+      // What is left has no PG_VERSION: the next open clears it.
+    }
     throw fsError(err, {
       dataDir,
       action: "create the embedded database",
       needBytes: size,
-      at: dirname(absolute),
+      at: existingParent(absolute),
     });
   }
 }
 
-/** Removes what an interrupted creation left beside `absolute` (the caller holds the lock). */
-export function removeDebris(absolute: string): void {
-  const prefix = `${basename(absolute)}.creating-`;
+/** Names of the files a Postgres data directory holds (a crashed first run leaves some). */
+export const PG_FILE =
+  /^(PG_VERSION|base|global|pg_\w+|postgresql(\.auto)?\.conf|postmaster\.\w+)$/;
+
+/** Removes what an interrupted first run left, refusing anything that is not Postgres's own. */
+function clearPartial(dataDir: string, absolute: string): void {
   let names: string[];
   try {
-    names = readdirSync(dirname(absolute));
+    names = readdirSync(absolute);
+  } catch {
+    return; // not there yet
+  }
+  const foreign = names.find((name) => !PG_FILE.test(name));
+  if (foreign !== undefined) {
+    throw new InvalidArgumentError(
+      "dataDir",
+      `${dataDir} is not an embedded database (it holds ${JSON.stringify(foreign)}); ` +
+        "give an empty or new directory",
+    );
+  }
+  for (const name of names) rmSync(join(absolute, name), { recursive: true, force: true });
+}
+
+async function put(path: string, data: Uint8Array, durable: boolean): Promise<void> {
+  const file = await open(path, "w", 0o600);
+  try {
+    await file.writeFile(data);
+    if (durable) await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/** Syncs a directory's entries, where the system can (not on Windows). */
+async function syncDir(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, "r");
   } catch {
     return;
   }
-  for (const name of names.filter((n) => n.startsWith(prefix))) {
-    rmSync(join(dirname(absolute), name), { recursive: true, force: true });
+  try {
+    await handle.sync();
+  } catch {
+    // Directories cannot be synced here.
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `path`, or its nearest existing ancestor: where free space is counted. */
+function existingParent(path: string): string {
+  for (let dir = path;; dir = dirname(dir)) {
+    try {
+      if (statSync(dir).isDirectory()) return dir;
+    } catch {
+      // Missing: look higher.
+    }
+    if (dirname(dir) === dir) return dir;
   }
 }
 

@@ -2,16 +2,17 @@
  * A new embedded database is a copy of embedded/template.tar.gz, made by
  * tests/embedded/make_template.ts with the pinned PGlite: it must be what
  * that PGlite would have made (same catalog), with 1 MB WAL segments and the
- * one database Herald uses; and an interrupted creation leaves nothing a
- * later open trips on.
+ * one database Herald uses; a creation killed halfway is cleared and redone;
+ * and a data directory that is a mount point works.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TEMPLATE } from "../../embedded/_template.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 import { driver, embeddedFixture } from "./_fixture.ts";
+import { mountTmpfs } from "./_conditions.ts";
 
 checkLeaks();
 const fx = embeddedFixture();
@@ -44,17 +45,33 @@ describe("embedded database: the template", () => {
     }
   });
 
-  it("an interrupted creation leaves nothing a later open trips on", async () => {
-    const parent = join(fx.root, "interrupted");
-    const dir = join(parent, "data");
-    // What a first run killed halfway leaves: its scratch copy beside the directory.
-    mkdirSync(join(parent, "data.creating-0badf00d", "base"), { recursive: true });
-    writeFileSync(join(parent, "data.creating-0badf00d", "PG_VERSION"), "18\n");
+  it("a first run killed halfway leaves no database: the next open clears it and starts again", async () => {
+    const dir = join(fx.root, "interrupted", "data");
+    // What a first run killed halfway leaves: Postgres's files, no PG_VERSION.
+    mkdirSync(join(dir, "base", "5"), { recursive: true });
+    writeFileSync(join(dir, "base", "5", "1259"), "half");
+    writeFileSync(join(dir, "postgresql.conf"), "half");
     const progress: string[] = [];
     const db = await fx.open({ dataDir: dir, onProgress: (m) => progress.push(m) });
-    await db.close();
+    try {
+      const [row] = await driver(db)`SELECT count(*)::int AS n FROM pg_class`;
+      assert.ok((row?.["n"] ?? 0) > 100);
+    } finally {
+      await db.close();
+    }
     assert.deepEqual(progress, [`creating the embedded database in ${dir} (first run)…`]);
-    assert.deepEqual(readdirSync(parent).sort(), ["data"]);
     assert.ok(existsSync(join(dir, "PG_VERSION")));
+  });
+
+  it("a data directory that is a mount point (a container's volume) is created in place", async (t) => {
+    const disk = mountTmpfs(join(fx.root, "volume", "data"), "size=64m");
+    if (typeof disk === "string") return t.skip(disk);
+    try {
+      const db = await fx.open({ dataDir: disk.path });
+      await db.close();
+      assert.ok(existsSync(join(disk.path, "PG_VERSION")));
+    } finally {
+      disk.close();
+    }
   });
 });
