@@ -95,6 +95,7 @@ export type { RetryPolicy } from "./core/retry.ts";
 export { jsonLogger, prettyLogger, silentLogger } from "./observe/logger.ts";
 export type { LogFields, Logger, LoggerOptions, LogLevel } from "./observe/logger.ts";
 export { VERSION } from "./core/version.ts";
+export type { MeterLike, TracerLike } from "./core/telemetry.ts";
 export * from "./channels/mod.ts";
 
 /** True when this file is the program being run, on Deno, Bun and Node 22+. */

@@ -27,7 +27,7 @@
  * @module
  */
 import type postgres from "postgres";
-import type { Tracer } from "@opentelemetry/api";
+import type { TracerLike } from "./core/telemetry.ts";
 import { InvalidArgumentError } from "./core/errors.ts";
 import type {
   AttemptRecord,
@@ -163,7 +163,7 @@ export class PostgresStore implements Store {
   readonly #sql: postgres.Sql;
   readonly #owned: boolean;
   readonly #schema: string;
-  readonly #tracer: Tracer | false | undefined;
+  readonly #tracer: TracerLike | false | undefined;
   readonly #listener: (() => postgres.Sql) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -332,3 +332,4 @@ export { isUuid, SCHEMA_VERSION };
 
 // The types the API mentions, so this entry point documents them all.
 export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./core/route.ts";
+export type { TracerLike } from "./core/telemetry.ts";

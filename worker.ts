@@ -342,3 +342,4 @@ export type { RouteTransaction, Store } from "./store.ts";
 export type * from "./core/transaction.ts";
 export type * from "./core/route.ts";
 export type { DeliveryDetails } from "./core/errors.ts";
+export type { TracerLike } from "./core/telemetry.ts";

@@ -23,6 +23,7 @@ import type { RouteEventDetail } from "../core/events.ts";
 import type { QueueStats } from "../core/operator.ts";
 import { VERSION } from "../core/version.ts";
 import type { Meter } from "@opentelemetry/api";
+import type { MeterLike } from "../core/telemetry.ts";
 
 /** Default histogram buckets, in seconds: from a local hop to a slow provider. */
 export const DEFAULT_BUCKETS: readonly number[] = [
@@ -59,9 +60,9 @@ export class Metrics {
    * figures are also recorded through (`herald.routes.<outcome>` counters and
    * the `herald.send.duration` histogram, by channel).
    */
-  constructor(options: { readonly buckets?: readonly number[]; readonly meter?: Meter } = {}) {
+  constructor(options: { readonly buckets?: readonly number[]; readonly meter?: MeterLike } = {}) {
     this.#buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
-    if (options.meter) this.#otel = otelInstruments(options.meter);
+    if (options.meter) this.#otel = otelInstruments(options.meter as unknown as Meter);
   }
 
   /** Counts `target`'s `sent`, `retry`, `failed` and `poisoned` events; returns an unsubscribe function. */
@@ -224,3 +225,4 @@ function label(value: string): string {
 export type { RouteEventDetail } from "../core/events.ts";
 export type { QueueStats } from "../core/operator.ts";
 export type { RouteStatus } from "../core/route.ts";
+export type { MeterLike } from "../core/telemetry.ts";

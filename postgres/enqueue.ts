@@ -8,6 +8,7 @@
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
 import type { Tracer } from "@opentelemetry/api";
+import type { TracerLike } from "../core/telemetry.ts";
 import type { Enqueued, NotificationInput, RouteInput, TraceHeaders } from "../core/route.ts";
 import { checkEnqueue } from "../core/_validate.ts";
 import { activeHeaders, heraldTracer, publishSpan } from "../observe/tracing.ts";
@@ -42,7 +43,7 @@ export async function enqueue(
   sqlOrTx: SqlHandle,
   notification: NotificationInput,
   routes: readonly RouteInput[],
-  options: { readonly schema?: string; readonly tracer?: Tracer | false } = {},
+  options: { readonly schema?: string; readonly tracer?: TracerLike | false } = {},
 ): Promise<Enqueued> {
   const schema = checkSchema(options.schema ?? "herald");
   const checked = checkEnqueue(notification, routes);
@@ -55,7 +56,7 @@ export async function enqueue(
     return await handle.begin((tx) => insertNotification(tx, schema, checked, trace)) as Enqueued;
   };
   const explicit = checked.notification.trace;
-  const tracer = options.tracer ?? heraldTracer();
+  const tracer = (options.tracer ?? heraldTracer()) as Tracer | false;
   if (tracer === false) return await write(explicit ?? activeHeaders());
   return await publishSpan(tracer, explicit, write);
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Tracer } from "@opentelemetry/api";
+import type { TracerLike } from "../core/telemetry.ts";
 import type { SqlHandle } from "./schema.ts";
 
 /** Options of `PostgresStore`. */
@@ -30,5 +30,5 @@ export interface PostgresStoreOptions {
    * Traces each enqueue as a producer span `publish herald` (OpenTelemetry
    * API). Default: the global provider's `herald` tracer; `false`: no spans.
    */
-  readonly tracer?: Tracer | false;
+  readonly tracer?: TracerLike | false;
 }

@@ -14,6 +14,7 @@ import type { Store } from "../store.ts";
 import { CHANNEL_NAME } from "../core/_validate.ts";
 import { sleep } from "../core/_async.ts";
 import type { Tracer } from "@opentelemetry/api";
+import type { TracerLike } from "../core/telemetry.ts";
 import { heraldTracer } from "../observe/tracing.ts";
 
 /** Defaults of {@link WorkerOptions}. */
@@ -68,7 +69,7 @@ export interface WorkerOptions {
    * global provider's `herald` tracer; `false` turns Herald's spans off (the
    * stored trace context is still handed on to receivers).
    */
-  readonly tracer?: Tracer | false;
+  readonly tracer?: TracerLike | false;
   /** Default: JSON lines on standard error at `info`. */
   readonly logger?: Logger;
   /** Randomness for backoff and poll jitter; default `Math.random`. */
@@ -237,8 +238,8 @@ function positiveMs(field: string, value: unknown, fallback: number, max = 2_147
 
 function checkTracer(value: unknown): Tracer | false {
   if (value === undefined) return heraldTracer();
-  if (value === false || typeof (value as Partial<Tracer> | null)?.startSpan === "function") {
-    return value as Tracer | false;
+  if (value === false || typeof (value as Partial<TracerLike> | null)?.startSpan === "function") {
+    return value as unknown as Tracer | false;
   }
   throw new InvalidArgumentError("tracer", "must be an OpenTelemetry Tracer or false");
 }
