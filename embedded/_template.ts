@@ -13,7 +13,7 @@ import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { HeraldError, InvalidArgumentError } from "../core/errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 import { freeBytes, fsError, noSpace } from "./_fs_errors.ts";
 
 /** What the template was made with; a test checks them against a database opened from it. */
