@@ -44,7 +44,13 @@ async function run(
   io: Io,
 ): Promise<number> {
   const receiver = await startReceiver();
-  const db = await openDatabase({ ...common, schema: "herald_demo" }, io);
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    db = await openDatabase({ ...common, schema: "herald_demo" }, io);
+  } catch (err) {
+    await receiver.close(); // or the open server keeps the program from exiting
+    throw err;
+  }
   try {
     await db.store.migrate();
     // Start from an empty demo schema: leftovers of an earlier, interrupted demo go.

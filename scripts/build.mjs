@@ -2,7 +2,7 @@
 // from the same sources Deno and Bun run directly (Node refuses to strip
 // types under node_modules). Run by `npm run build` and by `prepack`.
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 rmSync("dist", { recursive: true, force: true });
@@ -19,3 +19,7 @@ for (const entry of readdirSync("dist", { recursive: true })) {
   const fixed = text.replace(RELATIVE_TS, "$1$2$3.js$2");
   if (fixed !== text) writeFileSync(file, fixed);
 }
+
+// The embedded database's prepared data directory, next to the module that
+// unpacks it (without it a first open falls back to PGlite's slow initdb).
+copyFileSync("embedded/template.tar.gz", "dist/embedded/template.tar.gz");
