@@ -1,8 +1,9 @@
 /**
  * The `herald` program: picks the subcommand, parses its flags, and turns
  * errors into messages and exit codes. This (with the signal wiring in
- * `run.ts`) is the only place that touches process-wide things; the library
- * never does.
+ * `run.ts` and the V8 flags `_command.ts` sets before opening the embedded
+ * database on Node) is the only place that touches process-wide things; the
+ * library never does.
  *
  * Exit codes: 0 success, 1 runtime failure (database unreachable, data
  * directory locked, route not found), 2 usage error (unknown command, bad
