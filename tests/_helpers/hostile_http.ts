@@ -6,9 +6,7 @@
  */
 import type { ServerResponse } from "node:http";
 import { type RecordedRequest, startServer, type TestServer } from "./http_server.ts";
-import { programArgs } from "./spawn.ts";
-import { spawn } from "node:child_process";
-import process from "node:process";
+import { collect, startProgram } from "./spawn.ts";
 
 /**
  * The request as text: first a compact line with everything a credential
@@ -73,31 +71,15 @@ export function runProgramWithin(
   env: Record<string, string | undefined>,
   timeoutMs = 30_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  const [exe, argv] = programArgs(args);
-  const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...env })) {
-    if (v !== undefined) merged[k] = v;
-  }
-  const child = spawn(exe, argv, { env: merged, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
+  const child = startProgram(args, env);
   let timedOut = false;
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
   const timer = setTimeout(() => {
     timedOut = true;
     child.kill("SIGKILL");
   }, timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
+  return collect(child).then(
+    ({ code, stdout, stderr }) => ({ code, stdout, stderr, timedOut }),
+  ).finally(() => clearTimeout(timer));
 }
 
 /** Runs `jobs` with at most `width` at a time, keeping the results in order. */

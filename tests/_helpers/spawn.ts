@@ -46,20 +46,34 @@ export function startScript(
 }
 
 /** Runs the program to completion; `input` is piped to its standard input. */
-export function runProgram(
+export async function runProgram(
   args: readonly string[],
   env: Record<string, string | undefined> = {},
   input?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = startProgram(args, env, input === undefined ? "ignore" : "pipe");
   if (input !== undefined) child.stdin!.end(input);
+  const { code, stdout, stderr } = await collect(child);
+  return { code, stdout, stderr };
+}
+
+/** What a child printed, and how it ended. */
+export interface ChildOutput {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Gathers a child's standard output and error until it closes. */
+export function collect(child: ChildProcess): Promise<ChildOutput> {
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
   child.stderr!.on("data", (d) => (stderr += d));
   return new Promise((resolve, reject) => {
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 

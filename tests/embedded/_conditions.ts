@@ -12,7 +12,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } fr
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { scriptArgs } from "../_helpers/spawn.ts";
+import { collect, scriptArgs } from "../_helpers/spawn.ts";
 import { track } from "../_helpers/leaks.ts";
 
 /** What the child prints: the open's outcome. */
@@ -69,22 +69,15 @@ export function openInChild(
   const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let gone = false;
   track("an open child", () => gone ? undefined : `pid ${child.pid} still running`);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      gone = true;
-      const line = stdout.trim().split("\n").pop() ?? "";
-      if (line === "") return resolve({ exit: { code, signal }, stderr });
-      try {
-        resolve(JSON.parse(line));
-      } catch {
-        reject(new Error(`the child printed no outcome: ${stdout} ${stderr}`));
-      }
-    });
+  return collect(child).then(({ code, signal, stdout, stderr }) => {
+    gone = true;
+    const line = stdout.trim().split("\n").pop() ?? "";
+    if (line === "") return { exit: { code, signal }, stderr };
+    try {
+      return JSON.parse(line);
+    } catch {
+      throw new Error(`the child printed no outcome: ${stdout} ${stderr}`);
+    }
   });
 }
 
