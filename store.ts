@@ -46,13 +46,7 @@ import type {
   Unrecorded,
   WakeHandlers,
 } from "./core/transaction.ts";
-import type {
-  ChangeResult,
-  PruneOptions,
-  QueueStats,
-  RetrySelection,
-  RouteFilter,
-} from "./core/operator.ts";
+import type * as Op from "./core/operator.ts";
 import { isUuid } from "./core/_validate.ts";
 import { migrate, SCHEMA_VERSION } from "./postgres/_migrations.ts";
 import { abandoned, PgRouteTransaction } from "./postgres/_route_transaction.ts";
@@ -64,33 +58,18 @@ import type { PostgresStoreOptions } from "./postgres/options.ts";
 import { toAttempt, toRecord } from "./postgres/_records.ts";
 import { checkSchema, driverHandle } from "./postgres/schema.ts";
 import { enqueue } from "./postgres/enqueue.ts";
+import * as destinations from "./postgres/destinations.ts";
+import type * as D from "./core/destination.ts";
 
 export { checkSchema, wakeChannel } from "./postgres/schema.ts";
 export type { SqlHandle } from "./postgres/schema.ts";
 export type { PostgresStoreOptions } from "./postgres/options.ts";
 export { enqueue } from "./postgres/enqueue.ts";
-export type {
-  ChangeResult,
-  PruneOptions,
-  QueueStats,
-  RetrySelection,
-  RouteFilter,
-} from "./core/operator.ts";
-export type {
-  ClaimParams,
-  SalvageResult,
-  Subscription,
-  TransactionOptions,
-  Unrecorded,
-  WakeHandlers,
-} from "./core/transaction.ts";
-export type {
-  AttemptRecord,
-  Enqueued,
-  NotificationInput,
-  RouteInput,
-  RouteRecord,
-} from "./core/route.ts";
+export { DESTINATION_DEFAULTS, destinationKey } from "./core/destination.ts";
+export type * from "./core/destination.ts";
+export type * from "./core/operator.ts";
+export type * from "./core/transaction.ts";
+export type * from "./core/route.ts";
 
 /** Claims and finalises routes inside one open transaction. */
 export interface RouteTransaction {
@@ -112,6 +91,17 @@ export interface RouteTransaction {
     records: readonly Finalisation[],
     fallbacks?: readonly Unrecorded[],
   ): Promise<readonly SalvageResult[] | undefined | void>;
+  /**
+   * Optional: applies what this transaction's sends said about their
+   * destinations (after `finalise`, before commit): counts failures, opens,
+   * closes or disables each by `nextDestination`'s rules, and holds the
+   * queued routes of one left blocked. Resolves with the changes of state.
+   * A store without it keeps no destination health.
+   */
+  reportDestinations?(
+    reports: readonly D.DestinationReport[],
+    policy: D.DestinationPolicy,
+  ): Promise<readonly D.DestinationChange[]>;
 }
 
 /**
@@ -159,7 +149,7 @@ export interface Store {
  * transaction holds one connection for as long as its send takes, so the pool
  * must have a connection per concurrent claim loop.
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, D.DestinationAdmin {
   readonly #sql: postgres.Sql;
   readonly #owned: boolean;
   readonly #schema: string;
@@ -284,12 +274,12 @@ export class PostgresStore implements Store {
   }
 
   /** Counts by status and channel, the oldest due route's age, the last hour's failures. */
-  async stats(): Promise<QueueStats> {
+  async stats(): Promise<Op.QueueStats> {
     return await admin.stats(this.#sql, this.#schema);
   }
 
   /** Routes matching `filter`, newest first. */
-  async listRoutes(filter: RouteFilter = {}): Promise<RouteRecord[]> {
+  async listRoutes(filter: Op.RouteFilter = {}): Promise<RouteRecord[]> {
     return await admin.listRoutes(this.#sql, this.#schema, filter, toRecord);
   }
 
@@ -299,20 +289,45 @@ export class PostgresStore implements Store {
    * a worker holds right now are skipped, not waited for.
    */
   async retry(
-    selection: RetrySelection,
+    selection: Op.RetrySelection,
     options: { readonly force?: boolean } = {},
-  ): Promise<ChangeResult> {
+  ): Promise<Op.ChangeResult> {
     return await admin.retry(this.#sql, this.#schema, selection, options);
   }
 
   /** Cancels queued routes; others (and those in flight) are skipped. */
-  async cancel(routeIds: readonly string[]): Promise<ChangeResult> {
+  async cancel(routeIds: readonly string[]): Promise<Op.ChangeResult> {
     return await admin.cancel(this.#sql, this.#schema, routeIds);
   }
 
   /** Deletes finished routes older than `olderThanMs`, in batches; never queued ones. */
-  async prune(options: PruneOptions): Promise<number> {
+  async prune(options: Op.PruneOptions): Promise<number> {
     return await admin.prune(this.#sql, this.#schema, options);
+  }
+
+  /** Every destination with a row or a queued route, most troubled first. */
+  async destinations(): Promise<D.DestinationInfo[]> {
+    return await destinations.listDestinations(this.#sql, this.#schema);
+  }
+
+  /** One destination, or `undefined`. */
+  async destination(channel: string, key: string): Promise<D.DestinationInfo | undefined> {
+    const [found] = await destinations.listDestinations(this.#sql, this.#schema, { channel, key });
+    return found;
+  }
+
+  /** Pauses, resumes, disables or enables a destination; see {@link D.DestinationAdmin}. */
+  async setDestinationState(
+    ...args: [channel: string, key: string, action: D.DestinationAction, reason?: string]
+  ): Promise<D.DestinationState> {
+    return await destinations.setDestinationState(this.#sql, this.#schema, ...args);
+  }
+
+  /** Overrides the worker's settings for one destination; `null` clears one. */
+  async configureDestination(
+    ...args: [channel: string, key: string, settings: D.DestinationSettings]
+  ): Promise<void> {
+    await destinations.configureDestination(this.#sql, this.#schema, ...args);
   }
 
   /** Wakes `handlers` on every enqueue (Postgres `LISTEN`, on a connection of its own). */
@@ -331,5 +346,4 @@ export class PostgresStore implements Store {
 export { isUuid, SCHEMA_VERSION };
 
 // The types the API mentions, so this entry point documents them all.
-export type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "./core/route.ts";
 export type { TracerLike } from "./core/telemetry.ts";

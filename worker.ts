@@ -28,6 +28,7 @@ import { Deadline } from "./core/_async.ts";
 import type { RouteTransaction } from "./store.ts";
 import { attempt } from "./worker/_attempt.ts";
 import type { Batch } from "./worker/_attempt.ts";
+import { announce, reportDestinations } from "./worker/_destinations.ts";
 import { checkMs, resolveWorkerOptions } from "./worker/config.ts";
 import type { WorkerConfig, WorkerOptions } from "./worker/config.ts";
 import { Holds } from "./worker/_holds.ts";
@@ -237,6 +238,7 @@ export class Worker extends EventTarget implements Lifecycle {
       return batch.fallback.entries.length;
     }
     this.#holds.resume();
+    announce(batch.changes, this.#config.logger, this);
     let recorded = 0;
     for (const result of batch.results) {
       if (result.record) {
@@ -261,6 +263,7 @@ export class Worker extends EventTarget implements Lifecycle {
       limit,
       exclude: [...seen, ...this.#holds.excluded()],
       channels: [...this.#config.channels.keys()],
+      maxInFlight: this.#config.maxInFlight,
     });
     for (const route of routes) {
       batch.claimed.push(route);
@@ -283,6 +286,7 @@ export class Worker extends EventTarget implements Lifecycle {
     const records = entries.map((e) => e.unrecorded.record);
     const results = await tx.finalise(records, entries.map((e) => e.unrecorded));
     if (results) batch.fallback = { entries, results };
+    else batch.changes = await reportDestinations(tx, batch.results, this.#config);
   }
 
   #emit(name: WorkerEventName, detail: RouteEventDetail): void {

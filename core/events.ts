@@ -29,3 +29,31 @@ export interface RouteEventDetail {
  * sent again.
  */
 export type WorkerEventName = "claimed" | "sent" | "retry" | "failed" | "poisoned";
+
+/**
+ * Names of the destination events a `Worker` dispatches, each a
+ * `CustomEvent<DestinationEventDetail>`: a destination's breaker opened (or
+ * opened again after a failed probe), closed, or the destination was
+ * disabled (HTTP 410, or failing for `disableAfterMs`).
+ */
+export type DestinationEventName =
+  | "destination.opened"
+  | "destination.closed"
+  | "destination.disabled";
+
+/** The `detail` of the destination events. */
+export interface DestinationEventDetail {
+  /** The destination's channel. */
+  readonly channel: string;
+  /** The destination's key: an origin, or `*` for a whole channel; never a secret. */
+  readonly destination: string;
+  /** Its state before and after. */
+  readonly from: "closed" | "open" | "paused" | "disabled";
+  readonly to: "closed" | "open" | "paused" | "disabled";
+  /** Trips in a row; each doubles the cool-down. */
+  readonly trips: number;
+  /** For `destination.opened`: when its probe may go. */
+  readonly openUntil?: Date;
+  /** For `destination.disabled`: why. */
+  readonly reason?: string;
+}

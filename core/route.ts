@@ -63,6 +63,15 @@ export interface Route {
    * keep none.
    */
   readonly trace?: TraceHeaders | null;
+  /**
+   * The route's destination (see `destinationKey`); absent for a route
+   * queued before destinations existed, or from a store that keeps none.
+   */
+  readonly destinationKey?: string;
+  /** Claimed as the one probe of a half-open destination: a failure spends no attempt. */
+  readonly probe?: boolean;
+  /** The destination has failures or a state to clear: a success must be reported. */
+  readonly destinationDirty?: boolean;
 }
 
 /** A W3C Trace Context, as stored with a notification and sent on to receivers. */

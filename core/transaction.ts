@@ -18,6 +18,12 @@ export interface ClaimParams {
    * route for a channel it lacks waits for a worker that has it. Unset: any.
    */
   readonly channels?: readonly string[];
+  /**
+   * The in-flight cap, across the fleet, of each destination named by origin
+   * that sets none of its own; unset: no cap. A route whose destination is at
+   * its cap is not claimed.
+   */
+  readonly maxInFlight?: number;
 }
 
 /**

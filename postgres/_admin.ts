@@ -105,7 +105,7 @@ export async function retry(
     return await changeByIds(sql, schema, ids, !options.force, (tx) =>
       tx`
         UPDATE ${tx(schema)}.notification_routes SET status = 'queued', attempts = 0,
-               next_attempt_at = now(), sent_at = NULL, last_error = NULL, updated_at = now()
+               next_attempt_at = now(), held_from = NULL, sent_at = NULL, last_error = NULL, updated_at = now()
         WHERE route_id IN (
           SELECT route_id FROM ${tx(schema)}.notification_routes
           WHERE route_id = ANY(${pgArray(ids)}::uuid[])
@@ -117,7 +117,7 @@ export async function retry(
   const channel = selection.channel ?? null;
   const since = selection.since ?? null;
   const changed = await sql`
-    UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(),
+    UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(), held_from = NULL,
            last_error = NULL, updated_at = now()
     WHERE route_id IN (
       SELECT route_id FROM ${s}.notification_routes

@@ -69,6 +69,37 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
   (s) => `
     ALTER TABLE ${s}.notifications ADD COLUMN traceparent text, ADD COLUMN tracestate text;
   `,
+  // 5: destinations, each with a health of its own shared by the fleet. A route
+  // names its destination by `destination_key` (routes queued before this
+  // migration have none and drain as before); `held_from` keeps a held route's
+  // own due time while a paused or disabled destination parks it far ahead.
+  (s) => `
+    CREATE TABLE ${s}.destinations (
+      channel text NOT NULL,
+      key text NOT NULL,
+      state text NOT NULL DEFAULT 'closed'
+        CHECK (state IN ('closed', 'open', 'paused', 'disabled')),
+      consecutive_failures int NOT NULL DEFAULT 0,
+      trips int NOT NULL DEFAULT 0,
+      open_until timestamptz,
+      failing_since timestamptz,
+      last_failure_at timestamptz,
+      last_success_at timestamptz,
+      last_error text,
+      reason text,
+      max_in_flight int CHECK (max_in_flight IS NULL OR max_in_flight > 0),
+      failure_threshold int CHECK (failure_threshold IS NULL OR failure_threshold > 0),
+      cooldown_ms int CHECK (cooldown_ms IS NULL OR cooldown_ms > 0),
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (channel, key)
+    );
+    ALTER TABLE ${s}.notification_routes
+      ADD COLUMN destination_key text, ADD COLUMN held_from timestamptz;
+    -- Serves parking a destination's routes, its probe's pick and the per-destination views.
+    CREATE INDEX notification_routes_destination ON ${s}.notification_routes
+      (channel, destination_key, priority, next_attempt_at) WHERE status = 'queued';
+  `,
 ];
 
 /** The schema version this build of Herald writes. */

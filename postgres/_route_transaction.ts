@@ -11,6 +11,12 @@ import type { Finalisation, JsonValue, Route } from "../core/route.ts";
 import type { ClaimParams, SalvageResult, Unrecorded } from "../core/transaction.ts";
 import { CONNECTION_LOST, finaliseOne, isConnectionLost } from "./_statements.ts";
 import { fallBack } from "./_fallback.ts";
+import { reportDestinations, slotPrefix } from "./destinations.ts";
+import type {
+  DestinationChange,
+  DestinationPolicy,
+  DestinationReport,
+} from "../core/destination.ts";
 
 /**
  * Never settles: parks the driver's transaction scope after its connection
@@ -82,18 +88,43 @@ export class PgRouteTransaction {
     // an empty list none (a worker with no channel claims nothing).
     const anyChannel = params.channels === undefined;
     const channels = `{${(params.channels ?? []).join(",")}}`;
+    const cap = params.maxInFlight ?? null;
     const rows = await this.#query((tx) => {
       const s = tx(this.#schema);
+      // The in-flight slots are taken in the claim's filter, row by row in
+      // claim order; a sorting plan would run the filter over every due row
+      // first and take slots of destinations it then does not claim. Sent in
+      // the same write as the claim: no round trip of its own.
+      tx`SELECT set_config('enable_sort', 'off', true)`.execute().catch(() => {});
       return tx`
       SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
              r.max_attempts, r.priority, r.created_at, n.kind, n.payload,
-             n.traceparent, n.tracestate
+             n.traceparent, n.tracestate, r.destination_key, d.state AS destination_state,
+             coalesce(d.state <> 'closed' OR d.consecutive_failures > 0, false) AS destination_dirty
       FROM ${s}.notification_routes r
       JOIN ${s}.notifications n ON n.id = r.notification_id
+      LEFT JOIN ${s}.destinations d ON d.channel = r.channel AND d.key = r.destination_key
       WHERE r.status = 'queued'
         AND r.next_attempt_at <= now()
         AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
         AND (${anyChannel}::boolean OR r.channel = ANY(${channels}::text[]))
+        AND (d.state IS NULL OR d.state = 'closed' OR (
+          -- Half-open: only the destination's first due route, as its one probe.
+          d.state = 'open' AND d.open_until <= now() AND r.route_id = (
+            SELECT h.route_id FROM ${s}.notification_routes h
+            WHERE h.channel = r.channel AND h.destination_key = r.destination_key
+              AND h.status = 'queued' AND h.next_attempt_at <= now()
+            ORDER BY h.priority, h.next_attempt_at LIMIT 1)))
+        AND (r.destination_key IS NULL OR NOT EXISTS (
+          -- A slot of the destination's in-flight cap; an advisory lock, so it
+          -- ends with the transaction or the connection, whatever kills them.
+          SELECT FROM (SELECT CASE WHEN d.state = 'open' THEN 1
+                          ELSE coalesce(d.max_in_flight, CASE WHEN r.destination_key <> '*'
+                                                         THEN ${cap}::int END) END AS cap) c
+          WHERE c.cap IS NOT NULL AND NOT EXISTS (
+            SELECT FROM generate_series(1, c.cap) AS slot(n)
+            WHERE pg_try_advisory_xact_lock(
+              hashtext(${this.#lockPrefix} || r.channel || E'\n' || r.destination_key), slot.n))))
       ORDER BY r.priority, r.next_attempt_at
       LIMIT ${params.limit}
       FOR UPDATE OF r SKIP LOCKED`;
@@ -112,7 +143,41 @@ export class PgRouteTransaction {
       trace: row["traceparent"] === null
         ? null
         : { traceparent: row["traceparent"], tracestate: row["tracestate"] },
+      ...(row["destination_key"] === null ? {} : {
+        destinationKey: row["destination_key"],
+        probe: row["destination_state"] === "open",
+        destinationDirty: row["destination_dirty"],
+      }),
     }));
+  }
+
+  /** Applies what this transaction's sends say about their destinations; see the contract. */
+  async reportDestinations(
+    reports: readonly DestinationReport[],
+    policy: DestinationPolicy,
+  ): Promise<DestinationChange[]> {
+    const tx = this.#open();
+    const savepoint = tx.unsafe("SAVEPOINT herald_destinations").execute();
+    savepoint.catch(() => {}); // awaited below; the report failing first must not leave it unhandled
+    try {
+      const changes = await this.#query((t) =>
+        reportDestinations(t, this.#schema, reports, policy)
+      );
+      await savepoint;
+      return changes;
+    } catch (err) {
+      if (this.#ended || isConnectionLost(err)) throw err;
+      // Undone, so the outcomes finalised before it still commit.
+      await this.#query((t) => t.unsafe("ROLLBACK TO SAVEPOINT herald_destinations"));
+      throw new HeraldError("HERALD_STORE", "destination health could not be recorded", {
+        cause: err,
+      });
+    }
+  }
+
+  /** The advisory-lock namespace of this schema's in-flight slots. */
+  get #lockPrefix(): string {
+    return slotPrefix(this.#schema);
   }
 
   /**
@@ -177,7 +242,7 @@ export class PgRouteTransaction {
         UPDATE ${s}.notification_routes r
         SET status = CASE WHEN x.status = 'retry' THEN 'queued' ELSE x.status END,
             attempts = x.attempts,
-            next_attempt_at = CASE WHEN x.status = 'retry'
+            held_from = NULL, next_attempt_at = CASE WHEN x.status = 'retry'
               THEN x.at + x.delay * interval '1 millisecond' ELSE r.next_attempt_at END,
             sent_at = CASE WHEN x.status = 'sent' THEN x.at ELSE r.sent_at END,
             last_error = x.error, updated_at = x.at

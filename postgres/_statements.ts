@@ -28,7 +28,7 @@ export function finaliseOne(
       UPDATE ${s}.notification_routes
       SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
           attempts = ${outcome.attempts},
-          next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
+          held_from = NULL, next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
             THEN t.at + ${delay}::float8 * interval '1 millisecond' ELSE next_attempt_at END,
           sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN t.at ELSE sent_at END,
           last_error = ${error}::text, updated_at = t.at
@@ -56,7 +56,7 @@ export function outcomeOnly(
     UPDATE ${tx(schema)}.notification_routes
     SET status = ${outcome.status === "retry" ? "queued" : outcome.status},
         attempts = ${outcome.attempts},
-        next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
+        held_from = NULL, next_attempt_at = CASE WHEN ${outcome.status}::text = 'retry'
           THEN clock_timestamp() + ${delay}::float8 * interval '1 millisecond'
           ELSE next_attempt_at END,
         sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN clock_timestamp() ELSE sent_at END,
@@ -75,7 +75,7 @@ export function hold(tx: postgres.TransactionSql, schema: string, u: Unrecorded)
     SET status = ${u.poison ? "poisoned" : "queued"},
         attempts = ${outcome.attempts},
         sent_at = CASE WHEN ${outcome.status}::text = 'sent' THEN clock_timestamp() ELSE sent_at END,
-        next_attempt_at = clock_timestamp() + ${u.holdMs}::float8 * interval '1 millisecond',
+        held_from = NULL, next_attempt_at = clock_timestamp() + ${u.holdMs}::float8 * interval '1 millisecond',
         last_error = ${error}::text, updated_at = clock_timestamp()
     WHERE route_id = ${routeId}::uuid`;
 }

@@ -11,6 +11,7 @@ import type { Tracer } from "@opentelemetry/api";
 import type { TracerLike } from "../core/telemetry.ts";
 import type { Enqueued, NotificationInput, RouteInput, TraceHeaders } from "../core/route.ts";
 import { checkEnqueue } from "../core/_validate.ts";
+import { destinationKey, HELD_UNTIL } from "../core/destination.ts";
 import { activeHeaders, heraldTracer, publishSpan } from "../observe/tracing.ts";
 import { checkSchema, driverHandle, wakeChannel } from "./schema.ts";
 import type { SqlHandle } from "./schema.ts";
@@ -61,6 +62,9 @@ export async function enqueue(
   return await publishSpan(tracer, explicit, write);
 }
 
+/** Where held routes wait, as Postgres reads it. */
+const HELD = new Date(HELD_UNTIL).toISOString();
+
 async function insertNotification(
   tx: postgres.TransactionSql,
   schema: string,
@@ -94,6 +98,7 @@ async function insertNotification(
     seq,
     channel: r.channel,
     destination: r.destination,
+    destination_key: destinationKey(r.destination),
     max_attempts: r.maxAttempts,
     priority: r.priority,
     deliver_at: r.deliverAt,
@@ -101,20 +106,31 @@ async function insertNotification(
   // The NOTIFY is delivered on commit, and only then: listening workers wake
   // for routes that exist. Whether a route is due now is the database's
   // call, on the clock that decides due-ness, not the application's.
+  // A route for a blocked destination is held from the start, its own due time
+  // kept in held_from: far ahead while the destination is paused or disabled,
+  // to the end of its cool-down while it is open. The claim never steps over it.
   await tx`
     WITH x AS (
-      SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
+      SELECT x.*, coalesce(x.deliver_at, now()) AS due, d.state, d.open_until
+      FROM json_to_recordset(${JSON.stringify(rows)}::text::json) AS x(
         route_id uuid, notification_id uuid, seq int, channel text, destination text,
-        max_attempts int, priority int, deliver_at timestamptz)
+        destination_key text, max_attempts int, priority int, deliver_at timestamptz)
+      LEFT JOIN ${tx(schema)}.destinations d
+        ON d.channel = x.channel AND d.key = x.destination_key
     ), inserted AS (
       INSERT INTO ${tx(schema)}.notification_routes
-        (route_id, notification_id, seq, channel, destination, max_attempts, priority,
-         next_attempt_at)
-      SELECT route_id, notification_id, seq, channel, destination, max_attempts, priority,
-             coalesce(deliver_at, now())
-      FROM x
+        (route_id, notification_id, seq, channel, destination, destination_key, max_attempts,
+         priority, next_attempt_at, held_from)
+      SELECT route_id, notification_id, seq, channel, destination, destination_key,
+             max_attempts, priority,
+             CASE WHEN state IN ('paused', 'disabled') THEN ${HELD}::timestamptz
+                  WHEN state = 'open' THEN greatest(due, open_until) ELSE due END,
+             CASE WHEN state IN ('paused', 'disabled') OR (state = 'open' AND due < open_until)
+                  THEN due END
+      FROM x ORDER BY seq
     )
     SELECT pg_notify(${wakeChannel(schema)}, '')
-    FROM (SELECT 1 FROM x WHERE coalesce(deliver_at, now()) <= clock_timestamp() LIMIT 1) due`;
+    FROM (SELECT 1 FROM x WHERE due <= clock_timestamp()
+            AND coalesce(state, 'closed') = 'closed' LIMIT 1) due`;
   return { notificationId, routeIds: rows.map((r) => r.route_id), duplicate: false };
 }

@@ -10,6 +10,7 @@ import { HeraldError } from "../core/errors.ts";
 import type { DeliveryDetails } from "../core/errors.ts";
 import { backoff } from "../core/retry.ts";
 import type { Finalisation, Outcome, Route, TraceHeaders } from "../core/route.ts";
+import type { DestinationChange, DestinationVerdict } from "../core/destination.ts";
 import type { SalvageResult } from "../core/transaction.ts";
 import type { Pending } from "./_holds.ts";
 import { context } from "@opentelemetry/api";
@@ -23,6 +24,8 @@ export interface AttemptResult {
   readonly route: Route;
   /** What to finalise; absent: leave the route as it was (no attempt spent). */
   readonly record: Finalisation | undefined;
+  /** What the send said about its destination; absent: nothing (no answer was sought). */
+  readonly verdict?: DestinationVerdict;
 }
 
 /** A batch's claimed routes and, once sent, their results; kept when its transaction fails. */
@@ -37,6 +40,8 @@ export interface Batch {
   sending?: Promise<AttemptResult[]>;
   /** What the route transaction's own fallback recorded, when the database refused outcomes. */
   fallback?: { readonly entries: Pending[]; readonly results: readonly SalvageResult[] };
+  /** Destinations whose state the batch changed, announced once it commits. */
+  changes?: readonly DestinationChange[] | undefined;
 }
 
 /**
@@ -57,7 +62,11 @@ export async function attempt(
   const traced = tracer === false
     ? undefined
     : tryTrace(() => attemptSpan(tracer, route, attempts));
-  const record = (outcome: Outcome, details: DeliveryDetails = {}): AttemptResult => {
+  const record = (
+    outcome: Outcome,
+    details: DeliveryDetails = {},
+    verdict?: DestinationVerdict,
+  ): AttemptResult => {
     const httpStatus = checkedHttpStatus(details.httpStatus);
     if (traced) {
       tryTrace(() =>
@@ -76,6 +85,7 @@ export async function attempt(
         durationMs: Math.max(0, Math.round((performance.now() - began) * 1000) / 1000),
         ...(httpStatus === undefined ? {} : { httpStatus }),
       },
+      ...(verdict === undefined ? {} : { verdict }),
     };
   };
   const channel = config.channels.get(route.channel);
@@ -90,15 +100,41 @@ export async function attempt(
   try {
     const sending = () => send(channel, route, { attempt: attempts, trace }, config, hard);
     const details = await (traced ? context.with(traced.ctx, sending) : sending());
-    return record({ status: "sent", attempts }, details);
+    return record({ status: "sent", attempts }, details, "ok");
   } catch (err) {
     // Shutdown cut the send short: record nothing, so the attempt is not spent.
     if (hard.aborted) {
       traced?.span.end();
       return { route, record: undefined };
     }
-    return record(classify(err, route, attempts, config), httpStatusOf(err));
+    const verdict = verdictOf(err);
+    if (route.probe && verdict === "fail") {
+      // The probe of a half-open destination: its failure is the destination's,
+      // logged but not counted; the route waits with the rest of the backlog.
+      const error = `destination probe failed: ${describeError(err)}`;
+      const uncounted = attempts - 1;
+      return record(
+        { status: "retry", attempts: uncounted, delayMs: config.retry.minMs, error },
+        httpStatusOf(err),
+        verdict,
+      );
+    }
+    return record(classify(err, route, attempts, config), httpStatusOf(err), verdict);
   }
+}
+
+/**
+ * What a failed send says about its destination: a timeout, a network error,
+ * a 5xx or 429 (anything not permanent) that it struggles; 410 that it is
+ * gone; any other refusal with an HTTP status that it is alive. A permanent
+ * error with no status came from Herald's side (a bad payload): nothing.
+ */
+export function verdictOf(err: unknown): DestinationVerdict | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code !== "HERALD_PERMANENT") return "fail";
+  const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
+  if (status === 410) return "gone";
+  return typeof status === "number" ? "ok" : undefined;
 }
 
 /** Runs the channel with a timeout; a channel that ignores its signal is cut off anyway. */

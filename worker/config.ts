@@ -16,6 +16,8 @@ import { sleep } from "../core/_async.ts";
 import type { Tracer } from "@opentelemetry/api";
 import type { TracerLike } from "../core/telemetry.ts";
 import { heraldTracer } from "../observe/tracing.ts";
+import { DESTINATION_DEFAULTS } from "../core/destination.ts";
+import type { DestinationPolicy } from "../core/destination.ts";
 
 /** Defaults of {@link WorkerOptions}. */
 export const WORKER_DEFAULTS = {
@@ -61,6 +63,14 @@ export interface WorkerOptions {
   readonly retry?: Partial<RetryPolicy>;
   /** A send taking longer is aborted and retried; default 30 s. */
   readonly sendTimeoutMs?: number;
+  /**
+   * Each destination's health (see `docs/destinations.md`): the circuit
+   * breaker's settings (a destination may override `failureThreshold` and
+   * `cooldownMs`), and `maxInFlight`, the cap on sends in flight at once to
+   * one destination named by origin, across the fleet, unless the
+   * destination sets its own; default half of `concurrency`, at least 1.
+   */
+  readonly destinations?: Partial<DestinationPolicy & { readonly maxInFlight: number }>;
   /** How long `shutdown()` (or aborting `run`'s signal) lets sends finish; default 10 s. */
   readonly shutdownTimeoutMs?: number;
   /**
@@ -98,6 +108,9 @@ export interface WorkerConfig {
   readonly retry: RetryPolicy;
   readonly sendTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly destinations: DestinationPolicy;
+  /** The default in-flight cap of a destination named by origin. */
+  readonly maxInFlight: number;
   readonly logger: Logger;
   readonly tracer: Tracer | false;
   readonly random: () => number;
@@ -122,6 +135,8 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
     throw new InvalidArgumentError("logger", "must have a log(level, message, fields) method");
   }
   const d = WORKER_DEFAULTS;
+  const concurrency = positiveInt("concurrency", options.concurrency, d.concurrency, 1_000);
+  const destinations = checkDestinations(options.destinations);
   return {
     store,
     channels: checkChannels(options.channels),
@@ -133,7 +148,9 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
       d.routesPerTransaction,
       10_000,
     ),
-    concurrency: positiveInt("concurrency", options.concurrency, d.concurrency, 1_000),
+    concurrency,
+    destinations: destinations.policy,
+    maxInFlight: destinations.maxInFlight ?? Math.max(1, Math.floor(concurrency / 2)),
     listen: options.listen ?? true,
     maxAttempts: positiveInt("maxAttempts", options.maxAttempts, d.maxAttempts, 1_000),
     retry: checkRetryPolicy(options.retry),
@@ -234,6 +251,49 @@ function positiveMs(field: string, value: unknown, fallback: number, max = 2_147
     );
   }
   return ms;
+}
+
+function checkDestinations(
+  value: unknown,
+): { policy: DestinationPolicy; maxInFlight: number | undefined } {
+  if (value === undefined) return { policy: DESTINATION_DEFAULTS, maxInFlight: undefined };
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError("destinations", "must be an object", value);
+  }
+  const o = value as Record<string, unknown>;
+  const known = new Set([...Object.keys(DESTINATION_DEFAULTS), "maxInFlight"]);
+  for (const field of Object.keys(o)) {
+    if (!known.has(field)) {
+      throw new InvalidArgumentError(`destinations.${field}`, "is not a destination setting");
+    }
+  }
+  const d = DESTINATION_DEFAULTS;
+  const f = (name: string): string => `destinations.${name}`;
+  return {
+    policy: {
+      failureThreshold: positiveInt(
+        f("failureThreshold"),
+        o["failureThreshold"],
+        d.failureThreshold,
+        1_000_000,
+      ),
+      cooldownMs: positiveMs(f("cooldownMs"), o["cooldownMs"], d.cooldownMs),
+      maxCooldownMs: positiveMs(f("maxCooldownMs"), o["maxCooldownMs"], d.maxCooldownMs),
+      disableAfterMs: positiveNumber(f("disableAfterMs"), o["disableAfterMs"], d.disableAfterMs),
+    },
+    maxInFlight: o["maxInFlight"] === undefined
+      ? undefined
+      : positiveInt(f("maxInFlight"), o["maxInFlight"], 1, 1_000_000),
+  };
+}
+
+/** Milliseconds beyond a timer's range allowed (a window, not a wait). */
+function positiveNumber(field: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(field, "must be a positive number of milliseconds", value);
+  }
+  return value;
 }
 
 function checkTracer(value: unknown): Tracer | false {

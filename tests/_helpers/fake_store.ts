@@ -26,6 +26,15 @@ import type {
 } from "../../store.ts";
 import { SCHEMA_VERSION } from "../../store.ts";
 import { checkEnqueue } from "../../core/_validate.ts";
+import { destinationKey } from "../../core/destination.ts";
+import type {
+  DestinationAction,
+  DestinationAdmin,
+  DestinationInfo,
+  DestinationSettings,
+  DestinationState,
+} from "../../core/destination.ts";
+import { dueAtEnqueue } from "./fake_destinations.ts";
 import {
   type FakeFault,
   type FakeRefusal,
@@ -44,7 +53,7 @@ export interface FakeStoreOptions {
 }
 
 /** The in-memory store. */
-export class FakeStore implements Store {
+export class FakeStore implements Store, DestinationAdmin {
   readonly #t: FakeTables;
   readonly #listeners = new Set<WakeHandlers>();
   #order = 0;
@@ -129,8 +138,13 @@ export class FakeStore implements Store {
         payload: JSON.parse(checked.notification.payloadJson),
         idempotencyKey: key,
       });
+      let due = false;
       const routeIds = checked.routes.map((r) => {
         const id = crypto.randomUUID();
+        const key = destinationKey(r.destination);
+        const d = this.#t.destinations.get(r.channel, key);
+        const at = dueAtEnqueue(d, r.deliverAt?.getTime() ?? now);
+        if (at.heldFrom === null && at.nextAttemptAt <= now) due = true;
         this.#t.routes.set(id, {
           id,
           notificationId,
@@ -141,17 +155,17 @@ export class FakeStore implements Store {
           attempts: 0,
           maxAttempts: r.maxAttempts,
           priority: r.priority,
-          nextAttemptAt: r.deliverAt?.getTime() ?? now,
+          nextAttemptAt: at.nextAttemptAt,
           lastError: null,
           createdAt: now,
           updatedAt: now,
           sentAt: null,
+          destinationKey: key,
+          heldFrom: at.heldFrom,
         });
         return id;
       });
-      if (
-        this.notifications && checked.routes.some((r) => (r.deliverAt?.getTime() ?? now) <= now)
-      ) {
+      if (this.notifications && due) {
         for (const l of this.#listeners) l.onNotify();
       }
       return Promise.resolve({ notificationId, routeIds, duplicate: false });
@@ -206,6 +220,50 @@ export class FakeStore implements Store {
   /** Every route, in enqueue order. */
   allRoutes(): RouteRecord[] {
     return [...this.#t.routes.values()].sort((a, b) => a.seq - b.seq).map(toRecord);
+  }
+
+  /** As `PostgresStore.destinations`. */
+  destinations(): Promise<DestinationInfo[]> {
+    return Promise.resolve(
+      this.#t.destinations.list(this.#t.routes.values(), this.#t.attempts, this.#t.now()),
+    );
+  }
+
+  /** As `PostgresStore.destination`. */
+  destination(channel: string, key: string): Promise<DestinationInfo | undefined> {
+    return this.destinations().then((all) =>
+      all.find((d) => d.channel === channel && d.key === key)
+    );
+  }
+
+  /** As `PostgresStore.setDestinationState`: held routes released, listeners woken. */
+  setDestinationState(
+    channel: string,
+    key: string,
+    action: DestinationAction,
+    reason?: string,
+  ): Promise<DestinationState> {
+    const locked = (id: string): boolean => this.#t.locks.has(id);
+    const { state, released } = this.#t.destinations.setState(
+      channel,
+      key,
+      action,
+      reason,
+      this.#t.routes.values(),
+      locked,
+    );
+    if (released && this.notifications) { for (const l of this.#listeners) l.onNotify(); }
+    return Promise.resolve(state);
+  }
+
+  /** As `PostgresStore.configureDestination`. */
+  configureDestination(channel: string, key: string, settings: DestinationSettings): Promise<void> {
+    try {
+      this.#t.destinations.configure(channel, key, settings);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   close(): Promise<void> {

@@ -9,6 +9,13 @@
  * @module
  */
 import { HeraldError } from "../../core/errors.ts";
+import type {
+  DestinationChange,
+  DestinationPolicy,
+  DestinationReport,
+} from "../../core/destination.ts";
+import { FakeDestinations } from "./fake_destinations.ts";
+import type { PendingReport } from "./fake_destinations.ts";
 import type { Finalisation, JsonValue, Outcome, Route, RouteStatus } from "../../core/route.ts";
 import type { AttemptRecord, RouteRecord, RouteTransaction } from "../../store.ts";
 import type {
@@ -19,7 +26,7 @@ import type {
 } from "../../core/transaction.ts";
 
 /** Operations a test can make fail once, to check the rollback path. */
-export type FakeFault = "claim" | "finalise" | "commit" | "salvage";
+export type FakeFault = "claim" | "finalise" | "destinations" | "commit" | "salvage";
 
 /**
  * What the fake database refuses for one route, every time, as a trigger
@@ -44,6 +51,10 @@ export interface Row {
   createdAt: number;
   updatedAt: number;
   sentAt: number | null;
+  /** `null`: queued before destinations existed. */
+  destinationKey: string | null;
+  /** A held route's own due time (its destination is paused or disabled). */
+  heldFrom: number | null;
 }
 
 /** One row of the fake `notifications`. */
@@ -68,6 +79,7 @@ export class FakeTables {
   readonly lockTimeouts: number[] = [];
   /** Every record handed to `finalise` (committed or not). */
   readonly finalised: Finalisation[] = [];
+  readonly destinations = new FakeDestinations();
   nextTx = 1;
   /** Transactions open right now. */
   open = 0;
@@ -133,6 +145,7 @@ export function applyOutcome(outcome: Outcome, now: number): Partial<Row> {
         status: "queued",
         attempts: outcome.attempts,
         nextAttemptAt: now + outcome.delayMs,
+        heldFrom: null,
         lastError: outcome.error,
         updatedAt: now,
       };
@@ -173,6 +186,7 @@ class FakeTransaction implements RouteTransaction {
   readonly #began: number;
   readonly #pending = new Map<string, Partial<Row>>();
   readonly #logged: { record: Finalisation; at: number }[] = [];
+  readonly #reports: PendingReport[] = [];
   #open = true;
 
   constructor(tables: FakeTables) {
@@ -187,16 +201,62 @@ class FakeTransaction implements RouteTransaction {
     this.#t.fault("claim");
     const excluded = new Set(params.exclude);
     const channels = params.channels && new Set(params.channels);
-    const due = [...this.#t.routes.values()]
+    const all = [...this.#t.routes.values()]
+      .filter((r) => r.status === "queued" && r.nextAttemptAt <= this.#began);
+    const candidates = all
       .filter((r) =>
-        r.status === "queued" && r.nextAttemptAt <= this.#began && !excluded.has(r.id) &&
-        (channels === undefined || channels.has(r.channel)) &&
+        !excluded.has(r.id) && (channels === undefined || channels.has(r.channel)) &&
         (this.#t.locks.get(r.id) ?? this.#id) === this.#id
       )
-      .sort((a, b) => a.priority - b.priority || a.nextAttemptAt - b.nextAttemptAt || a.seq - b.seq)
-      .slice(0, params.limit);
+      .sort((a, b) =>
+        a.priority - b.priority || a.nextAttemptAt - b.nextAttemptAt || a.seq - b.seq
+      );
+    // In claim order, lazily, as the index scan under LIMIT: a slot is taken
+    // only for a route that is then claimed.
+    const due: Row[] = [];
+    for (const r of candidates) {
+      if (due.length >= params.limit) break;
+      const d = this.#destinations.claimable(r, this.#id, this.#began, params.maxInFlight, all);
+      if (d) due.push(r);
+    }
     for (const r of due) this.#t.locks.set(r.id, this.#id);
-    return Promise.resolve(due.map((r) => this.#t.toRoute(r)));
+    return Promise.resolve(due.map((r) => {
+      const route = this.#t.toRoute(r);
+      if (r.destinationKey === null) return route;
+      const d = this.#destinations.get(r.channel, r.destinationKey);
+      return {
+        ...route,
+        destinationKey: r.destinationKey,
+        probe: d?.state === "open",
+        destinationDirty: d !== undefined && (d.state !== "closed" || d.consecutiveFailures > 0),
+      };
+    }));
+  }
+
+  get #destinations(): FakeDestinations {
+    return this.#t.destinations;
+  }
+
+  reportDestinations(
+    reports: readonly DestinationReport[],
+    policy: DestinationPolicy,
+  ): Promise<DestinationChange[]> {
+    this.#guard();
+    try {
+      this.#t.fault("destinations");
+    } catch (err) {
+      // As PostgresStore: undone to a savepoint, the transaction goes on.
+      const message = "destination health could not be recorded";
+      return Promise.reject(new HeraldError("HERALD_STORE", message, { cause: err }));
+    }
+    const at = this.#t.now(); // clock_timestamp()
+    const changes: DestinationChange[] = [];
+    for (const report of reports) {
+      const { pending, change } = this.#destinations.report(report, policy, at);
+      this.#reports.push(pending);
+      if (change) changes.push(change);
+    }
+    return Promise.resolve(changes);
   }
 
   finalise(
@@ -241,12 +301,18 @@ class FakeTransaction implements RouteTransaction {
       Object.assign(this.#t.routes.get(routeId)!, change);
     }
     for (const { record, at } of this.#logged) this.#t.log(record, at);
+    const lockedByOthers = (id: string): boolean =>
+      (this.#t.locks.get(id) ?? this.#id) !== this.#id;
+    for (const p of this.#reports) {
+      this.#destinations.commit(p, this.#t.routes.values(), lockedByOthers);
+    }
   }
 
   /** Ends the transaction: its locks go, it accepts no more calls. */
   release(): void {
     this.#open = false;
     this.#t.open--;
+    this.#destinations.release(this.#id);
     for (const [routeId, holder] of this.#t.locks) {
       if (holder === this.#id) this.#t.locks.delete(routeId);
     }

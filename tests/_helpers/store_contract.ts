@@ -18,12 +18,20 @@ import { CLAIM } from "./contract/claim.ts";
 import { FINALISE } from "./contract/finalise.ts";
 import { SALVAGE } from "./contract/salvage.ts";
 import { LISTEN } from "./contract/listen.ts";
+import { DESTINATIONS } from "./contract/destinations.ts";
 
 export { rec } from "./contract/fixtures.ts";
 export type { ContractTarget, OpenedStore } from "./contract/fixtures.ts";
 
 /** Every area of the contract, in the order they run. */
-const AREAS: readonly ContractArea[] = [ENQUEUE, CLAIM, FINALISE, SALVAGE, LISTEN];
+const AREAS: readonly ContractArea[] = [
+  ENQUEUE,
+  CLAIM,
+  FINALISE,
+  SALVAGE,
+  LISTEN,
+  DESTINATIONS,
+];
 
 /** Registers the suite for `target`. */
 export function storeContract(target: ContractTarget): void {

@@ -1,0 +1,313 @@
+/**
+ * Destinations: where routes go, and the health each one has of its own.
+ * Every route belongs to one destination, named by its channel and a key
+ * ({@link destinationKey}); the destination's state decides whether its
+ * routes may be claimed now. The state machine ({@link nextDestination}) is
+ * pure, so every store applies the same rules.
+ *
+ * ```
+ *            failureThreshold consecutive failures
+ *   closed ───────────────────────────────────────► open (routes held until the cool-down ends)
+ *     ▲                                              │ cool-down over: one probe route (half-open)
+ *     │   probe (or any send) succeeds               ▼
+ *     └──────────────────────────────────────── half-open ── probe fails ──► open (longer cool-down)
+ *
+ *   any state ── HTTP 410, or failing for disableAfterMs ──► disabled   (operator: enable)
+ *   any state ── operator: pause ──► paused                             (operator: resume)
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * The destination's stored state. `open` with its cool-down over is reported
+ * as `half_open` by the operator views: one probe route may go.
+ */
+export type DestinationState = "closed" | "open" | "paused" | "disabled";
+
+/** What one send says about its destination's health. */
+export type DestinationVerdict =
+  /** It answered: sent, or refused the route itself (a 4xx other than 410). */
+  | "ok"
+  /** Timeout, connection error, 5xx, 429: the destination is struggling. */
+  | "fail"
+  /** HTTP 410 Gone: the receiver says it will never take anything again. */
+  | "gone";
+
+/** The breaker's settings; every field has a default ({@link DESTINATION_DEFAULTS}). */
+export interface DestinationPolicy {
+  /** Consecutive failures that open a closed destination; default 5. */
+  readonly failureThreshold: number;
+  /** The first cool-down of an open destination; default 30 s, doubling with each trip. */
+  readonly cooldownMs: number;
+  /** The longest cool-down; default 10 minutes. */
+  readonly maxCooldownMs: number;
+  /** A destination failing without one success for this long is disabled; default 5 days. */
+  readonly disableAfterMs: number;
+}
+
+/** Defaults of {@link DestinationPolicy}. */
+export const DESTINATION_DEFAULTS: DestinationPolicy = {
+  failureThreshold: 5,
+  cooldownMs: 30_000,
+  maxCooldownMs: 600_000,
+  disableAfterMs: 5 * 24 * 3_600_000,
+};
+
+/** A destination's settings that override the worker's; `null`: the worker's. */
+export interface DestinationSettings {
+  /** Sends in flight at once across the fleet. */
+  readonly maxInFlight?: number | null;
+  /** Consecutive failures that open it. */
+  readonly failureThreshold?: number | null;
+  /** Its first cool-down, in milliseconds. */
+  readonly cooldownMs?: number | null;
+}
+
+/** The state machine's view of one destination row. */
+export interface DestinationHealth {
+  readonly state: DestinationState;
+  readonly consecutiveFailures: number;
+  readonly trips: number;
+  /** When an open destination's cool-down ends. */
+  readonly openUntil: number | null;
+  /** The first failure since the last success. */
+  readonly failingSince: number | null;
+  readonly lastFailureAt: number | null;
+  readonly lastSuccessAt: number | null;
+  /** The last failure's secret-free reason. */
+  readonly lastError: string | null;
+  /** Why it is disabled or paused. */
+  readonly reason: string | null;
+  readonly failureThreshold: number | null;
+  readonly cooldownMs: number | null;
+}
+
+/** The verdicts of one transaction's sends to one destination. */
+export interface DestinationReport {
+  readonly channel: string;
+  readonly key: string;
+  readonly ok: number;
+  readonly fail: number;
+  readonly gone: boolean;
+  /** A probe of a half-open destination was among them. */
+  readonly probe: boolean;
+  /** The last failure's secret-free reason. */
+  readonly error: string | null;
+}
+
+/** A change of state a report caused, for the worker's events. */
+export interface DestinationChange {
+  readonly channel: string;
+  readonly key: string;
+  readonly from: DestinationState;
+  readonly to: DestinationState;
+  /** For `open`: when the next probe may go. */
+  readonly openUntil: Date | null;
+  readonly trips: number;
+  readonly reason: string | null;
+}
+
+/**
+ * The destination after `report`, at `now` (the database's clock). Paused
+ * and disabled destinations only count; a success closes an open one; a
+ * failed probe opens it again for a longer cool-down.
+ */
+export function nextDestination(
+  d: DestinationHealth,
+  report: DestinationReport,
+  policy: DestinationPolicy,
+  now: number,
+): DestinationHealth {
+  if (report.gone) {
+    return {
+      ...d,
+      state: "disabled",
+      openUntil: null,
+      lastFailureAt: now,
+      lastError: report.error,
+      reason: "the receiver answered 410 Gone",
+    };
+  }
+  if (report.fail === 0) {
+    if (d.state === "paused" || d.state === "disabled") {
+      return { ...d, consecutiveFailures: 0, failingSince: null, lastSuccessAt: now };
+    }
+    return {
+      ...d,
+      state: "closed",
+      consecutiveFailures: 0,
+      trips: 0,
+      openUntil: null,
+      failingSince: null,
+      lastSuccessAt: now,
+      reason: null,
+    };
+  }
+  const failingSince = report.ok > 0 ? now : (d.failingSince ?? now);
+  const counted: DestinationHealth = {
+    ...d,
+    consecutiveFailures: (report.ok > 0 ? 0 : d.consecutiveFailures) + report.fail,
+    failingSince,
+    lastFailureAt: now,
+    lastError: report.error,
+    ...(report.ok > 0 ? { lastSuccessAt: now } : {}),
+  };
+  if (d.state === "paused" || d.state === "disabled") return counted;
+  if (now - failingSince >= policy.disableAfterMs) {
+    return {
+      ...counted,
+      state: "disabled",
+      openUntil: null,
+      reason: `failing without a success since ${new Date(failingSince).toISOString()}`,
+    };
+  }
+  const threshold = d.failureThreshold ?? policy.failureThreshold;
+  const trip = d.state === "open"
+    ? report.probe
+    : d.state === "closed" && counted.consecutiveFailures >= threshold;
+  if (!trip) return counted;
+  const trips = d.trips + 1;
+  return {
+    ...counted,
+    state: "open",
+    trips,
+    openUntil: now + cooldownOf(trips, d.cooldownMs ?? policy.cooldownMs, policy.maxCooldownMs),
+  };
+}
+
+/** The cool-down after the `trips`-th trip in a row: doubling from `base`, capped. */
+export function cooldownOf(trips: number, base: number, max: number): number {
+  return Math.min(base * 2 ** Math.min(Math.max(trips - 1, 0), 30), Math.max(max, base));
+}
+
+/** A fresh destination row: closed, no history. */
+export function freshDestination(): DestinationHealth {
+  return {
+    state: "closed",
+    consecutiveFailures: 0,
+    trips: 0,
+    openUntil: null,
+    failingSince: null,
+    lastFailureAt: null,
+    lastSuccessAt: null,
+    lastError: null,
+    reason: null,
+    failureThreshold: null,
+    cooldownMs: null,
+  };
+}
+
+/** The key of every destination of a channel that is not addressed by URL. */
+export const CHANNEL_WIDE = "*";
+
+/**
+ * Hosts where one origin serves many unrelated receivers, each behind its own
+ * secret URL (a Slack or Discord webhook, a Teams workflow, a Telegram bot):
+ * one revoked webhook must not disable the rest, so each URL there is a
+ * destination of its own.
+ */
+const SHARED_HOSTS =
+  /(^|\.)(hooks\.slack\.com|discord(app)?\.com|webhook\.office\.com|logic\.azure\.com|api\.telegram\.org)$/;
+
+/**
+ * The destination a route belongs to. For an http(s) URL: its origin
+ * (`scheme://host:port`), so every path of a dead host shares one state; on
+ * the shared webhook hosts above, the origin plus a short hash of the whole
+ * URL (never the URL: it holds the secret). Anything else (an e-mail
+ * address, a phone number, a chat id) goes through the channel's one
+ * provider: the whole channel is one destination, `*`.
+ */
+export function destinationKey(destination: string): string {
+  if (!/^https?:\/\//i.test(destination)) return CHANNEL_WIDE;
+  let url: URL;
+  try {
+    url = new URL(destination);
+  } catch {
+    return CHANNEL_WIDE;
+  }
+  if (!SHARED_HOSTS.test(url.hostname)) return url.origin;
+  return `${url.origin}#${fnv1a64(destination)}`;
+}
+
+/** True for a key named by origin: the default in-flight cap applies to it. */
+export function isOriginKey(key: string): boolean {
+  return key !== CHANNEL_WIDE;
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: a stable, non-secret tag (not a MAC). */
+function fnv1a64(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) {
+    hash ^= BigInt(byte);
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, "0");
+}
+
+/** One destination as the operator views show it. */
+export interface DestinationInfo {
+  readonly channel: string;
+  readonly key: string;
+  /** `half_open`: open, its cool-down over; the next route claimed is its probe. */
+  readonly state: DestinationState | "half_open";
+  readonly consecutiveFailures: number;
+  /** Trips since it was last closed; each doubles the cool-down. */
+  readonly trips: number;
+  readonly openUntil: Date | null;
+  readonly failingSince: Date | null;
+  readonly lastFailureAt: Date | null;
+  readonly lastSuccessAt: Date | null;
+  readonly lastError: string | null;
+  /** Why it is paused or disabled. */
+  readonly reason: string | null;
+  readonly settings: {
+    readonly maxInFlight: number | null;
+    readonly failureThreshold: number | null;
+    readonly cooldownMs: number | null;
+  };
+  /** Queued routes, held ones included. */
+  readonly queued: number;
+  /** The oldest due route's due time (held routes count from when they were due). */
+  readonly oldestDueAt: Date | null;
+  /**
+   * Sends holding one of its in-flight slots now; `null` for a channel-wide
+   * destination with no cap of its own (its sends take no slot).
+   */
+  readonly inFlight: number | null;
+  /** Attempts and failed attempts in the last hour. */
+  readonly attemptsLastHour: number;
+  readonly failuresLastHour: number;
+}
+
+/** The operator's control of destinations, on `PostgresStore` and the FakeStore harness. */
+export interface DestinationAdmin {
+  /** Every destination with a row or a queued route, most troubled first. */
+  destinations(): Promise<DestinationInfo[]>;
+  /** One destination, or `undefined` when it has neither a row nor a queued route. */
+  destination(channel: string, key: string): Promise<DestinationInfo | undefined>;
+  /**
+   * `pause`/`disable`: hold its queued routes (they stay queued, spend no
+   * attempt); `resume`/`enable`: release them, due when they were due, and
+   * close the breaker. Resolves with the state now.
+   */
+  setDestinationState(
+    channel: string,
+    key: string,
+    action: DestinationAction,
+    reason?: string,
+  ): Promise<DestinationState>;
+  /** Overrides the worker's settings for one destination; `null` clears one. */
+  configureDestination(channel: string, key: string, settings: DestinationSettings): Promise<void>;
+}
+
+/** What an operator can do to a destination's state. */
+export type DestinationAction = "pause" | "resume" | "disable" | "enable";
+
+/** The state an action leads to. */
+export function stateAfter(action: DestinationAction): DestinationState {
+  return action === "pause" ? "paused" : action === "disable" ? "disabled" : "closed";
+}
+
+/** Far in the future, but a real date: where held routes wait (`infinity` would not parse). */
+export const HELD_UNTIL: number = Date.UTC(9999, 11, 31);
