@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteRecord, RouteStatus } from "../core/route.ts";
 import { redact } from "../core/_redact.ts";
+import { HELD_UNTIL } from "../core/destination.ts";
 import { numberFlag } from "./_flags.ts";
 import { checkRouteIds, withDatabase } from "./_command.ts";
 import type { Command } from "./_command.ts";
@@ -93,7 +94,11 @@ export const routesCommand: Command = {
           r.channel,
           r.status,
           String(r.attempts),
-          r.status === "queued" ? formatTime(r.nextAttemptAt) : "-",
+          r.status !== "queued"
+            ? "-"
+            : r.nextAttemptAt.getTime() >= HELD_UNTIL
+            ? "held (destination paused or disabled)"
+            : formatTime(r.nextAttemptAt),
           (r.lastError ?? "").slice(0, 60),
         ]),
       ));

@@ -25,6 +25,7 @@ import { cancelCommand, migrateCommand, pruneCommand, retryCommand } from "./cha
 import { runCommand } from "./run.ts";
 import { guardUncaught } from "./_guard.ts";
 import { demoCommand } from "./demo.ts";
+import { destinationsCommand } from "./destinations.ts";
 
 export type { Io } from "./_command.ts";
 
@@ -39,6 +40,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   retry: retryCommand,
   cancel: cancelCommand,
   prune: pruneCommand,
+  destinations: destinationsCommand,
 };
 
 function usage(): string {

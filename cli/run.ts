@@ -37,6 +37,15 @@ export const runCommand: Command = {
   --max-attempts N             HERALD_MAX_ATTEMPTS  attempts before a route fails (default 10)
   --send-timeout MS            HERALD_SEND_TIMEOUT_MS  per-send timeout (default 30000)
   --shutdown-timeout MS        HERALD_SHUTDOWN_TIMEOUT_MS  grace for in-flight sends (default 10000)
+  --max-in-flight N            HERALD_MAX_IN_FLIGHT  sends in flight at once to one URL origin,
+                               across the fleet, unless the destination sets its own
+                               (default half of --concurrency, at least 1)
+  --failure-threshold N        HERALD_FAILURE_THRESHOLD  consecutive failures that open a
+                               destination (default 5)
+  --cooldown MS                HERALD_COOLDOWN_MS  an open destination's first cool-down,
+                               doubling per trip up to 10 minutes (default 30000)
+  --disable-after D            HERALD_DISABLE_AFTER  disable a destination failing this long
+                               without a success (default 5d)
   --no-listen                  HERALD_LISTEN=false  poll only (behind PgBouncer without --listen-url)
   --metrics-port P             HERALD_METRICS_PORT  serve /metrics and /healthz on this port
   --metrics-host H             HERALD_METRICS_HOST  address to bind (default 127.0.0.1)
@@ -55,6 +64,10 @@ The first SIGINT/SIGTERM stops claiming and lets sends finish; a second aborts t
     "max-attempts": { type: "string" },
     "send-timeout": { type: "string" },
     "shutdown-timeout": { type: "string" },
+    "max-in-flight": { type: "string" },
+    "failure-threshold": { type: "string" },
+    cooldown: { type: "string" },
+    "disable-after": { type: "string" },
     "no-listen": { type: "boolean" },
     "metrics-port": { type: "string" },
     "metrics-host": { type: "string" },
@@ -73,6 +86,9 @@ const FLAGS: Readonly<Record<string, string>> = {
   maxAttempts: "--max-attempts",
   sendTimeoutMs: "--send-timeout",
   shutdownTimeoutMs: "--shutdown-timeout",
+  "destinations.maxInFlight": "--max-in-flight",
+  "destinations.failureThreshold": "--failure-threshold",
+  "destinations.cooldownMs": "--cooldown",
 };
 
 /** What `run` was asked for, checked. */
@@ -158,11 +174,21 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
       numbers.concurrency,
     );
   }
+  const disableAfter = pick(values, "disable-after", env, "HERALD_DISABLE_AFTER");
+  const destinations = defined({
+    maxInFlight: num("max-in-flight", "HERALD_MAX_IN_FLIGHT"),
+    failureThreshold: num("failure-threshold", "HERALD_FAILURE_THRESHOLD"),
+    cooldownMs: num("cooldown", "HERALD_COOLDOWN_MS"),
+    disableAfterMs: disableAfter === undefined
+      ? undefined
+      : parseDuration("--disable-after", disableAfter),
+  });
   const options = {
     channels: channelsFromEnv(env),
     logger: common.logger,
     listen,
-    ...Object.fromEntries(Object.entries(numbers).filter(([, v]) => v !== undefined)),
+    ...defined(numbers),
+    ...(Object.keys(destinations).length === 0 ? {} : { destinations }),
   };
   try {
     checkWorkerOptions(options);
@@ -184,6 +210,16 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
       : parseDuration("--wait-for-database", wait),
   };
 }
+
+/** `values` without its undefined entries. */
+function defined<T extends object>(values: T): Defined<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Defined<
+    T
+  >;
+}
+
+/** `T` with each property optional and never `undefined`. */
+type Defined<T> = { [K in keyof T]?: Exclude<T[K], undefined> };
 
 /** How long `run` waits for an unreachable database by default. */
 const WAIT_DEFAULT_MS = 5 * 60_000;

@@ -31,7 +31,10 @@ export type DestinationVerdict =
   | "ok"
   /** Timeout, connection error, 5xx, 429: the destination is struggling. */
   | "fail"
-  /** HTTP 410 Gone: the receiver says it will never take anything again. */
+  /**
+   * HTTP 410 Gone: the receiver says it will never take anything again; it
+   * disables a destination that is one URL ({@link isSingleUrlKey}).
+   */
   | "gone";
 
 /** The breaker's settings; every field has a default ({@link DESTINATION_DEFAULTS}). */
@@ -228,6 +231,16 @@ export function destinationKey(destination: string): string {
   }
   if (!SHARED_HOSTS.test(url.hostname)) return url.origin;
   return `${url.origin}#${fnv1a64(destination)}`;
+}
+
+/**
+ * True when the key names one URL (a webhook on a shared host), so a 410
+ * Gone from it means the destination is gone. A 410 from one path of an
+ * origin says that path is gone, not the host's other paths: the route fails
+ * for good and the origin counts it as an answer.
+ */
+export function isSingleUrlKey(key: string): boolean {
+  return /#[0-9a-f]{16}$/.test(key);
 }
 
 /** True for a key named by origin: the default in-flight cap applies to it. */

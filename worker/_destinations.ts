@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isSingleUrlKey } from "../core/destination.ts";
 import type { DestinationChange, DestinationReport } from "../core/destination.ts";
 import type { DestinationEventDetail, DestinationEventName } from "../core/events.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -41,9 +42,9 @@ export function reportsOf(results: readonly AttemptResult[]): DestinationReport[
       };
       byKey.set(id, report);
     }
-    if (verdict === "ok") report.ok++;
     if (verdict === "fail") report.fail++;
-    if (verdict === "gone") report.gone = true;
+    else if (verdict === "gone" && isSingleUrlKey(key)) report.gone = true;
+    else report.ok++; // an answer: a 410 from one path of an origin too
     if (route.probe) report.probe = true;
     if (verdict !== "ok" && record.outcome.status !== "sent") report.error = record.outcome.error;
   }

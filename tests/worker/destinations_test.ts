@@ -125,17 +125,21 @@ describe("destinations, through the worker", () => {
     assert.equal(d?.consecutiveFailures, 0);
   });
 
-  it("410 Gone disables the destination; its other routes stay queued until it is enabled", async () => {
+  it("410 Gone from a webhook on a shared host disables it; its other routes stay queued until it is enabled", async () => {
+    const hook = "https://hooks.slack.com/services/T0/B0/revoked";
     let gone = true;
     const channel = scriptedChannel(() =>
       gone ? Promise.reject(new PermanentError("HTTP 410", { httpStatus: 410 })) : Promise.resolve()
     );
-    const { worker, store } = setup({ channels: { webhook: channel } });
+    const { worker, store } = setup({ channels: { slack: channel } });
     let disabled: DestinationEventDetail | undefined;
     worker.addEventListener("destination.disabled", (e) => (disabled = (e as CustomEvent).detail));
-    await store.enqueue({ kind: "k" }, routesTo(DEAD, 5));
+    await store.enqueue(
+      { kind: "k" },
+      Array.from({ length: 5 }, () => ({ channel: "slack", destination: hook })),
+    );
     await worker.tick();
-    assert.equal(disabled?.destination, DEAD);
+    assert.match(disabled?.destination ?? "", /^https:\/\/hooks\.slack\.com#[0-9a-f]{16}$/);
     assert.match(disabled?.reason ?? "", /410/);
     const [first, ...rest] = store.allRoutes();
     assert.equal(first?.status, "failed");
@@ -143,7 +147,7 @@ describe("destinations, through the worker", () => {
     assert.equal(await worker.tick(), 0);
 
     gone = false;
-    await store.setDestinationState("webhook", DEAD, "enable");
+    await store.setDestinationState("slack", disabled!.destination, "enable");
     await worker.tick();
     assert.deepEqual(store.allRoutes().map((r) => r.status), [
       "failed",
@@ -152,6 +156,22 @@ describe("destinations, through the worker", () => {
       "sent",
       "sent",
     ]);
+  });
+
+  it("410 Gone from one path of an origin fails that route only: the host's other paths go on", async () => {
+    const channel = scriptedChannel((route) =>
+      route.destination.endsWith("/gone")
+        ? Promise.reject(new PermanentError("HTTP 410", { httpStatus: 410 }))
+        : Promise.resolve()
+    );
+    const { worker, store } = setup({ channels: { webhook: channel } });
+    await store.enqueue({ kind: "k" }, [
+      { channel: "webhook", destination: `${DEAD}/gone` },
+      ...routesTo(DEAD, 3),
+    ]);
+    await worker.tick();
+    assert.deepEqual(store.allRoutes().map((r) => r.status), ["failed", "sent", "sent", "sent"]);
+    assert.equal((await store.destination("webhook", DEAD))?.state, "closed");
   });
 
   it("a refusal of a route by a live destination (4xx) counts as an answer, not a failure", async () => {

@@ -1,0 +1,193 @@
+/**
+ * `herald destinations`: the destinations' health, and the operator's
+ * controls (pause, resume, disable, enable, set). A destination is named by
+ * its channel and its key, or by any route address of it (a URL reduces to
+ * its destination; the secret in it is never printed).
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "../core/errors.ts";
+import { CHANNEL_WIDE, destinationKey, isSingleUrlKey } from "../core/destination.ts";
+import type {
+  DestinationAction,
+  DestinationInfo,
+  DestinationSettings,
+} from "../core/destination.ts";
+import { CHANNEL_NAME } from "../core/_validate.ts";
+import { numberFlag } from "./_flags.ts";
+import type { Values } from "./_flags.ts";
+import { withDatabase } from "./_command.ts";
+import type { Command } from "./_command.ts";
+import { formatDuration, formatTime, table } from "./_format.ts";
+
+const ACTIONS: readonly DestinationAction[] = ["pause", "resume", "disable", "enable"];
+
+/** `herald destinations` */
+export const destinationsCommand: Command = {
+  summary: "destinations' health (breaker state, in flight, failures, queue) and their controls",
+  usage: `herald destinations [list] [--json] [options]
+herald destinations show CHANNEL DESTINATION [--json]
+herald destinations pause|disable CHANNEL DESTINATION [--reason TEXT]
+herald destinations resume|enable CHANNEL DESTINATION
+herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--failure-threshold N]
+                        [--cooldown MS]     (each also takes 'default': back to the worker's)
+
+  DESTINATION   a key as 'list' prints it (an origin such as https://api.example.com, or *
+                for a channel's one provider), or any route address of it: a URL is reduced
+                to its destination
+  pause         hold its queued routes (they stay queued and spend nothing) until resume
+  disable       the same, as Herald does itself after failing for days (and on HTTP 410
+                from a webhook on a shared host such as hooks.slack.com)
+  resume, enable  release its held routes, each due when it was, and close its breaker`,
+  options: {
+    json: { type: "boolean" },
+    reason: { type: "string" },
+    "max-in-flight": { type: "string" },
+    "failure-threshold": { type: "string" },
+    cooldown: { type: "string" },
+  },
+  positionals: 3,
+  run(values, args, common, io) {
+    const [verb = "list", channel, destination] = args;
+    if (verb === "list") {
+      if (args.length > 1) throw new InvalidArgumentError("list", "takes no arguments");
+      return withDatabase(common, io, async ({ store }) => {
+        const all = await store.destinations();
+        if (values["json"]) { for (const d of all) io.out(JSON.stringify(d)); }
+        else io.out(all.length === 0 ? "no destinations yet" : listTable(all));
+        return 0;
+      });
+    }
+    const verbs = ["show", "set", ...ACTIONS];
+    if (!verbs.includes(verb)) {
+      throw new InvalidArgumentError("COMMAND", `must be list or one of ${verbs.join(", ")}`, verb);
+    }
+    const { name, key } = named(channel, destination);
+    if (verb === "set") {
+      const settings = readSettings(values);
+      return withDatabase(common, io, async ({ store }) => {
+        await store.configureDestination(name, key, settings);
+        io.out(`${name} ${key}: settings updated`);
+        return 0;
+      });
+    }
+    if (verb !== "show") {
+      const reason = typeof values["reason"] === "string" ? values["reason"] : undefined;
+      return withDatabase(common, io, async ({ store }) => {
+        const action = verb as DestinationAction;
+        // Pausing ahead of the first route is fine; resuming a name that matches nothing is a typo.
+        if ((action === "resume" || action === "enable") && !(await store.destination(name, key))) {
+          io.err(`herald: no destination ${name} ${key} (see 'herald destinations')`);
+          return 1;
+        }
+        const state = await store.setDestinationState(name, key, action, reason);
+        io.out(`${name} ${key}: ${state}`);
+        return 0;
+      });
+    }
+    return withDatabase(common, io, async ({ store }) => {
+      const d = await store.destination(name, key);
+      if (!d) {
+        io.err(`herald: no destination ${name} ${key} (no row and no queued route)`);
+        return 1;
+      }
+      io.out(values["json"] ? JSON.stringify(d) : detail(d));
+      return 0;
+    });
+  },
+};
+
+/** The channel and the destination key the arguments name. */
+function named(channel: string | undefined, destination: string | undefined) {
+  if (channel === undefined || !CHANNEL_NAME.test(channel)) {
+    throw new InvalidArgumentError("CHANNEL", "a channel name is required", channel);
+  }
+  if (destination === undefined || destination === "") {
+    throw new InvalidArgumentError("DESTINATION", "is required (see 'herald destinations')");
+  }
+  const isKey = destination === CHANNEL_WIDE || isSingleUrlKey(destination);
+  return { name: channel, key: isKey ? destination : destinationKey(destination) };
+}
+
+function readSettings(values: Values): DestinationSettings {
+  const setting = (flag: string): number | null | undefined => {
+    const raw = values[flag];
+    if (typeof raw !== "string") return undefined;
+    if (raw === "default") return null;
+    const n = numberFlag(`--${flag}`, raw);
+    if (n === undefined || !Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`--${flag}`, "must be a positive integer or 'default'", raw);
+    }
+    return n;
+  };
+  const settings = {
+    maxInFlight: setting("max-in-flight"),
+    failureThreshold: setting("failure-threshold"),
+    cooldownMs: setting("cooldown"),
+  };
+  const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+  if (Object.keys(given).length === 0) {
+    throw new InvalidArgumentError(
+      "set",
+      "give at least one of --max-in-flight, --failure-threshold, --cooldown",
+    );
+  }
+  return given;
+}
+
+function listTable(all: readonly DestinationInfo[]): string {
+  const now = Date.now();
+  return table(
+    [
+      "channel",
+      "destination",
+      "state",
+      "in flight",
+      "failures",
+      "1h fail rate",
+      "queued",
+      "oldest due",
+    ],
+    all.map((d) => [
+      d.channel,
+      d.key,
+      d.state === "open" && d.openUntil
+        ? `open ${formatDuration(d.openUntil.getTime() - now)}`
+        : d.state,
+      d.inFlight === null
+        ? "-"
+        : `${d.inFlight}${d.settings.maxInFlight ? `/${d.settings.maxInFlight}` : ""}`,
+      String(d.consecutiveFailures),
+      d.attemptsLastHour === 0
+        ? "-"
+        : `${
+          Math.round((100 * d.failuresLastHour) / d.attemptsLastHour)
+        }% of ${d.attemptsLastHour}`,
+      String(d.queued),
+      d.oldestDueAt ? formatDuration(now - d.oldestDueAt.getTime()) : "-",
+    ]),
+  );
+}
+
+function detail(d: DestinationInfo): string {
+  const setting = (
+    v: number | null,
+    unit = "",
+  ): string => (v === null ? "worker's default" : `${v}${unit}`);
+  return [
+    `channel:              ${d.channel}`,
+    `destination:          ${d.key}`,
+    `state:                ${d.state}${d.reason ? ` (${d.reason})` : ""}`,
+    `open until:           ${formatTime(d.openUntil)}`,
+    `consecutive failures: ${d.consecutiveFailures} (trips in a row: ${d.trips})`,
+    `failing since:        ${formatTime(d.failingSince)}`,
+    `last failure:         ${formatTime(d.lastFailureAt)}${d.lastError ? `: ${d.lastError}` : ""}`,
+    `last success:         ${formatTime(d.lastSuccessAt)}`,
+    `in flight:            ${d.inFlight ?? "- (no cap)"}`,
+    `last hour:            ${d.attemptsLastHour} attempt(s), ${d.failuresLastHour} failed`,
+    `queued:               ${d.queued}, oldest due ${formatTime(d.oldestDueAt)}`,
+    `max in flight:        ${setting(d.settings.maxInFlight)}`,
+    `failure threshold:    ${setting(d.settings.failureThreshold)}`,
+    `cooldown:             ${setting(d.settings.cooldownMs, " ms")}`,
+  ].join("\n");
+}

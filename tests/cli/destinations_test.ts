@@ -1,0 +1,123 @@
+/**
+ * `herald destinations` and the breaker flags of `herald run`, as an
+ * operator uses them: the real program, spawned under the runtime running the
+ * test, against the shared Postgres in a schema of its own and a local
+ * receiver that answers 503.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
+import { runProgram, RUNTIME } from "../_helpers/spawn.ts";
+import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
+
+describe(`herald destinations on ${RUNTIME}`, () => {
+  let env: Awaited<ReturnType<typeof freshStore>>;
+  let pg: Record<string, string>;
+  let server: TestServer;
+  before(async () => {
+    env = await freshStore();
+    await env.store.migrate();
+    server = await startServer((_req, res) => void res.writeHead(503).end());
+    pg = { DATABASE_URL, HERALD_SCHEMA: env.schema, HERALD_ALLOW_HOSTS: "127.0.0.1" };
+  });
+  after(async () => {
+    await server.close();
+    await env.cleanup();
+  });
+
+  it("a failing destination opens; list, show, pause, resume and set work on it", async () => {
+    const to = (n: number) => ["--to", `${server.url}/hook/${n}?token=s3cret`];
+    const enq = await runProgram(
+      ["enqueue", "--channel", "webhook", "--kind", "k", ...to(1), ...to(2), ...to(3), ...to(4)],
+      pg,
+    );
+    assert.equal(enq.code, 0, enq.stderr);
+    const ran = await runProgram([
+      "run",
+      "--once",
+      "--failure-threshold",
+      "2",
+      "--cooldown",
+      "600000",
+    ], pg);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(server.requests.length, 2, "two failures open it; the other two are held");
+    assert.match(ran.stderr, /destination opened/);
+
+    const listed = await runProgram(["destinations", "--json"], pg);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [d] = listed.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(d.key, server.url);
+    assert.equal(d.state, "open");
+    assert.equal(d.queued, 4);
+    assert.equal(d.consecutiveFailures, 2);
+    assert.doesNotMatch(listed.stdout, /s3cret/);
+
+    const table = await runProgram(["destinations"], pg);
+    assert.match(
+      table.stdout,
+      new RegExp(`^webhook\\s+${server.url.replace(/[.]/g, "\\.")}\\s+open `, "m"),
+    );
+
+    const paused = await runProgram([
+      "destinations",
+      "pause",
+      "webhook",
+      `${server.url}/any/path`,
+      "--reason",
+      "their outage",
+    ], pg);
+    assert.equal(paused.stdout.trim(), `webhook ${server.url}: paused`);
+    const shown = await runProgram(["destinations", "show", "webhook", server.url], pg);
+    assert.match(shown.stdout, /state:\s+paused \(their outage\)/);
+    assert.match(shown.stdout, /queued:\s+4/);
+
+    const set = await runProgram([
+      "destinations",
+      "set",
+      "webhook",
+      server.url,
+      "--max-in-flight",
+      "3",
+    ], pg);
+    assert.equal(set.code, 0, set.stderr);
+    const resumed = await runProgram(["destinations", "resume", "webhook", server.url], pg);
+    assert.equal(resumed.stdout.trim(), `webhook ${server.url}: closed`);
+    const after = JSON.parse(
+      (await runProgram(["destinations", "show", "webhook", server.url, "--json"], pg)).stdout,
+    );
+    assert.equal(after.state, "closed");
+    assert.equal(after.settings.maxInFlight, 3);
+  });
+
+  it("mistakes: usage errors exit 2 naming the flag, an unknown destination exits 1", async () => {
+    const usage: [string[], RegExp][] = [
+      [
+        ["destinations", "set", "webhook", "https://x.example"],
+        /--max-in-flight, --failure-threshold/,
+      ],
+      [["destinations", "set", "webhook", "https://x.example", "--cooldown", "0"], /'--cooldown'/],
+      [["destinations", "frobnicate", "webhook", "x"], /'COMMAND'/],
+      [["destinations", "pause", "webhook"], /'DESTINATION'/],
+      [["run", "--once", "--max-in-flight", "0"], /'--max-in-flight'/],
+    ];
+    for (const [args, message] of usage) {
+      const res = await runProgram(args, pg);
+      assert.equal(res.code, 2, `${args.join(" ")}: ${res.stderr}`);
+      assert.match(res.stderr, message);
+    }
+    const unknown = await runProgram(
+      ["destinations", "resume", "webhook", "https://never.example"],
+      pg,
+    );
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no destination webhook https:\/\/never\.example/);
+    assert.equal(
+      (await runProgram(["destinations", "show", "webhook", "https://never.example"], pg)).code,
+      1,
+    );
+  });
+});
