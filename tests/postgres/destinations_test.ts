@@ -1,0 +1,83 @@
+/**
+ * Destination isolation on a real database with real HTTP: a destination
+ * that never answers, queued ahead of a healthy one, holds at most its
+ * in-flight cap of the worker's loops (per-route mode) or of its
+ * transactions (batch mode), so every healthy route goes while the dead
+ * ones hang. The time this takes is the bench's figure
+ * (bench/destinations.ts), not an assertion here.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Worker } from "../../worker.ts";
+import { webhookChannel } from "../../channels/webhook.ts";
+import { silentLogger } from "../../observe/logger.ts";
+import { freshStore } from "../_helpers/pg.ts";
+import { startServer } from "../_helpers/http_server.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
+
+async function scenario(
+  { dead, healthy, routesPerTransaction }: {
+    dead: number;
+    healthy: number;
+    routesPerTransaction: number;
+  },
+): Promise<{ deadRequests: number; healthySent: number }> {
+  const env = await freshStore({ max: 6 });
+  let healthySeen = 0;
+  let allHealthy!: () => void;
+  const done = new Promise<void>((r) => (allHealthy = r));
+  const never = await startServer(() => {}); // answers nothing, ever
+  const fine = await startServer((_req, res) => {
+    res.writeHead(204).end();
+    if (++healthySeen === healthy) allHealthy();
+  });
+  try {
+    await env.store.migrate();
+    const to = (url: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ channel: "webhook", destination: `${url}/r/${i}` }));
+    await env.store.enqueue({ kind: "k" }, to(never.url, dead));
+    await env.store.enqueue({ kind: "k" }, to(fine.url, healthy));
+    const worker = new Worker({
+      store: env.store,
+      channels: { webhook: webhookChannel({ allowHosts: ["127.0.0.1"] }) },
+      concurrency: 4,
+      routesPerTransaction,
+      sendTimeoutMs: 600_000,
+      logger: silentLogger,
+    });
+    const running = worker.run();
+    await done;
+    const deadRequests = never.requests.length;
+    await worker.shutdown({ timeoutMs: 0 });
+    await running;
+    return { deadRequests, healthySent: healthySeen };
+  } finally {
+    await never.close();
+    await fine.close();
+    await env.cleanup();
+  }
+}
+
+describe("a destination that never answers, ahead of a healthy one", () => {
+  it("per-route mode: it holds two of four loops at most; every healthy route is sent", async () => {
+    const { deadRequests, healthySent } = await scenario({
+      dead: 100,
+      healthy: 20,
+      routesPerTransaction: 1,
+    });
+    assert.equal(healthySent, 20);
+    assert.ok(deadRequests <= 2, `${deadRequests} sends to the dead destination in flight`);
+  });
+
+  it("batch mode (20 per transaction): it holds two transactions at most; every healthy route is sent", async () => {
+    const { deadRequests, healthySent } = await scenario({
+      dead: 200,
+      healthy: 20,
+      routesPerTransaction: 20,
+    });
+    assert.equal(healthySent, 20);
+    assert.ok(deadRequests <= 40, `${deadRequests} sends to the dead destination in flight`);
+  });
+});
