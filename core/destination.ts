@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { InvalidArgumentError } from "./errors.ts";
 
 /**
  * The destination's stored state. `open` with its cool-down over is reported
@@ -57,10 +58,23 @@ export const DESTINATION_DEFAULTS: DestinationPolicy = {
   disableAfterMs: 5 * 24 * 3_600_000,
 };
 
+/**
+ * A rate limit, enforced across the fleet in the destination's row: at most
+ * `perSecond` sends a second on average, `burst` of them back to back.
+ */
+export interface RateLimit {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
 /** A destination's settings that override the worker's; `null`: the worker's. */
 export interface DestinationSettings {
   /** Sends in flight at once across the fleet. */
   readonly maxInFlight?: number | null;
+  /** Sends a second, across the fleet (a fraction for less than one a second). */
+  readonly ratePerSecond?: number | null;
+  /** Sends allowed back to back within the rate; default 1. */
+  readonly burst?: number | null;
   /** Consecutive failures that open it. */
   readonly failureThreshold?: number | null;
   /** Its first cool-down, in milliseconds. */
@@ -278,6 +292,8 @@ export interface DestinationInfo {
     readonly maxInFlight: number | null;
     readonly failureThreshold: number | null;
     readonly cooldownMs: number | null;
+    readonly ratePerSecond: number | null;
+    readonly burst: number | null;
   };
   /** Queued routes, held ones included. */
   readonly queued: number;
@@ -324,3 +340,30 @@ export function stateAfter(action: DestinationAction): DestinationState {
 
 /** Far in the future, but a real date: where held routes wait (`infinity` would not parse). */
 export const HELD_UNTIL: number = Date.UTC(9999, 11, 31);
+
+/**
+ * Checks settings before any store sees them: counts are positive integers,
+ * the rate a positive number of sends a second (at most 1,000,000); `null`
+ * clears one. Throws `InvalidArgumentError` naming the field.
+ */
+export function checkSettings(settings: DestinationSettings): void {
+  if (typeof settings !== "object" || settings === null) {
+    throw new InvalidArgumentError("settings", "must be an object", settings);
+  }
+  const known = ["maxInFlight", "failureThreshold", "cooldownMs", "ratePerSecond", "burst"];
+  for (const [field, value] of Object.entries(settings)) {
+    if (!known.includes(field)) {
+      throw new InvalidArgumentError(field, "is not a destination setting");
+    }
+    if (value === null || value === undefined) continue;
+    const ok = field === "ratePerSecond"
+      ? typeof value === "number" && Number.isFinite(value) && value > 0 && value <= 1_000_000
+      : Number.isInteger(value) && value > 0 && value <= 2_147_483_647;
+    if (!ok) {
+      const what = field === "ratePerSecond"
+        ? "a positive number up to 1000000"
+        : "a positive integer";
+      throw new InvalidArgumentError(field, `must be ${what} or null`, value);
+    }
+  }
+}

@@ -72,6 +72,11 @@ export interface Route {
   readonly probe?: boolean;
   /** The destination has failures or a state to clear: a success must be reported. */
   readonly destinationDirty?: boolean;
+  /**
+   * For a rate-limited destination: milliseconds from the claim until its
+   * next token (when another of its routes may go).
+   */
+  readonly nextTokenMs?: number;
 }
 
 /** A W3C Trace Context, as stored with a notification and sent on to receivers. */

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Finalisation } from "./route.ts";
+import type { RateLimit } from "./destination.ts";
 
 /** What `RouteTransaction.claimDue` takes. */
 export interface ClaimParams {
@@ -24,6 +25,17 @@ export interface ClaimParams {
    * its cap is not claimed.
    */
   readonly maxInFlight?: number;
+  /**
+   * Rate limits of destinations of these channels that set none of their own
+   * (each channel's published provider limit). A route whose destination has
+   * no token now is not claimed: deferred, not attempted, not charged.
+   */
+  readonly rates?: readonly ChannelRate[];
+}
+
+/** A channel's default rate limit, per destination of it. */
+export interface ChannelRate extends RateLimit {
+  readonly channel: string;
 }
 
 /**

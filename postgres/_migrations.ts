@@ -90,6 +90,10 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
       max_in_flight int CHECK (max_in_flight IS NULL OR max_in_flight > 0),
       failure_threshold int CHECK (failure_threshold IS NULL OR failure_threshold > 0),
       cooldown_ms int CHECK (cooldown_ms IS NULL OR cooldown_ms > 0),
+      rate_per_sec float8 CHECK (rate_per_sec IS NULL OR rate_per_sec > 0),
+      burst int CHECK (burst IS NULL OR burst > 0),
+      -- The rate limiter's theoretical arrival time (GCRA): the next send is due then.
+      tat timestamptz,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (channel, key)

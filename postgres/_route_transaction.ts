@@ -89,45 +89,94 @@ export class PgRouteTransaction {
     const anyChannel = params.channels === undefined;
     const channels = `{${(params.channels ?? []).join(",")}}`;
     const cap = params.maxInFlight ?? null;
+    const rates = params.rates ?? [];
+    const rateChannels = `{${rates.map((r) => r.channel).join(",")}}`;
+    const perSecond = `{${rates.map((r) => r.perSecond).join(",")}}`;
+    const bursts = `{${rates.map((r) => r.burst).join(",")}}`;
     const rows = await this.#query((tx) => {
       const s = tx(this.#schema);
-      // The in-flight slots are taken in the claim's filter, row by row in
-      // claim order; a sorting plan would run the filter over every due row
-      // first and take slots of destinations it then does not claim. Sent in
-      // the same write as the claim: no round trip of its own.
-      tx`SELECT set_config('enable_sort', 'off', true)`.execute().catch(() => {});
+      // The in-flight slots and the rate limiter's row are taken in the claim's
+      // filter, row by row in claim order; a sorting plan would run the filter
+      // over every due row first and take what it then does not claim. JIT off
+      // too: the sorts a claim does need (a few rows) then look costly enough
+      // to compile, which took a second. Sent in the same write as the claim:
+      // no round trip of its own.
+      tx`SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)`
+        .execute().catch(() => {});
       return tx`
-      SELECT r.route_id, r.notification_id, r.channel, r.destination, r.attempts,
-             r.max_attempts, r.priority, r.created_at, n.kind, n.payload,
-             n.traceparent, n.tracestate, r.destination_key, d.state AS destination_state,
-             coalesce(d.state <> 'closed' OR d.consecutive_failures > 0, false) AS destination_dirty
-      FROM ${s}.notification_routes r
-      JOIN ${s}.notifications n ON n.id = r.notification_id
-      LEFT JOIN ${s}.destinations d ON d.channel = r.channel AND d.key = r.destination_key
-      WHERE r.status = 'queued'
-        AND r.next_attempt_at <= now()
-        AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
-        AND (${anyChannel}::boolean OR r.channel = ANY(${channels}::text[]))
-        AND (d.state IS NULL OR d.state = 'closed' OR (
-          -- Half-open: only the destination's first due route, as its one probe.
-          d.state = 'open' AND d.open_until <= now() AND r.route_id = (
-            SELECT h.route_id FROM ${s}.notification_routes h
-            WHERE h.channel = r.channel AND h.destination_key = r.destination_key
-              AND h.status = 'queued' AND h.next_attempt_at <= now()
-            ORDER BY h.priority, h.next_attempt_at LIMIT 1)))
-        AND (r.destination_key IS NULL OR NOT EXISTS (
-          -- A slot of the destination's in-flight cap; an advisory lock, so it
-          -- ends with the transaction or the connection, whatever kills them.
-          SELECT FROM (SELECT CASE WHEN d.state = 'open' THEN 1
-                          ELSE coalesce(d.max_in_flight, CASE WHEN r.destination_key <> '*'
-                                                         THEN ${cap}::int END) END AS cap) c
-          WHERE c.cap IS NOT NULL AND NOT EXISTS (
-            SELECT FROM generate_series(1, c.cap) AS slot(n)
-            WHERE pg_try_advisory_xact_lock(
-              hashtext(${this.#lockPrefix} || r.channel || E'\n' || r.destination_key), slot.n))))
-      ORDER BY r.priority, r.next_attempt_at
-      LIMIT ${params.limit}
-      FOR UPDATE OF r SKIP LOCKED`;
+      WITH claimed AS (
+        SELECT r.ctid AS at_row, r.route_id, r.notification_id, r.channel, r.destination,
+               r.attempts, r.max_attempts, r.priority, r.next_attempt_at, r.created_at,
+               n.kind, n.payload, n.traceparent, n.tracestate, r.destination_key,
+               d.state AS destination_state,
+               coalesce(d.state <> 'closed' OR d.consecutive_failures > 0, false)
+                 AS destination_dirty,
+               lim.rate, lim.burst
+        FROM ${s}.notification_routes r
+        JOIN ${s}.notifications n ON n.id = r.notification_id
+        LEFT JOIN ${s}.destinations d ON d.channel = r.channel AND d.key = r.destination_key
+        CROSS JOIN LATERAL (
+          SELECT CASE WHEN r.destination_key IS NOT NULL THEN coalesce(d.rate_per_sec,
+                   (${perSecond}::float8[])[array_position(${rateChannels}::text[], r.channel)])
+                 END AS rate,
+                 coalesce(d.burst,
+                   (${bursts}::int[])[array_position(${rateChannels}::text[], r.channel)], 1)
+                   AS burst) lim
+        WHERE r.status = 'queued'
+          AND r.next_attempt_at <= now()
+          AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
+          AND (${anyChannel}::boolean OR r.channel = ANY(${channels}::text[]))
+          AND (d.state IS NULL OR d.state = 'closed' OR (
+            -- Half-open: only the destination's first due route, as its one probe.
+            d.state = 'open' AND d.open_until <= now() AND r.route_id = (
+              SELECT h.route_id FROM ${s}.notification_routes h
+              WHERE h.channel = r.channel AND h.destination_key = r.destination_key
+                AND h.status = 'queued' AND h.next_attempt_at <= now()
+              ORDER BY h.priority, h.next_attempt_at LIMIT 1)))
+          AND (r.destination_key IS NULL OR NOT EXISTS (
+            -- A slot of the destination's in-flight cap; an advisory lock, so it
+            -- ends with the transaction or the connection, whatever kills them.
+            SELECT FROM (SELECT CASE WHEN d.state = 'open' THEN 1
+                            ELSE coalesce(d.max_in_flight, CASE WHEN r.destination_key <> '*'
+                                                           THEN ${cap}::int END) END AS cap) c
+            WHERE c.cap IS NOT NULL AND NOT EXISTS (
+              SELECT FROM generate_series(1, c.cap) AS slot(n)
+              WHERE pg_try_advisory_xact_lock(
+                hashtext(${this.#lockPrefix} || r.channel || E'\n' || r.destination_key),
+                slot.n))))
+          AND (lim.rate IS NULL OR EXISTS (
+            -- A token: the limiter's row, locked (one sender at a time takes
+            -- tokens), its next send due within the burst.
+            SELECT FROM ${s}.destinations l
+            WHERE l.channel = r.channel AND l.key = r.destination_key
+              AND coalesce(l.tat, '-infinity') <=
+                now() + (lim.burst - 1) / lim.rate * interval '1 second'
+            FOR UPDATE SKIP LOCKED))
+        ORDER BY r.priority, r.next_attempt_at
+        LIMIT ${params.limit}
+        FOR UPDATE OF r SKIP LOCKED
+      ), ranked AS (
+        SELECT c.*, row_number() OVER (
+          PARTITION BY c.channel, c.destination_key
+          ORDER BY c.priority, c.next_attempt_at, c.at_row) AS rn
+        FROM claimed c
+      ), tokens AS (
+        -- One token per transaction and rate-limited destination; its other
+        -- routes claimed here stay queued (locked until this commits).
+        UPDATE ${s}.destinations d
+        SET tat = greatest(coalesce(d.tat, '-infinity'), now()) + interval '1 second' / k.rate
+        FROM (SELECT DISTINCT channel, destination_key, rate, burst FROM claimed
+              WHERE rate IS NOT NULL) k
+        WHERE d.channel = k.channel AND d.key = k.destination_key
+        RETURNING d.channel, d.key, greatest(0, extract(epoch FROM d.tat - now()) * 1000
+          - (k.burst - 1) * 1000 / k.rate) AS next_token_ms
+      )
+      SELECT ranked.*, tokens.next_token_ms
+      FROM ranked
+      LEFT JOIN tokens ON tokens.channel = ranked.channel AND tokens.key = ranked.destination_key
+      WHERE ranked.rate IS NULL OR ranked.rn = 1
+      -- The claim's own order: equal keys come off the index in row order.
+      ORDER BY ranked.priority, ranked.next_attempt_at, ranked.at_row`;
     });
     return rows.map((row) => ({
       id: row["route_id"],
@@ -147,6 +196,7 @@ export class PgRouteTransaction {
         destinationKey: row["destination_key"],
         probe: row["destination_state"] === "open",
         destinationDirty: row["destination_dirty"],
+        ...(row["next_token_ms"] === null ? {} : { nextTokenMs: Number(row["next_token_ms"]) }),
       }),
     }));
   }

@@ -7,8 +7,7 @@
  * @module
  */
 import type postgres from "postgres";
-import { InvalidArgumentError } from "../core/errors.ts";
-import { HELD_UNTIL, nextDestination, stateAfter } from "../core/destination.ts";
+import { checkSettings, HELD_UNTIL, nextDestination, stateAfter } from "../core/destination.ts";
 import type {
   DestinationAction,
   DestinationChange,
@@ -168,18 +167,21 @@ export async function configureDestination(
   key: string,
   settings: DestinationSettings,
 ): Promise<void> {
-  for (const [field, value] of Object.entries(settings)) {
-    if (value !== null && value !== undefined && !(Number.isInteger(value) && value > 0)) {
-      throw new InvalidArgumentError(field, "must be a positive integer or null", value);
-    }
-  }
+  checkSettings(settings);
   const keep = (field: keyof DestinationSettings): boolean => settings[field] === undefined;
   const s = sql(schema);
   await sql`
-    INSERT INTO ${s}.destinations AS d (channel, key, max_in_flight, failure_threshold, cooldown_ms)
+    INSERT INTO ${s}.destinations AS d
+      (channel, key, max_in_flight, failure_threshold, cooldown_ms, rate_per_sec, burst)
     VALUES (${channel}, ${key}, ${settings.maxInFlight ?? null},
-            ${settings.failureThreshold ?? null}, ${settings.cooldownMs ?? null})
+            ${settings.failureThreshold ?? null}, ${settings.cooldownMs ?? null},
+            ${settings.ratePerSecond ?? null}::float8, ${settings.burst ?? null})
     ON CONFLICT (channel, key) DO UPDATE SET
+      rate_per_sec = CASE WHEN ${keep("ratePerSecond")} THEN d.rate_per_sec
+                          ELSE excluded.rate_per_sec END,
+      burst = CASE WHEN ${keep("burst")} THEN d.burst ELSE excluded.burst END,
+      -- A new limit takes effect now, not after the old one's backlog of tokens.
+      tat = CASE WHEN ${keep("ratePerSecond") && keep("burst")} THEN d.tat END,
       max_in_flight = CASE WHEN ${keep("maxInFlight")} THEN d.max_in_flight
                            ELSE excluded.max_in_flight END,
       failure_threshold = CASE WHEN ${keep("failureThreshold")} THEN d.failure_threshold
@@ -213,7 +215,8 @@ export async function listDestinations(
       SELECT coalesce(d.channel, q.channel) AS channel, coalesce(d.key, q.key) AS key,
              d.state, d.consecutive_failures, d.trips, d.open_until, d.failing_since,
              d.last_failure_at, d.last_success_at, d.last_error, d.reason, d.max_in_flight,
-             d.failure_threshold, d.cooldown_ms, coalesce(q.queued, 0) AS queued, q.oldest_due
+             d.failure_threshold, d.cooldown_ms, d.rate_per_sec, d.burst,
+             coalesce(q.queued, 0) AS queued, q.oldest_due
       FROM (SELECT * FROM ${s}.destinations
             WHERE ${all} OR (channel = ${one?.channel ?? ""} AND key = ${one?.key ?? ""})) d
       FULL JOIN q ON q.channel = d.channel AND q.key = d.key
@@ -259,6 +262,8 @@ function toInfo(row: postgres.Row): DestinationInfo {
       maxInFlight: row["max_in_flight"] ?? null,
       failureThreshold: health.failureThreshold,
       cooldownMs: health.cooldownMs,
+      ratePerSecond: row["rate_per_sec"] ?? null,
+      burst: row["burst"] ?? null,
     },
     queued: row["queued"],
     oldestDueAt: row["oldest_due"] ?? null,

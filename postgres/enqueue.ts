@@ -128,6 +128,12 @@ async function insertNotification(
              CASE WHEN state IN ('paused', 'disabled') OR (state = 'open' AND due < open_until)
                   THEN due END
       FROM x ORDER BY seq
+    ), known AS (
+      -- A destination's row exists from its first route on: its rate limiter's
+      -- row must be there to lock before anything is sent to it.
+      INSERT INTO ${tx(schema)}.destinations (channel, key)
+      SELECT DISTINCT channel, destination_key FROM x WHERE state IS NULL
+      ON CONFLICT DO NOTHING
     )
     SELECT pg_notify(${wakeChannel(schema)}, '')
     FROM (SELECT 1 FROM x WHERE due <= clock_timestamp()

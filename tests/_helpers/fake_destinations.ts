@@ -8,6 +8,7 @@
  */
 import {
   CHANNEL_WIDE,
+  checkSettings,
   freshDestination,
   HELD_UNTIL,
   nextDestination,
@@ -22,13 +23,22 @@ import type {
   DestinationReport,
   DestinationSettings,
   DestinationState,
+  RateLimit,
 } from "../../core/destination.ts";
-import { InvalidArgumentError } from "../../core/errors.ts";
+import type { ChannelRate } from "../../core/transaction.ts";
 import type { AttemptRecord } from "../../store.ts";
 
 /** One fake destination row. */
 export interface FakeDestination extends DestinationHealth {
   readonly maxInFlight: number | null;
+  readonly ratePerSecond: number | null;
+  readonly burst: number | null;
+  /** The rate limiter's theoretical arrival time (GCRA). */
+  readonly tat: number | null;
+}
+
+function fresh(): FakeDestination {
+  return { ...freshDestination(), maxInFlight: null, ratePerSecond: null, burst: null, tat: null };
 }
 
 /** What the fake destinations need of a route row. */
@@ -54,6 +64,56 @@ export class FakeDestinations {
   readonly rows = new Map<string, FakeDestination>();
   /** destination -> transactions holding one of its in-flight slots */
   readonly slots = new Map<string, Set<number>>();
+  /** destination -> the transaction holding its limiter row's lock */
+  readonly limiters = new Map<string, number>();
+  /** Tokens taken, per transaction, written on commit. */
+  readonly #tokens = new Map<number, Map<string, number>>();
+
+  /** Creates the destination's row if it has none (as enqueue does). */
+  ensure(channel: string, key: string): void {
+    const id = idOf(channel, key);
+    if (!this.rows.has(id)) this.rows.set(id, fresh());
+  }
+
+  /** The rate limit applying to `r`'s destination, if any. */
+  rateOf(r: DestinationRow, rates: readonly ChannelRate[]): RateLimit | undefined {
+    if (r.destinationKey === null) return undefined;
+    const d = this.get(r.channel, r.destinationKey);
+    const fallback = rates.find((x) => x.channel === r.channel);
+    const perSecond = d?.ratePerSecond ?? fallback?.perSecond;
+    if (perSecond === undefined) return undefined;
+    return { perSecond, burst: d?.burst ?? fallback?.burst ?? 1 };
+  }
+
+  /**
+   * Takes one token of `r`'s rate-limited destination for transaction `tx`:
+   * the limiter row must be free (or tx's) and its next send due within the
+   * burst. Returns the wait until its next token, or `undefined` for none.
+   */
+  token(r: DestinationRow, limit: RateLimit, tx: number, now: number): number | undefined {
+    const id = idOf(r.channel, r.destinationKey!);
+    const d = this.rows.get(id);
+    const holder = this.limiters.get(id);
+    if (!d || (holder !== undefined && holder !== tx)) return undefined;
+    const interval = 1_000 / limit.perSecond;
+    const mine = this.#tokens.get(tx) ?? new Map<string, number>();
+    if (mine.has(id)) return undefined; // one token per transaction and destination
+    const tat = d.tat ?? -Infinity;
+    if (tat > now + (limit.burst - 1) * interval) return undefined;
+    this.limiters.set(id, tx);
+    const next = Math.max(tat, now) + interval;
+    mine.set(id, next);
+    this.#tokens.set(tx, mine);
+    return Math.max(0, next - now - (limit.burst - 1) * interval);
+  }
+
+  /** Writes transaction `tx`'s tokens (its commit). */
+  commitTokens(tx: number): void {
+    for (const [id, tat] of this.#tokens.get(tx) ?? []) {
+      const d = this.rows.get(id);
+      if (d) this.rows.set(id, { ...d, tat });
+    }
+  }
 
   get(channel: string, key: string): FakeDestination | undefined {
     return this.rows.get(idOf(channel, key));
@@ -61,17 +121,18 @@ export class FakeDestinations {
 
   /**
    * The claim's filter for one due route, in claim order: its destination's
-   * state lets it go now, and (where a cap applies) transaction `tx` holds or
-   * takes one of the destination's slots.
+   * state lets it go now, it has a token (where a rate applies), and (where a
+   * cap applies) transaction `tx` holds or takes one of its slots. `false`,
+   * or what the claim tells of the route.
    */
   claimable(
     r: DestinationRow,
     tx: number,
     now: number,
-    maxInFlight: number | undefined,
+    params: { readonly maxInFlight?: number; readonly rates?: readonly ChannelRate[] },
     due: readonly DestinationRow[],
-  ): boolean {
-    if (r.destinationKey === null) return true;
+  ): false | { readonly nextTokenMs?: number } {
+    if (r.destinationKey === null) return {};
     const d = this.get(r.channel, r.destinationKey);
     const halfOpen = d?.state === "open" && d.openUntil !== null && d.openUntil <= now;
     if (d && d.state !== "closed" && !halfOpen) return false;
@@ -83,21 +144,27 @@ export class FakeDestinations {
         )[0];
       if (first?.id !== r.id) return false;
     }
+    const id = idOf(r.channel, r.destinationKey);
     const cap = halfOpen
       ? 1
-      : d?.maxInFlight ?? (r.destinationKey !== CHANNEL_WIDE ? maxInFlight : undefined);
-    if (cap === undefined) return true;
-    const id = idOf(r.channel, r.destinationKey);
+      : d?.maxInFlight ?? (r.destinationKey !== CHANNEL_WIDE ? params.maxInFlight : undefined);
     const holders = this.slots.get(id) ?? new Set<number>();
-    if (!holders.has(tx) && holders.size >= cap) return false;
-    holders.add(tx);
-    this.slots.set(id, holders);
-    return true;
+    if (cap !== undefined && !holders.has(tx) && holders.size >= cap) return false;
+    const limit = this.rateOf(r, params.rates ?? []);
+    const nextTokenMs = limit === undefined ? undefined : this.token(r, limit, tx, now);
+    if (limit !== undefined && nextTokenMs === undefined) return false;
+    if (cap !== undefined) {
+      holders.add(tx);
+      this.slots.set(id, holders);
+    }
+    return nextTokenMs === undefined ? {} : { nextTokenMs };
   }
 
-  /** Ends transaction `tx`'s hold on every slot. */
+  /** Ends transaction `tx`'s hold on every slot and limiter row; its tokens not committed go. */
   release(tx: number): void {
     for (const holders of this.slots.values()) holders.delete(tx);
+    for (const [id, holder] of this.limiters) if (holder === tx) this.limiters.delete(id);
+    this.#tokens.delete(tx);
   }
 
   /** A report's effect, computed now (as the locked row is read) and applied on commit. */
@@ -107,10 +174,10 @@ export class FakeDestinations {
     now: number,
   ): { pending: PendingReport; change: DestinationChange | undefined } {
     const id = idOf(report.channel, report.key);
-    const before = this.rows.get(id) ?? { ...freshDestination(), maxInFlight: null };
+    const before = this.rows.get(id) ?? fresh();
     const after = {
+      ...before,
       ...nextDestination(before, report, policy, now),
-      maxInFlight: before.maxInFlight,
     };
     const changed = after.state !== before.state || after.openUntil !== before.openUntil;
     return {
@@ -135,8 +202,16 @@ export class FakeDestinations {
     routes: Iterable<DestinationRow>,
     lockedByOthers: (id: string) => boolean,
   ): void {
-    const before = this.rows.get(p.id)?.state ?? "closed";
-    this.rows.set(p.id, p.after);
+    const current = this.rows.get(p.id) ?? fresh();
+    const before = current.state;
+    // The report's health, the row's settings and limiter as they are now.
+    this.rows.set(p.id, {
+      ...p.after,
+      tat: current.tat,
+      ratePerSecond: current.ratePerSecond,
+      burst: current.burst,
+      maxInFlight: current.maxInFlight,
+    });
     if (p.after.state !== "closed") park(p.id, p.after, routes, lockedByOthers);
     else if (before !== "closed") release(p.id, routes, lockedByOthers);
   }
@@ -151,7 +226,7 @@ export class FakeDestinations {
     lockedByOthers: (id: string) => boolean,
   ): { state: DestinationState; released: boolean } {
     const id = idOf(channel, key);
-    const before = this.rows.get(id) ?? { ...freshDestination(), maxInFlight: null };
+    const before = this.rows.get(id) ?? fresh();
     const state = stateAfter(action);
     const closing = state === "closed";
     const after: FakeDestination = {
@@ -173,17 +248,16 @@ export class FakeDestinations {
 
   /** As `PostgresStore.configureDestination`. */
   configure(channel: string, key: string, settings: DestinationSettings): void {
-    for (const [field, value] of Object.entries(settings)) {
-      if (value !== null && value !== undefined && !(Number.isInteger(value) && value > 0)) {
-        throw new InvalidArgumentError(field, "must be a positive integer or null", value);
-      }
-    }
+    checkSettings(settings);
     const id = idOf(channel, key);
-    const before = this.rows.get(id) ?? { ...freshDestination(), maxInFlight: null };
+    const before = this.rows.get(id) ?? fresh();
     const pick = <T>(value: T | null | undefined, old: T | null): T | null =>
       value === undefined ? old : value;
     this.rows.set(id, {
       ...before,
+      tat: settings.ratePerSecond === undefined && settings.burst === undefined ? before.tat : null,
+      ratePerSecond: pick(settings.ratePerSecond, before.ratePerSecond),
+      burst: pick(settings.burst, before.burst),
       maxInFlight: pick(settings.maxInFlight, before.maxInFlight),
       failureThreshold: pick(settings.failureThreshold, before.failureThreshold),
       cooldownMs: pick(settings.cooldownMs, before.cooldownMs),
@@ -223,7 +297,7 @@ export class FakeDestinations {
     const order = { disabled: 0, open: 1, half_open: 1, paused: 2, closed: 3 };
     return [...ids].map((id): DestinationInfo => {
       const [channel, key] = splitId(id);
-      const d = this.rows.get(id) ?? { ...freshDestination(), maxInFlight: null };
+      const d = this.rows.get(id) ?? fresh();
       const q = queued.get(id);
       const halfOpen = d.state === "open" && d.openUntil !== null && d.openUntil <= now;
       const date = (t: number | null): Date | null => (t === null ? null : new Date(t));
@@ -243,6 +317,8 @@ export class FakeDestinations {
           maxInFlight: d.maxInFlight,
           failureThreshold: d.failureThreshold,
           cooldownMs: d.cooldownMs,
+          ratePerSecond: d.ratePerSecond,
+          burst: d.burst,
         },
         queued: q?.n ?? 0,
         oldestDueAt: date(q?.oldest ?? null),

@@ -142,6 +142,7 @@ export class FakeStore implements Store, DestinationAdmin {
       const routeIds = checked.routes.map((r) => {
         const id = crypto.randomUUID();
         const key = destinationKey(r.destination);
+        this.#t.destinations.ensure(r.channel, key);
         const d = this.#t.destinations.get(r.channel, key);
         const at = dueAtEnqueue(d, r.deliverAt?.getTime() ?? now);
         if (at.heldFrom === null && at.nextAttemptAt <= now) due = true;

@@ -214,10 +214,13 @@ class FakeTransaction implements RouteTransaction {
     // In claim order, lazily, as the index scan under LIMIT: a slot is taken
     // only for a route that is then claimed.
     const due: Row[] = [];
+    const tokens = new Map<string, number>();
     for (const r of candidates) {
       if (due.length >= params.limit) break;
-      const d = this.#destinations.claimable(r, this.#id, this.#began, params.maxInFlight, all);
-      if (d) due.push(r);
+      const ok = this.#destinations.claimable(r, this.#id, this.#began, params, all);
+      if (!ok) continue;
+      due.push(r);
+      if (ok.nextTokenMs !== undefined) tokens.set(r.id, ok.nextTokenMs);
     }
     for (const r of due) this.#t.locks.set(r.id, this.#id);
     return Promise.resolve(due.map((r) => {
@@ -229,6 +232,7 @@ class FakeTransaction implements RouteTransaction {
         destinationKey: r.destinationKey,
         probe: d?.state === "open",
         destinationDirty: d !== undefined && (d.state !== "closed" || d.consecutiveFailures > 0),
+        ...(tokens.has(r.id) ? { nextTokenMs: tokens.get(r.id)! } : {}),
       };
     }));
   }
@@ -301,6 +305,7 @@ class FakeTransaction implements RouteTransaction {
       Object.assign(this.#t.routes.get(routeId)!, change);
     }
     for (const { record, at } of this.#logged) this.#t.log(record, at);
+    this.#destinations.commitTokens(this.#id);
     const lockedByOthers = (id: string): boolean =>
       (this.#t.locks.get(id) ?? this.#id) !== this.#id;
     for (const p of this.#reports) {
