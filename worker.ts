@@ -26,10 +26,9 @@ import type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
 import { describeError } from "./core/_redact.ts";
 import { Deadline } from "./core/_async.ts";
 import type { RouteTransaction } from "./store.ts";
-import { attempt } from "./worker/_attempt.ts";
-import type { Batch } from "./worker/_attempt.ts";
-import { announce, reportDestinations } from "./worker/_destinations.ts";
-import { checkMs, resolveWorkerOptions } from "./worker/config.ts";
+import { attempt, type Batch } from "./worker/_attempt.ts";
+import { announce, reportDestinations, TokenClock } from "./worker/_destinations.ts";
+import { checkMs, LOCK_MARGIN_MS, POLL_JITTER, resolveWorkerOptions } from "./worker/config.ts";
 import type { WorkerConfig, WorkerOptions } from "./worker/config.ts";
 import { Holds } from "./worker/_holds.ts";
 import { listenUntil } from "./worker/_listener.ts";
@@ -39,16 +38,8 @@ import { batchSpan, tryTrace } from "./observe/tracing.ts";
 
 export { checkWorkerOptions, WORKER_DEFAULTS } from "./worker/config.ts";
 export type { SleepPurpose, WorkerOptions } from "./worker/config.ts";
-export type { RouteEventDetail, WorkerEventName } from "./core/events.ts";
+export type * from "./core/events.ts";
 export type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
-
-/**
- * How much longer than a send may a route transaction live before Postgres
- * ends it; covers the claim and finalise queries around the send.
- */
-const LOCK_MARGIN_MS = 5_000;
-/** The poll interval is shortened by up to this fraction, so workers drift apart. */
-const POLL_JITTER = 0.1;
 
 /**
  * Drains due routes. `run(signal)` ticks at once, then whenever the store
@@ -83,6 +74,7 @@ export class Worker extends EventTarget implements Lifecycle {
   /** Routes sent but recorded nowhere, and the pause while outcomes cannot be recorded. */
   readonly #holds: Holds;
   readonly #salvager: Salvager;
+  readonly #tokens = new TokenClock();
   #running = false;
   #stopping: Promise<void> | undefined;
 
@@ -161,7 +153,7 @@ export class Worker extends EventTarget implements Lifecycle {
       }
       // A full tick means more is due; a wake-up during the tick may mean so.
       if (handled >= routesPerTick || this.#wakes !== wakes) continue;
-      await this.#sleep(interval * (1 - POLL_JITTER * random()));
+      await this.#sleep(this.#tokens.sleepFor(interval * (1 - POLL_JITTER * random())));
     }
   }
 
@@ -264,9 +256,11 @@ export class Worker extends EventTarget implements Lifecycle {
       exclude: [...seen, ...this.#holds.excluded()],
       channels: [...this.#config.channels.keys()],
       maxInFlight: this.#config.maxInFlight,
+      rates: this.#config.rates,
     });
     for (const route of routes) {
       batch.claimed.push(route);
+      this.#tokens.note(route.nextTokenMs);
       this.#emit("claimed", {
         routeId: route.id,
         channel: route.channel,
@@ -347,3 +341,4 @@ export type * from "./core/transaction.ts";
 export type * from "./core/route.ts";
 export type { DeliveryDetails } from "./core/errors.ts";
 export type { TracerLike } from "./core/telemetry.ts";
+export type { DestinationPolicy, RateLimit } from "./core/destination.ts";

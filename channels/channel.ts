@@ -5,6 +5,7 @@
  */
 import type { DeliveryDetails } from "../core/errors.ts";
 import type { Route, TraceHeaders } from "../core/route.ts";
+import type { RateLimit } from "../core/destination.ts";
 
 /** What a channel gets besides the route when it is asked to send. */
 export interface SendContext {
@@ -42,4 +43,10 @@ export interface SendContext {
 export interface Channel {
   /** Delivers `route`; the returned details go to the attempt log. */
   send(route: Route, ctx: SendContext): Promise<DeliveryDetails | void>;
+  /**
+   * The provider's published limit, per destination of this channel (a Slack
+   * webhook, a Telegram bot, a Twilio number), enforced across the fleet
+   * unless the destination sets its own (`herald destinations set --rate`).
+   */
+  readonly rateLimit?: RateLimit;
 }

@@ -6,6 +6,7 @@
 import type { Channel } from "./channel.ts";
 import type { Route } from "../core/route.ts";
 import { jsonUrlChannel } from "./_json_post.ts";
+import type { RateLimit } from "../core/destination.ts";
 import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import { requireText } from "./_payload.ts";
 
@@ -28,8 +29,11 @@ export type SlackChannelOptions = WebhookUrlChannelOptions;
  * ```
  */
 export function slackChannel(options: SlackChannelOptions = {}): Channel {
-  return jsonUrlChannel({ name: "slack", render: _render }, options);
+  return { ...jsonUrlChannel({ name: "slack", render: _render }, options), rateLimit: SLACK_RATE };
 }
+
+/** Slack's published limit for incoming webhooks: about one message a second each. */
+export const SLACK_RATE: RateLimit = { perSecond: 1, burst: 1 };
 
 function _render(route: Route): JsonObject {
   const text = requireText(route, "slack");
@@ -42,3 +46,4 @@ function _render(route: Route): JsonObject {
 export type { DeliveryDetails } from "../core/errors.ts";
 export type { JsonValue, Route } from "../core/route.ts";
 export type { Channel, SendContext } from "./channel.ts";
+export type { RateLimit } from "../core/destination.ts";

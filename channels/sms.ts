@@ -4,6 +4,7 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
+import type { RateLimit } from "../core/destination.ts";
 import { type DeliveryDetails, InvalidArgumentError, PermanentError } from "../core/errors.ts";
 import type { Route } from "../core/route.ts";
 import { postHttp, resolveHttp } from "./_http.ts";
@@ -32,6 +33,13 @@ export interface SmsChannelOptions extends HttpOptions {
   /** Renders a route to the message body; by default `payload.text`. */
   readonly template?: (route: Route) => string;
 }
+
+/**
+ * Twilio's published default for one long-code number: one message a second
+ * (toll-free and short codes allow more: raise it with
+ * `herald destinations set sms '*' --rate N`).
+ */
+export const TWILIO_RATE: RateLimit = { perSecond: 1, burst: 1 };
 
 /**
  * Creates the SMS channel (Twilio). The destination is the recipient's
@@ -70,6 +78,7 @@ export function smsChannel(options: SmsChannelOptions): Channel {
   const authorization = `Basic ${btoa(`${user}:${authToken}`)}`;
   const template = options.template;
   return {
+    rateLimit: TWILIO_RATE,
     async send(route: Route, ctx: SendContext): Promise<DeliveryDetails> {
       const to = route.destination.trim();
       if (!/^\+[1-9][0-9]{1,14}$/.test(to)) {

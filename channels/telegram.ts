@@ -5,6 +5,7 @@
  * @module
  */
 import type { Channel, SendContext } from "./channel.ts";
+import type { RateLimit } from "../core/destination.ts";
 import {
   type DeliveryDetails,
   InvalidArgumentError,
@@ -51,6 +52,9 @@ export interface TelegramChannelOptions extends HttpOptions {
   readonly template?: (route: Route) => TelegramMessage;
 }
 
+/** Telegram's published limit for one bot: about 30 messages a second. */
+export const TELEGRAM_RATE: RateLimit = { perSecond: 30, burst: 1 };
+
 /**
  * Creates the Telegram channel. The destination is a chat id (`"123456789"`,
  * `"-1001234567890"`) or a public channel username (`"@mychannel"`). Sent
@@ -80,6 +84,7 @@ export function telegramChannel(options: TelegramChannelOptions): Channel {
   const target = `${api}/bot${token}/sendMessage`;
   const template = options.template;
   return {
+    rateLimit: TELEGRAM_RATE,
     async send(route: Route, ctx: SendContext): Promise<DeliveryDetails> {
       const chatId = route.destination.trim();
       if (!/^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$/.test(chatId)) {

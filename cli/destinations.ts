@@ -7,7 +7,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../core/errors.ts";
-import { CHANNEL_WIDE, destinationKey, isSingleUrlKey } from "../core/destination.ts";
+import { CHANNEL_WIDE, destinationKey, isSingleUrlKey } from "../core/destination_key.ts";
 import type {
   DestinationAction,
   DestinationInfo,
@@ -29,8 +29,9 @@ export const destinationsCommand: Command = {
 herald destinations show CHANNEL DESTINATION [--json]
 herald destinations pause|disable CHANNEL DESTINATION [--reason TEXT]
 herald destinations resume|enable CHANNEL DESTINATION
-herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--failure-threshold N]
-                        [--cooldown MS]     (each also takes 'default': back to the worker's)
+herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--burst B]
+                        [--failure-threshold N] [--cooldown MS]
+                        (each also takes 'default': back to the worker's or channel's)
 
   DESTINATION   a key as 'list' prints it (an origin such as https://api.example.com, or *
                 for a channel's one provider), or any route address of it: a URL is reduced
@@ -38,13 +39,19 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--failure-thres
   pause         hold its queued routes (they stay queued and spend nothing) until resume
   disable       the same, as Herald does itself after failing for days (and on HTTP 410
                 from a webhook on a shared host such as hooks.slack.com)
-  resume, enable  release its held routes, each due when it was, and close its breaker`,
+  resume, enable  release its held routes, each due when it was, and close its breaker
+  --rate R      sends a second across the fleet (0.5: one every two seconds); a route over
+                the limit waits, spending nothing. Slack webhooks default to 1, a Telegram
+                bot to 30, a Twilio number to 1
+  --burst B     sends allowed back to back within the rate (default 1)`,
   options: {
     json: { type: "boolean" },
     reason: { type: "string" },
     "max-in-flight": { type: "string" },
     "failure-threshold": { type: "string" },
     cooldown: { type: "string" },
+    rate: { type: "string" },
+    burst: { type: "string" },
   },
   positionals: 3,
   run(values, args, common, io) {
@@ -110,13 +117,14 @@ function named(channel: string | undefined, destination: string | undefined) {
 }
 
 function readSettings(values: Values): DestinationSettings {
-  const setting = (flag: string): number | null | undefined => {
+  const setting = (flag: string, fraction = false): number | null | undefined => {
     const raw = values[flag];
     if (typeof raw !== "string") return undefined;
     if (raw === "default") return null;
     const n = numberFlag(`--${flag}`, raw);
-    if (n === undefined || !Number.isInteger(n) || n < 1) {
-      throw new InvalidArgumentError(`--${flag}`, "must be a positive integer or 'default'", raw);
+    if (n === undefined || !(n > 0) || (!fraction && !Number.isInteger(n))) {
+      const what = fraction ? "a positive number" : "a positive integer";
+      throw new InvalidArgumentError(`--${flag}`, `must be ${what} or 'default'`, raw);
     }
     return n;
   };
@@ -124,12 +132,14 @@ function readSettings(values: Values): DestinationSettings {
     maxInFlight: setting("max-in-flight"),
     failureThreshold: setting("failure-threshold"),
     cooldownMs: setting("cooldown"),
+    ratePerSecond: setting("rate", true),
+    burst: setting("burst"),
   };
   const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
   if (Object.keys(given).length === 0) {
     throw new InvalidArgumentError(
       "set",
-      "give at least one of --max-in-flight, --failure-threshold, --cooldown",
+      "give at least one of --max-in-flight, --rate, --burst, --failure-threshold, --cooldown",
     );
   }
   return given;
@@ -187,6 +197,9 @@ function detail(d: DestinationInfo): string {
     `last hour:            ${d.attemptsLastHour} attempt(s), ${d.failuresLastHour} failed`,
     `queued:               ${d.queued}, oldest due ${formatTime(d.oldestDueAt)}`,
     `max in flight:        ${setting(d.settings.maxInFlight)}`,
+    `rate:                 ${setting(d.settings.ratePerSecond, "/s")}, burst ${
+      setting(d.settings.burst)
+    }`,
     `failure threshold:    ${setting(d.settings.failureThreshold)}`,
     `cooldown:             ${setting(d.settings.cooldownMs, " ms")}`,
   ].join("\n");

@@ -4,13 +4,16 @@
  *
  * @module
  */
-import { isSingleUrlKey } from "../core/destination.ts";
-import type { DestinationChange, DestinationReport } from "../core/destination.ts";
+import { isSingleUrlKey } from "../core/destination_key.ts";
+import type {
+  DestinationChange,
+  DestinationPolicy,
+  DestinationReport,
+} from "../core/destination.ts";
 import type { DestinationEventDetail, DestinationEventName } from "../core/events.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { AttemptResult } from "./_attempt.ts";
 import type { RouteTransaction } from "../store.ts";
-import type { WorkerConfig } from "./config.ts";
 import { describeError } from "../core/_redact.ts";
 
 /**
@@ -55,7 +58,7 @@ export function reportsOf(results: readonly AttemptResult[]): DestinationReport[
 export async function reportDestinations(
   tx: RouteTransaction,
   results: readonly AttemptResult[],
-  { destinations, logger }: Pick<WorkerConfig, "destinations" | "logger">,
+  { destinations, logger }: { readonly destinations: DestinationPolicy; readonly logger: Logger },
 ): Promise<readonly DestinationChange[] | undefined> {
   const reports = reportsOf(results);
   if (reports.length === 0 || !tx.reportDestinations) return undefined;
@@ -106,5 +109,26 @@ export function announce(
       logger.log("warn", "destination disabled: its routes are held until it is enabled", fields);
       emit("destination.disabled", detail);
     }
+  }
+}
+
+/**
+ * When the next token of a rate-limited destination this worker sent to is
+ * due: a loop with nothing to claim sleeps until then rather than a whole
+ * poll interval, so a limited destination's backlog flows at its rate.
+ */
+export class TokenClock {
+  #at = Infinity;
+
+  /** A claim said the next token comes in `ms`. */
+  note(ms: number | undefined): void {
+    if (ms !== undefined) this.#at = Math.min(this.#at, performance.now() + ms);
+  }
+
+  /** How long to sleep at most: `interval`, or less when a token comes sooner. */
+  sleepFor(interval: number): number {
+    const wait = this.#at - performance.now();
+    if (wait <= 0) this.#at = Infinity;
+    return wait > 0 ? Math.min(interval, wait) : interval;
   }
 }

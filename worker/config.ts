@@ -18,6 +18,16 @@ import type { TracerLike } from "../core/telemetry.ts";
 import { heraldTracer } from "../observe/tracing.ts";
 import { DESTINATION_DEFAULTS } from "../core/destination.ts";
 import type { DestinationPolicy } from "../core/destination.ts";
+import type { ChannelRate } from "../core/transaction.ts";
+import { ratesOf } from "./_rates.ts";
+
+/**
+ * How much longer than a send may a route transaction live before Postgres
+ * ends it; covers the claim and finalise queries around the send.
+ */
+export const LOCK_MARGIN_MS = 5_000;
+/** The poll interval is shortened by up to this fraction, so workers drift apart. */
+export const POLL_JITTER = 0.1;
 
 /** Defaults of {@link WorkerOptions}. */
 export const WORKER_DEFAULTS = {
@@ -111,6 +121,8 @@ export interface WorkerConfig {
   readonly destinations: DestinationPolicy;
   /** The default in-flight cap of a destination named by origin. */
   readonly maxInFlight: number;
+  /** The channels' own rate limits, per destination. */
+  readonly rates: readonly ChannelRate[];
   readonly logger: Logger;
   readonly tracer: Tracer | false;
   readonly random: () => number;
@@ -136,10 +148,11 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
   }
   const d = WORKER_DEFAULTS;
   const concurrency = positiveInt("concurrency", options.concurrency, d.concurrency, 1_000);
+  const channels = checkChannels(options.channels);
   const destinations = checkDestinations(options.destinations);
   return {
     store,
-    channels: checkChannels(options.channels),
+    channels,
     interval: checkInterval(options.interval),
     routesPerTick: positiveInt("routesPerTick", options.routesPerTick, d.routesPerTick, 100_000),
     routesPerTransaction: positiveInt(
@@ -151,6 +164,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
     concurrency,
     destinations: destinations.policy,
     maxInFlight: destinations.maxInFlight ?? Math.max(1, Math.floor(concurrency / 2)),
+    rates: ratesOf(channels),
     listen: options.listen ?? true,
     maxAttempts: positiveInt("maxAttempts", options.maxAttempts, d.maxAttempts, 1_000),
     retry: checkRetryPolicy(options.retry),

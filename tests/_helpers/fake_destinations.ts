@@ -6,8 +6,8 @@
  *
  * @module
  */
+import { CHANNEL_WIDE } from "../../core/destination_key.ts";
 import {
-  CHANNEL_WIDE,
   checkSettings,
   freshDestination,
   HELD_UNTIL,

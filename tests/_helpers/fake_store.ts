@@ -26,7 +26,7 @@ import type {
 } from "../../store.ts";
 import { SCHEMA_VERSION } from "../../store.ts";
 import { checkEnqueue } from "../../core/_validate.ts";
-import { destinationKey } from "../../core/destination.ts";
+import { destinationKey } from "../../core/destination_key.ts";
 import type {
   DestinationAction,
   DestinationAdmin,

@@ -82,6 +82,8 @@ describe(`herald destinations on ${RUNTIME}`, () => {
       server.url,
       "--max-in-flight",
       "3",
+      "--rate",
+      "0.5",
     ], pg);
     assert.equal(set.code, 0, set.stderr);
     const resumed = await runProgram(["destinations", "resume", "webhook", server.url], pg);
@@ -91,14 +93,16 @@ describe(`herald destinations on ${RUNTIME}`, () => {
     );
     assert.equal(after.state, "closed");
     assert.equal(after.settings.maxInFlight, 3);
+    assert.equal(after.settings.ratePerSecond, 0.5);
   });
 
   it("mistakes: usage errors exit 2 naming the flag, an unknown destination exits 1", async () => {
     const usage: [string[], RegExp][] = [
       [
         ["destinations", "set", "webhook", "https://x.example"],
-        /--max-in-flight, --failure-threshold/,
+        /--max-in-flight, --rate/,
       ],
+      [["destinations", "set", "webhook", "https://x.example", "--rate", "-1"], /'--rate'/],
       [["destinations", "set", "webhook", "https://x.example", "--cooldown", "0"], /'--cooldown'/],
       [["destinations", "frobnicate", "webhook", "x"], /'COMMAND'/],
       [["destinations", "pause", "webhook"], /'DESTINATION'/],

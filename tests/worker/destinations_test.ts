@@ -196,6 +196,57 @@ describe("destinations, through the worker", () => {
     assert.ok(d?.lastSuccessAt, "the 400 told it was alive");
   });
 
+  it("a channel's rate limit: one send per token; a loop with nothing to claim sleeps until the next token", async () => {
+    const hook = "https://hooks.slack.com/services/T0/B0/limited";
+    const channel = {
+      ...scriptedChannel(() => Promise.resolve()),
+      rateLimit: { perSecond: 1 / 60, burst: 1 },
+    };
+    const { worker, store, advance } = setup({ channels: { slack: channel } });
+    await store.enqueue(
+      { kind: "k" },
+      Array.from({ length: 3 }, () => ({ channel: "slack", destination: hook })),
+    );
+    assert.equal(await worker.tick(), 1, "one token");
+    assert.equal(await worker.tick(), 0, "the next is a minute away; nothing spent");
+    assert.ok(
+      store.allRoutes().filter((r) => r.status === "queued").every((r) => r.attempts === 0),
+    );
+    advance(60_000);
+    assert.equal(await worker.tick(), 1);
+
+    const sleeps: number[] = [];
+    const stop = new AbortController();
+    const { worker: looping, store: other } = setup({
+      channels: { slack: channel },
+      interval: 600_000,
+      listen: false,
+      sleep: (ms, signal) => {
+        sleeps.push(ms);
+        stop.abort(); // one sleep is all this looks at
+        if (signal.aborted) return Promise.resolve();
+        return new Promise((r) => signal.addEventListener("abort", () => r(), { once: true }));
+      },
+    });
+    await other.enqueue(
+      { kind: "k" },
+      Array.from({ length: 3 }, () => ({ channel: "slack", destination: hook })),
+    );
+    await looping.run(stop.signal);
+    assert.ok(
+      sleeps[0]! > 50_000 && sleeps[0]! <= 60_000,
+      `slept ${sleeps[0]} ms, not the interval`,
+    );
+  });
+
+  it("refuses a channel's bad rate limit, naming it", () => {
+    const bad = { send: () => Promise.resolve(), rateLimit: { perSecond: 0, burst: 1 } };
+    assert.throws(
+      () => setup({ channels: { slack: bad } }),
+      /channels\.slack\.rateLimit\.perSecond/,
+    );
+  });
+
   it("refuses bad destination settings, naming them", () => {
     assert.throws(
       () => setup({ destinations: { maxInFlight: 0 } }),
