@@ -38,7 +38,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * aborts (for work that takes no signal of its own, or ignores it).
  */
 export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // Abandoned, but still handled: its own rejection (the same abort, seen
+    // later) must not surface as an unhandled one.
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
