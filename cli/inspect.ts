@@ -48,6 +48,17 @@ export const statsCommand: Command = {
         }`,
       );
       io.out(`failed in the last hour:  ${st.failedLastHour}`);
+      const d = st.destinations;
+      if (d) {
+        const states = Object.entries(d.byState).map(([state, n]) => `${n} ${state}`);
+        io.out(`destinations:             ${states.join(", ")}`);
+        for (const t of d.troubled) {
+          io.out(
+            `  ${t.channel} ${t.key}: ${t.state}, ${t.consecutiveFailures} failure(s) in a row, ` +
+              `${t.queued} queued (herald destinations show ${t.channel} ${t.key})`,
+          );
+        }
+      }
       return 0;
     });
   },

@@ -21,6 +21,25 @@ export interface QueueStats {
   readonly oldestDueByChannel: readonly { channel: string; ageMs: number }[];
   /** Routes that failed for good in the last hour. */
   readonly failedLastHour: number;
+  /** Destinations by state, and each one in trouble; absent from a store that keeps none. */
+  readonly destinations?: DestinationStats;
+}
+
+/** The destinations part of {@link QueueStats}. */
+export interface DestinationStats {
+  /** How many destinations are in each state (`half_open`: open, its cool-down over). */
+  readonly byState: Readonly<
+    Record<"closed" | "open" | "half_open" | "paused" | "disabled", number>
+  >;
+  /** Every destination not closed, or closed but failing, with its queued routes. */
+  readonly troubled: readonly {
+    readonly channel: string;
+    readonly key: string;
+    readonly state: "closed" | "open" | "half_open" | "paused" | "disabled";
+    readonly trips: number;
+    readonly consecutiveFailures: number;
+    readonly queued: number;
+  }[];
 }
 
 /** Filters of `listRoutes`. */

@@ -20,7 +20,7 @@
  * @module
  */
 import type { RouteEventDetail } from "../core/events.ts";
-import type { QueueStats } from "../core/operator.ts";
+import type { DestinationStats, QueueStats } from "../core/operator.ts";
 import { VERSION } from "../core/version.ts";
 import type { Meter } from "@opentelemetry/api";
 import type { MeterLike } from "../core/telemetry.ts";
@@ -52,6 +52,7 @@ export class Metrics {
   readonly #buckets: readonly number[];
   readonly #counters = new Map<string, Map<string, number>>();
   readonly #durations = new Map<string, Histogram>();
+  readonly #transitions = new Map<string, number>();
   #otel: ReturnType<typeof otelInstruments> | undefined;
 
   /**
@@ -68,13 +69,20 @@ export class Metrics {
   /** Counts `target`'s `sent`, `retry`, `failed` and `poisoned` events; returns an unsubscribe function. */
   observe(target: EventTarget): () => void {
     const names = ["sent", "retry", "failed", "poisoned"] as const;
-    const handlers = names.map((name) => {
+    const handlers: (readonly [string, (e: unknown) => void])[] = names.map((name) => {
       // `unknown`, not `Event`: Deno's and Node's `Event` types differ, and this fits both.
       const handler = (e: unknown): void =>
         this.record(name, (e as CustomEvent<RouteEventDetail>).detail);
       target.addEventListener(name, handler);
       return [name, handler] as const;
     });
+    for (const name of ["destination.opened", "destination.closed", "destination.disabled"]) {
+      const to = name.slice("destination.".length);
+      const handler = (): void =>
+        void this.#transitions.set(to, (this.#transitions.get(to) ?? 0) + 1);
+      target.addEventListener(name, handler);
+      handlers.push([name, handler]);
+    }
     return () => {
       for (const [name, handler] of handlers) target.removeEventListener(name, handler);
     };
@@ -162,8 +170,43 @@ export class Metrics {
       for (const d of stats.oldestDueByChannel) {
         out.push(`${age}{channel="${label(d.channel)}"} ${d.ageMs / 1000}`);
       }
+      if (stats.destinations) renderDestinations(out, stats.destinations);
     }
+    const t = "herald_destination_transitions_total";
+    out.push(
+      `# HELP ${t} Destinations this worker saw change state (opened, closed, disabled).`,
+      `# TYPE ${t} counter`,
+    );
+    for (const [to, n] of this.#transitions) out.push(`${t}{to="${label(to)}"} ${n}`);
     return `${out.join("\n")}\n`;
+  }
+}
+
+/** The destination gauges: how many in each state, and each one in trouble. */
+function renderDestinations(out: string[], d: DestinationStats): void {
+  const count = "herald_destinations";
+  out.push(`# HELP ${count} Destinations, by state.`, `# TYPE ${count} gauge`);
+  for (const [state, n] of Object.entries(d.byState)) out.push(`${count}{state="${state}"} ${n}`);
+  const gauges = [
+    ["herald_destination_state", "1 for each destination not closed (or failing), by state."],
+    ["herald_destination_consecutive_failures", "Failures since its last success."],
+    ["herald_destination_trips", "Breaker trips in a row; each doubles the cool-down."],
+    ["herald_destination_queued_routes", "Its queued routes, held ones included."],
+  ] as const;
+  for (const [name, help] of gauges) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const t of d.troubled) {
+      const labels = `channel="${label(t.channel)}",destination="${label(t.key)}"`;
+      const value = name === "herald_destination_state"
+        ? 1
+        : name === "herald_destination_consecutive_failures"
+        ? t.consecutiveFailures
+        : name === "herald_destination_trips"
+        ? t.trips
+        : t.queued;
+      const state = name === "herald_destination_state" ? `,state="${t.state}"` : "";
+      out.push(`${name}{${labels}${state}} ${value}`);
+    }
   }
 }
 
@@ -223,6 +266,6 @@ function label(value: string): string {
 
 // The types the API mentions, so this entry point documents them all.
 export type { RouteEventDetail } from "../core/events.ts";
-export type { QueueStats } from "../core/operator.ts";
+export type { DestinationStats, QueueStats } from "../core/operator.ts";
 export type { RouteStatus } from "../core/route.ts";
 export type { MeterLike } from "../core/telemetry.ts";

@@ -24,7 +24,7 @@ const PRUNABLE = ["sent", "failed", "cancelled"] as const;
 /** Counts by status and channel, the oldest due age and the last hour's failures. */
 export async function stats(sql: postgres.Sql, schema: string): Promise<QueueStats> {
   const s = sql(schema);
-  const [groups, [extra], due] = await Promise.all([
+  const [groups, [extra], due, troubled, states] = await Promise.all([
     sql`SELECT channel, status, count(*)::int AS n FROM ${s}.notification_routes
         GROUP BY channel, status ORDER BY channel, status`,
     sql`SELECT
@@ -34,6 +34,19 @@ export async function stats(sql: postgres.Sql, schema: string): Promise<QueueSta
         FROM ${s}.notification_routes
         WHERE status = 'queued' AND next_attempt_at <= now()
         GROUP BY channel ORDER BY channel`,
+    sql`SELECT d.channel, d.key,
+               CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
+                    ELSE d.state END AS state,
+               d.trips, d.consecutive_failures,
+               (SELECT count(*) FROM ${s}.notification_routes r
+                WHERE r.channel = d.channel AND r.destination_key = d.key
+                  AND r.status = 'queued')::int AS queued
+        FROM ${s}.destinations d
+        WHERE d.state <> 'closed' OR d.consecutive_failures > 0
+        ORDER BY d.channel, d.key LIMIT 1000`,
+    sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
+                 AS state, count(*)::int AS n
+        FROM ${s}.destinations GROUP BY 1`,
   ]);
   const byStatus = Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<RouteStatus, number>;
   const byChannel = groups.map((g) => {
@@ -55,6 +68,20 @@ export async function stats(sql: postgres.Sql, schema: string): Promise<QueueSta
     oldestDueAgeMs: ages.length === 0 ? null : Math.max(...ages),
     oldestDueByChannel,
     failedLastHour: extra?.["failed"] ?? 0,
+    destinations: {
+      byState: Object.assign(
+        { closed: 0, open: 0, half_open: 0, paused: 0, disabled: 0 },
+        Object.fromEntries(states.map((r) => [r["state"], r["n"]])),
+      ),
+      troubled: troubled.map((r) => ({
+        channel: r["channel"],
+        key: r["key"],
+        state: r["state"],
+        trips: r["trips"],
+        consecutiveFailures: r["consecutive_failures"],
+        queued: r["queued"],
+      })),
+    },
   };
 }
 

@@ -44,6 +44,59 @@ describe("metrics", () => {
   });
 });
 
+describe("metrics: destinations", () => {
+  it("counts a destination opening; renders states and the troubled destinations", async () => {
+    const store = fakeStore();
+    const worker = trackWorker(
+      new Worker({
+        store,
+        channels: { webhook: scriptedChannel(() => Promise.reject(new Error("HTTP 503"))) },
+        destinations: { failureThreshold: 2 },
+        logger: silentLogger,
+      }),
+    );
+    const metrics = new Metrics();
+    const unsubscribe = metrics.observe(worker);
+    await store.enqueue(
+      { kind: "k" },
+      [1, 2, 3].map((n) => ({
+        channel: "webhook",
+        destination: `https://down.example/${n}`,
+      })),
+    );
+    await worker.tick();
+    unsubscribe();
+    const text = metrics.render({
+      byStatus: { queued: 3, sent: 0, failed: 0, cancelled: 0, poisoned: 0 },
+      byChannel: [],
+      oldestDueAgeMs: null,
+      oldestDueByChannel: [],
+      failedLastHour: 0,
+      destinations: {
+        byState: { closed: 4, open: 1, half_open: 0, paused: 0, disabled: 0 },
+        troubled: [{
+          channel: "webhook",
+          key: "https://down.example",
+          state: "open",
+          trips: 1,
+          consecutiveFailures: 2,
+          queued: 3,
+        }],
+      },
+    });
+    assert.match(text, /^herald_destination_transitions_total\{to="opened"\} 1$/m);
+    assert.match(text, /^herald_destinations\{state="open"\} 1$/m);
+    assert.match(text, /^herald_destinations\{state="closed"\} 4$/m);
+    const labels = 'channel="webhook",destination="https://down\\.example"';
+    assert.match(text, new RegExp(`^herald_destination_state\\{${labels},state="open"\\} 1$`, "m"));
+    assert.match(text, new RegExp(`^herald_destination_queued_routes\\{${labels}\\} 3$`, "m"));
+    assert.match(
+      text,
+      new RegExp(`^herald_destination_consecutive_failures\\{${labels}\\} 2$`, "m"),
+    );
+  });
+});
+
 describe("metrics: the HTTP handler", () => {
   it("serves /metrics with queue gauges and /healthz", async () => {
     const metrics = new Metrics();

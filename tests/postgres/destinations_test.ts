@@ -81,3 +81,46 @@ describe("a destination that never answers, ahead of a healthy one", () => {
     assert.ok(deadRequests <= 40, `${deadRequests} sends to the dead destination in flight`);
   });
 });
+
+describe("a destination answering 503 to everything", () => {
+  it("opens after the threshold; stats and the operator views show it; nothing was charged since", async () => {
+    const env = await freshStore({ max: 3 });
+    const down = await startServer((_req, res) => void res.writeHead(503).end());
+    try {
+      await env.store.migrate();
+      await env.store.enqueue(
+        { kind: "k" },
+        Array.from(
+          { length: 50 },
+          (_, i) => ({ channel: "webhook", destination: `${down.url}/r/${i}` }),
+        ),
+      );
+      const worker = new Worker({
+        store: env.store,
+        channels: { webhook: webhookChannel({ allowHosts: ["127.0.0.1"] }) },
+        destinations: { failureThreshold: 5, cooldownMs: 3_600_000 },
+        logger: silentLogger,
+      });
+      await worker.tick();
+      await worker.tick();
+      assert.equal(down.requests.length, 5, "five failures, then nothing while it is open");
+      const st = await env.store.stats();
+      assert.equal(st.destinations?.byState.open, 1);
+      assert.deepEqual(
+        st.destinations?.troubled.map((t) => [t.key, t.state, t.consecutiveFailures, t.queued]),
+        [[down.url, "open", 5, 50]],
+      );
+      const [row] = await env.sql`
+        SELECT sum(attempts)::int AS spent FROM ${env.sql(env.schema)}.notification_routes`;
+      assert.equal(row?.["spent"], 5, "only the five sends before it opened");
+      const d = await env.store.destination("webhook", down.url);
+      assert.equal(d?.state, "open");
+      assert.equal(d?.attemptsLastHour, 5);
+      assert.equal(d?.failuresLastHour, 5);
+      assert.equal(d?.lastError?.includes("503"), true);
+    } finally {
+      await down.close();
+      await env.cleanup();
+    }
+  });
+});
