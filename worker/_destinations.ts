@@ -113,22 +113,31 @@ export function announce(
 }
 
 /**
- * When the next token of a rate-limited destination this worker sent to is
- * due: a loop with nothing to claim sleeps until then rather than a whole
- * poll interval, so a limited destination's backlog flows at its rate.
+ * When to look again for a rate-limited destination's next token. A loop with
+ * nothing to claim sleeps until the next token this worker knows of, or,
+ * for 30 s after it last took one, one token interval: another worker of the
+ * fleet may have taken the token it waited for, and the destination's
+ * backlog must flow at its rate, not at the poll interval.
  */
 export class TokenClock {
-  #at = Infinity;
+  #at = -Infinity;
+  #pace = Infinity;
+  #seenAt = -Infinity;
 
-  /** A claim said the next token comes in `ms`. */
+  /** A claim took a token; the next comes in `ms`. */
   note(ms: number | undefined): void {
-    if (ms !== undefined) this.#at = Math.min(this.#at, performance.now() + ms);
+    if (ms === undefined) return;
+    const now = performance.now();
+    // A time already past is spent: the new one replaces it, however late.
+    this.#at = this.#at > now ? Math.min(this.#at, now + ms) : now + ms;
+    this.#pace = Math.max(10, ms);
+    this.#seenAt = now;
   }
 
   /** How long to sleep at most: `interval`, or less when a token comes sooner. */
   sleepFor(interval: number): number {
-    const wait = this.#at - performance.now();
-    if (wait <= 0) this.#at = Infinity;
-    return wait > 0 ? Math.min(interval, wait) : interval;
+    const now = performance.now();
+    if (this.#at > now) return Math.min(interval, this.#at - now);
+    return now - this.#seenAt < 30_000 ? Math.min(interval, this.#pace) : interval;
   }
 }
