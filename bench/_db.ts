@@ -42,13 +42,20 @@ export class BenchDb {
         INSERT INTO ${s}.notifications (id, kind, payload)
         SELECT gen_random_uuid(), 'bench.event', jsonb_build_object('n', i)
         FROM generate_series(1, ${routes}::int) AS i`;
+      // As enqueue writes them: each route names its destination ('bench' is not a
+      // URL, so the channel's one destination, '*'), whose row exists.
       await this.admin`
-        INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination)
-        SELECT gen_random_uuid(), id, ${channel}, 'bench' FROM ${s}.notifications`;
+        INSERT INTO ${s}.notification_routes
+          (route_id, notification_id, channel, destination, destination_key)
+        SELECT gen_random_uuid(), id, ${channel}, 'bench', '*' FROM ${s}.notifications`;
+      await this.admin`
+        INSERT INTO ${s}.destinations (channel, key) VALUES (${channel}, '*')
+        ON CONFLICT DO NOTHING`;
     }
     // Autovacuum may be off: give the planner statistics and a clean heap.
     await this.admin.unsafe(
-      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes`,
+      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes, ` +
+        `"${schema}".destinations`,
     );
     return schema;
   }

@@ -101,19 +101,19 @@ export class PgRouteTransaction {
       // too: the sorts a claim does need (a few rows) then look costly enough
       // to compile, which took a second. Sent in the same write as the claim:
       // no round trip of its own.
-      tx`SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)`
+      tx`SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true),
+                set_config('plan_cache_mode', 'force_generic_plan', true)`
         .execute().catch(() => {});
       return tx`
       WITH claimed AS (
         SELECT r.ctid AS at_row, r.route_id, r.notification_id, r.channel, r.destination,
                r.attempts, r.max_attempts, r.priority, r.next_attempt_at, r.created_at,
-               n.kind, n.payload, n.traceparent, n.tracestate, r.destination_key,
+               r.destination_key,
                d.state AS destination_state,
                coalesce(d.state <> 'closed' OR d.consecutive_failures > 0, false)
                  AS destination_dirty,
                lim.rate, lim.burst
         FROM ${s}.notification_routes r
-        JOIN ${s}.notifications n ON n.id = r.notification_id
         LEFT JOIN ${s}.destinations d ON d.channel = r.channel AND d.key = r.destination_key
         CROSS JOIN LATERAL (
           SELECT CASE WHEN r.destination_key IS NOT NULL THEN coalesce(d.rate_per_sec,
@@ -155,11 +155,6 @@ export class PgRouteTransaction {
         ORDER BY r.priority, r.next_attempt_at
         LIMIT ${params.limit}
         FOR UPDATE OF r SKIP LOCKED
-      ), ranked AS (
-        SELECT c.*, row_number() OVER (
-          PARTITION BY c.channel, c.destination_key
-          ORDER BY c.priority, c.next_attempt_at, c.at_row) AS rn
-        FROM claimed c
       ), tokens AS (
         -- One token per transaction and rate-limited destination; its other
         -- routes claimed here stay queued (locked until this commits).
@@ -175,12 +170,25 @@ export class PgRouteTransaction {
         RETURNING d.channel, d.key, greatest(0, extract(epoch FROM d.tat - now()) * 1000
           - (k.burst - 1) * 1000 / k.rate) AS next_token_ms
       )
-      SELECT ranked.*, tokens.next_token_ms
-      FROM ranked
-      LEFT JOIN tokens ON tokens.channel = ranked.channel AND tokens.key = ranked.destination_key
-      WHERE ranked.rate IS NULL OR ranked.rn = 1
+      -- The notification (its payload may be large) joins only the routes returned.
+      SELECT c.route_id, c.notification_id, c.channel, c.destination, c.attempts,
+             c.max_attempts, c.priority, c.created_at, c.destination_key, c.destination_state,
+             c.destination_dirty, n.kind, n.payload, n.traceparent, n.tracestate,
+             tokens.next_token_ms
+      FROM claimed c
+      -- By its key, route by route (LIMIT keeps the planner from turning this
+      -- into a join that reads the whole table under a generic plan).
+      CROSS JOIN LATERAL (
+        SELECT kind, payload, traceparent, tracestate FROM ${s}.notifications
+        WHERE id = c.notification_id LIMIT 1) n
+      LEFT JOIN tokens ON tokens.channel = c.channel AND tokens.key = c.destination_key
+      -- Of a rate-limited destination, only its first route claimed here.
+      WHERE c.rate IS NULL OR NOT EXISTS (
+        SELECT FROM claimed e
+        WHERE e.channel = c.channel AND e.destination_key = c.destination_key
+          AND (e.priority, e.next_attempt_at, e.at_row) < (c.priority, c.next_attempt_at, c.at_row))
       -- The claim's own order: equal keys come off the index in row order.
-      ORDER BY ranked.priority, ranked.next_attempt_at, ranked.at_row`;
+      ORDER BY c.priority, c.next_attempt_at, c.at_row`;
     });
     return rows.map((row) => ({
       id: row["route_id"],
