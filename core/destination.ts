@@ -63,7 +63,9 @@ export const DESTINATION_DEFAULTS: DestinationPolicy = {
  * `perSecond` sends a second on average, `burst` of them back to back.
  */
 export interface RateLimit {
+  /** Sends a second on average (a fraction for less than one). */
   readonly perSecond: number;
+  /** Sends allowed back to back. */
   readonly burst: number;
 }
 
@@ -83,29 +85,41 @@ export interface DestinationSettings {
 
 /** The state machine's view of one destination row. */
 export interface DestinationHealth {
+  /** Its stored state. */
   readonly state: DestinationState;
+  /** Failures since its last success. */
   readonly consecutiveFailures: number;
+  /** Trips in a row since it was last closed. */
   readonly trips: number;
   /** When an open destination's cool-down ends. */
   readonly openUntil: number | null;
   /** The first failure since the last success. */
   readonly failingSince: number | null;
+  /** The last failure's time. */
   readonly lastFailureAt: number | null;
+  /** The last success's time. */
   readonly lastSuccessAt: number | null;
   /** The last failure's secret-free reason. */
   readonly lastError: string | null;
   /** Why it is disabled or paused. */
   readonly reason: string | null;
+  /** Its own failure threshold; `null`: the worker's. */
   readonly failureThreshold: number | null;
+  /** Its own first cool-down; `null`: the worker's. */
   readonly cooldownMs: number | null;
 }
 
 /** The verdicts of one transaction's sends to one destination. */
 export interface DestinationReport {
+  /** The destination's channel. */
   readonly channel: string;
+  /** The destination's key. */
   readonly key: string;
+  /** Sends it answered (sent, or refused the route itself). */
   readonly ok: number;
+  /** Sends that failed for want of it (timeouts, 5xx, 429). */
   readonly fail: number;
+  /** It answered 410 Gone, and is one URL. */
   readonly gone: boolean;
   /** A probe of a half-open destination was among them. */
   readonly probe: boolean;
@@ -115,13 +129,19 @@ export interface DestinationReport {
 
 /** A change of state a report caused, for the worker's events. */
 export interface DestinationChange {
+  /** The destination's channel. */
   readonly channel: string;
+  /** The destination's key. */
   readonly key: string;
+  /** Its state before the report. */
   readonly from: DestinationState;
+  /** Its state after. */
   readonly to: DestinationState;
   /** For `open`: when the next probe may go. */
   readonly openUntil: Date | null;
+  /** Trips in a row. */
   readonly trips: number;
+  /** Why it is disabled, when it is. */
   readonly reason: string | null;
 }
 
@@ -217,20 +237,29 @@ export function freshDestination(): DestinationHealth {
 
 /** One destination as the operator views show it. */
 export interface DestinationInfo {
+  /** The destination's channel. */
   readonly channel: string;
+  /** Its key: an origin, an origin and a hash, or `*`; never a secret. */
   readonly key: string;
   /** `half_open`: open, its cool-down over; the next route claimed is its probe. */
   readonly state: DestinationState | "half_open";
+  /** Failures since its last success. */
   readonly consecutiveFailures: number;
   /** Trips since it was last closed; each doubles the cool-down. */
   readonly trips: number;
+  /** When an open destination's cool-down ends. */
   readonly openUntil: Date | null;
+  /** The first failure since its last success. */
   readonly failingSince: Date | null;
+  /** The last failure's time. */
   readonly lastFailureAt: Date | null;
+  /** The last success's time. */
   readonly lastSuccessAt: Date | null;
+  /** The last failure's reason, secret-free. */
   readonly lastError: string | null;
   /** Why it is paused or disabled. */
   readonly reason: string | null;
+  /** Its own settings; `null`: the worker's (or its channel's). */
   readonly settings: {
     readonly maxInFlight: number | null;
     readonly failureThreshold: number | null;
@@ -249,6 +278,7 @@ export interface DestinationInfo {
   readonly inFlight: number | null;
   /** Attempts and failed attempts in the last hour. */
   readonly attemptsLastHour: number;
+  /** Failed attempts in the last hour. */
   readonly failuresLastHour: number;
 }
 

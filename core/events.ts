@@ -47,8 +47,9 @@ export interface DestinationEventDetail {
   readonly channel: string;
   /** The destination's key: an origin, or `*` for a whole channel; never a secret. */
   readonly destination: string;
-  /** Its state before and after. */
+  /** Its state before. */
   readonly from: "closed" | "open" | "paused" | "disabled";
+  /** Its state after. */
   readonly to: "closed" | "open" | "paused" | "disabled";
   /** Trips in a row; each doubles the cool-down. */
   readonly trips: number;

@@ -35,6 +35,7 @@ export interface ClaimParams {
 
 /** A channel's default rate limit, per destination of it. */
 export interface ChannelRate extends RateLimit {
+  /** The channel whose destinations it limits. */
   readonly channel: string;
 }
 
