@@ -89,7 +89,14 @@ describe(`hostile input on ${RUNTIME}`, () => {
       const logger: Logger = {
         log: (level, msg, fields) => logged.push(JSON.stringify({ level, msg, ...fields })),
       };
-      const channels = channelsWithSecrets(server.url);
+      // Without their providers' rate limits: each case is one tick, and a limited
+      // channel (Twilio's one a second) would defer the next case's route.
+      const channels = Object.fromEntries(
+        Object.entries(channelsWithSecrets(server.url)).map(([name, c]) => [
+          name,
+          { send: c.send.bind(c) },
+        ]),
+      );
       const worker = trackWorker(
         new Worker({ store: env().store, channels, logger, sendTimeoutMs: 5_000 }),
       );
