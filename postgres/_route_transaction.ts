@@ -159,10 +159,11 @@ export class PgRouteTransaction {
         -- One token per transaction and rate-limited destination; its other
         -- routes claimed here stay queued (locked until this commits).
         UPDATE ${s}.destinations d
-        -- A send up to half an interval late keeps the schedule (no rate lost to
-        -- wake-up latency); any one-second window still holds at most rate + burst.
-        -- Later than that, the destination was idle: the schedule starts now.
-        SET tat = CASE WHEN d.tat >= now() - interval '0.5 second' / k.rate THEN d.tat
+        -- A send up to a quarter of an interval late keeps the schedule (no rate
+        -- lost to wake-up latency) while a one-second window at the receiver still
+        -- holds at most rate + burst. Later than that, the destination was idle:
+        -- the schedule starts now.
+        SET tat = CASE WHEN d.tat >= now() - interval '0.25 second' / k.rate THEN d.tat
                        ELSE now() END + interval '1 second' / k.rate
         FROM (SELECT DISTINCT channel, destination_key, rate, burst FROM claimed
               WHERE rate IS NOT NULL) k

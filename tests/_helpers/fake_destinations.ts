@@ -101,8 +101,8 @@ export class FakeDestinations {
     const tat = d.tat ?? -Infinity;
     if (tat > now + (limit.burst - 1) * interval) return undefined;
     this.limiters.set(id, tx);
-    // As PostgresStore: up to half an interval late keeps the schedule, later restarts it.
-    const next = (tat >= now - interval / 2 ? tat : now) + interval;
+    // As PostgresStore: up to a quarter interval late keeps the schedule, later restarts it.
+    const next = (tat >= now - interval / 4 ? tat : now) + interval;
     mine.set(id, next);
     this.#tokens.set(tx, mine);
     return Math.max(0, next - now - (limit.burst - 1) * interval);
