@@ -34,6 +34,16 @@ const NOBODY = 65534;
 export function noOtherUser(): string | undefined {
   if (process.getuid?.() !== 0) return "not root: cannot run a child as another user";
   if (RUNUSER === undefined) return "runuser is not installed: cannot run a child as nobody";
+  // The child runs this checkout's runtime and test file: a clone in a directory
+  // other users cannot enter (`mktemp -d` makes 0700 ones) cannot be run as nobody.
+  const child = fileURLToPath(new URL("./_open_child.ts", import.meta.url));
+  const [runtime] = scriptArgs(child, []);
+  try {
+    const test = ["-u", "nobody", "--", "test", "-x", runtime, "-a", "-r", child];
+    execFileSync(RUNUSER, test, { stdio: "ignore" });
+  } catch {
+    return `nobody cannot run ${child} with ${runtime}: put the checkout where other users can enter`;
+  }
   return undefined;
 }
 
