@@ -21,6 +21,8 @@ import {
 
 const DEAD = "https://dead.example:8443";
 const POLICY = { ...DESTINATION_DEFAULTS, failureThreshold: 2, cooldownMs: 200 };
+/** The same with an hour's cool-down, for a case that needs the destination still open. */
+const LONG = { ...POLICY, cooldownMs: 3_600_000, maxCooldownMs: 86_400_000 };
 
 function admin(store: Store): Store & DestinationAdmin {
   return store as Store & DestinationAdmin;
@@ -40,19 +42,27 @@ function report(over: Partial<DestinationReport>): DestinationReport {
 }
 
 /** Claims one route of `DEAD`, records a retry, and reports `verdicts`; returns the changes. */
-async function sendAndReport(store: Store, over: Partial<DestinationReport>) {
+async function sendAndReport(
+  store: Store,
+  over: Partial<DestinationReport>,
+  policy = POLICY,
+) {
   return await store.transaction(async (tx) => {
     const [route] = await tx.claimDue({ limit: 1, exclude: [] });
     assert.ok(route, "a route to claim");
     await tx.finalise([
       rec(route.id, { status: "retry", attempts: 1, delayMs: 0, error: "HTTP 503" }),
     ]);
-    return await tx.reportDestinations!([report({ error: "HTTP 503", ...over })], POLICY);
+    return await tx.reportDestinations!([report({ error: "HTTP 503", ...over })], policy);
   });
 }
 
-/** Opens `DEAD` with three routes queued behind it; returns their ids. */
-async function openDead(store: Store): Promise<readonly string[]> {
+/**
+ * Opens `DEAD` with three routes queued behind it; returns their ids. Its
+ * cool-down is `POLICY`'s 200 ms where a case moves the clock past it, an
+ * hour (`LONG`) where a case must see it still open however slow the machine.
+ */
+async function openDead(store: Store, policy = POLICY): Promise<readonly string[]> {
   const { routeIds } = await store.enqueue(
     { kind: "k" },
     [1, 2, 3].map((n) => ({
@@ -60,7 +70,7 @@ async function openDead(store: Store): Promise<readonly string[]> {
       destination: `${DEAD}/hook/${n}`,
     })),
   );
-  const changes = await sendAndReport(store, { fail: 2 });
+  const changes = await sendAndReport(store, { fail: 2 }, policy);
   assert.deepEqual(changes.map((c) => [c.from, c.to, c.trips]), [["closed", "open", 1]]);
   return routeIds;
 }
@@ -95,7 +105,7 @@ export const DESTINATIONS: ContractArea = {
       name:
         "failures open a destination at the threshold: its routes are held, spend nothing, stay queued",
       run: async ({ store }) => {
-        const ids = await openDead(store);
+        const ids = await openDead(store, LONG);
         const healthy = await store.enqueue({ kind: "k" }, [{
           channel: "webhook",
           destination: "https://ok.example/x",
@@ -142,12 +152,14 @@ export const DESTINATIONS: ContractArea = {
         const { store, opened } = c;
         await openDead(store);
         await opened.elapse!(POLICY.cooldownMs + 50);
-        const [change] = await sendAndReport(store, { fail: 1, probe: true });
+        // Reported under an hour's base, so the doubled cool-down (two hours) cannot
+        // run out before the claim below, however slow the machine.
+        const [change] = await sendAndReport(store, { fail: 1, probe: true }, LONG);
         assert.equal(change?.to, "open");
         assert.equal(change?.trips, 2);
         const d = await admin(store).destination("webhook", DEAD);
         const wait = d!.openUntil!.getTime() - d!.lastFailureAt!.getTime();
-        assert.equal(wait, 2 * POLICY.cooldownMs);
+        assert.equal(wait, 2 * LONG.cooldownMs);
         assert.deepEqual(await claimAll(store), []);
       },
     },
