@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from "./errors.ts";
 import type { JsonValue, TraceHeaders } from "./route.ts";
+import type { DestinationSettings } from "./destination.ts";
 import { isTracestate, parseTraceparent } from "./_trace_context.ts";
 
 /** Limits on what one `enqueue` call may carry. */
@@ -308,4 +309,31 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Checks settings before any store sees them: counts are positive integers,
+ * the rate a positive number of sends a second (at most 1,000,000); `null`
+ * clears one. Throws `InvalidArgumentError` naming the field.
+ */
+export function checkSettings(settings: DestinationSettings): void {
+  if (typeof settings !== "object" || settings === null) {
+    throw new InvalidArgumentError("settings", "must be an object", settings);
+  }
+  const known = ["maxInFlight", "failureThreshold", "cooldownMs", "ratePerSecond", "burst"];
+  for (const [field, value] of Object.entries(settings)) {
+    if (!known.includes(field)) {
+      throw new InvalidArgumentError(field, "is not a destination setting");
+    }
+    if (value === null || value === undefined) continue;
+    const ok = field === "ratePerSecond"
+      ? typeof value === "number" && Number.isFinite(value) && value > 0 && value <= 1_000_000
+      : Number.isInteger(value) && value > 0 && value <= 2_147_483_647;
+    if (!ok) {
+      const what = field === "ratePerSecond"
+        ? "a positive number up to 1000000"
+        : "a positive integer";
+      throw new InvalidArgumentError(field, `must be ${what} or null`, value);
+    }
+  }
 }

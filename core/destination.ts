@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "./errors.ts";
 
 /**
  * The destination's stored state. `open` with its cool-down over is reported
@@ -213,6 +212,25 @@ export function nextDestination(
   };
 }
 
+/** The change of state from `before` to `after`, for the events; `undefined` when none. */
+export function changeOf(
+  channel: string,
+  key: string,
+  before: DestinationHealth,
+  after: DestinationHealth,
+): DestinationChange | undefined {
+  if (after.state === before.state && after.openUntil === before.openUntil) return undefined;
+  return {
+    channel,
+    key,
+    from: before.state,
+    to: after.state,
+    openUntil: after.openUntil === null ? null : new Date(after.openUntil),
+    trips: after.trips,
+    reason: after.reason,
+  };
+}
+
 /** The cool-down after the `trips`-th trip in a row: doubling from `base`, capped. */
 export function cooldownOf(trips: number, base: number, max: number): number {
   return Math.min(base * 2 ** Math.min(Math.max(trips - 1, 0), 30), Math.max(max, base));
@@ -313,30 +331,3 @@ export function stateAfter(action: DestinationAction): DestinationState {
 
 /** Far in the future, but a real date: where held routes wait (`infinity` would not parse). */
 export const HELD_UNTIL: number = Date.UTC(9999, 11, 31);
-
-/**
- * Checks settings before any store sees them: counts are positive integers,
- * the rate a positive number of sends a second (at most 1,000,000); `null`
- * clears one. Throws `InvalidArgumentError` naming the field.
- */
-export function checkSettings(settings: DestinationSettings): void {
-  if (typeof settings !== "object" || settings === null) {
-    throw new InvalidArgumentError("settings", "must be an object", settings);
-  }
-  const known = ["maxInFlight", "failureThreshold", "cooldownMs", "ratePerSecond", "burst"];
-  for (const [field, value] of Object.entries(settings)) {
-    if (!known.includes(field)) {
-      throw new InvalidArgumentError(field, "is not a destination setting");
-    }
-    if (value === null || value === undefined) continue;
-    const ok = field === "ratePerSecond"
-      ? typeof value === "number" && Number.isFinite(value) && value > 0 && value <= 1_000_000
-      : Number.isInteger(value) && value > 0 && value <= 2_147_483_647;
-    if (!ok) {
-      const what = field === "ratePerSecond"
-        ? "a positive number up to 1000000"
-        : "a positive integer";
-      throw new InvalidArgumentError(field, `must be ${what} or null`, value);
-    }
-  }
-}

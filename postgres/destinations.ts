@@ -7,7 +7,8 @@
  * @module
  */
 import type postgres from "postgres";
-import { checkSettings, HELD_UNTIL, nextDestination, stateAfter } from "../core/destination.ts";
+import { checkSettings } from "../core/_validate.ts";
+import { changeOf, HELD_UNTIL, nextDestination, stateAfter } from "../core/destination.ts";
 import type {
   DestinationAction,
   DestinationChange,
@@ -64,17 +65,8 @@ export async function reportDestinations(
       WHERE channel = ${channel} AND key = ${key}`;
     if (after.state !== "closed") await park(tx, schema, channel, key, after);
     else if (before.state !== "closed") await release(tx, schema, channel, key);
-    if (after.state !== before.state || after.openUntil !== before.openUntil) {
-      changes.push({
-        channel,
-        key,
-        from: before.state,
-        to: after.state,
-        openUntil: date(after.openUntil),
-        trips: after.trips,
-        reason: after.reason,
-      });
-    }
+    const change = changeOf(channel, key, before, after);
+    if (change) changes.push(change);
   }
   return changes;
 }
@@ -227,15 +219,15 @@ export async function listDestinations(
             WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
               AND l.classid = (hashtext(${slotPrefix(schema)} || dest.channel || E'\\n' || dest.key)
                                  ::bigint & 4294967295)::oid) AS in_flight,
-           (SELECT count(*)::int FROM ${s}.route_attempts a
-            JOIN ${s}.notification_routes r ON r.route_id = a.route_id
-            WHERE r.channel = dest.channel AND r.destination_key = dest.key
-              AND a.started_at > now() - interval '1 hour') AS attempts_hour,
-           (SELECT count(*)::int FROM ${s}.route_attempts a
-            JOIN ${s}.notification_routes r ON r.route_id = a.route_id
-            WHERE r.channel = dest.channel AND r.destination_key = dest.key
-              AND a.started_at > now() - interval '1 hour' AND a.outcome <> 'sent') AS failures_hour
+           hour.attempts AS attempts_hour, hour.failures AS failures_hour
     FROM dest
+    -- The last hour's attempts, read once for both counts.
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS attempts, count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures
+      FROM ${s}.route_attempts a
+      JOIN ${s}.notification_routes r ON r.route_id = a.route_id
+      WHERE r.channel = dest.channel AND r.destination_key = dest.key
+        AND a.started_at > now() - interval '1 hour') hour
     ORDER BY CASE coalesce(dest.state, 'closed') WHEN 'disabled' THEN 0 WHEN 'open' THEN 1
                WHEN 'paused' THEN 2 ELSE 3 END, dest.consecutive_failures DESC NULLS LAST,
              dest.queued DESC, dest.channel, dest.key`;

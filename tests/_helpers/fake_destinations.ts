@@ -7,8 +7,9 @@
  * @module
  */
 import { CHANNEL_WIDE } from "../../core/destination_key.ts";
+import { checkSettings } from "../../core/_validate.ts";
 import {
-  checkSettings,
+  changeOf,
   freshDestination,
   HELD_UNTIL,
   nextDestination,
@@ -180,21 +181,7 @@ export class FakeDestinations {
       ...before,
       ...nextDestination(before, report, policy, now),
     };
-    const changed = after.state !== before.state || after.openUntil !== before.openUntil;
-    return {
-      pending: { id, after },
-      change: changed
-        ? {
-          channel: report.channel,
-          key: report.key,
-          from: before.state,
-          to: after.state,
-          openUntil: after.openUntil === null ? null : new Date(after.openUntil),
-          trips: after.trips,
-          reason: after.reason,
-        }
-        : undefined,
-    };
+    return { pending: { id, after }, change: changeOf(report.channel, report.key, before, after) };
   }
 
   /** Writes a committed report and parks the destination's routes if it is left blocked. */
