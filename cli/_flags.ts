@@ -162,3 +162,13 @@ export function parseTime(
   }
   return d;
 }
+
+/** `values` without its undefined entries: the flags that were given. */
+export function defined<T extends object>(values: T): Defined<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Defined<
+    T
+  >;
+}
+
+/** `T` with each property optional and never `undefined`. */
+export type Defined<T> = { [K in keyof T]?: Exclude<T[K], undefined> };

@@ -14,7 +14,7 @@ import type {
   DestinationSettings,
 } from "../core/destination.ts";
 import { CHANNEL_NAME } from "../core/_validate.ts";
-import { numberFlag } from "./_flags.ts";
+import { defined, numberFlag } from "./_flags.ts";
 import type { Values } from "./_flags.ts";
 import { withDatabase } from "./_command.ts";
 import type { Command } from "./_command.ts";
@@ -135,7 +135,7 @@ function readSettings(values: Values): DestinationSettings {
     ratePerSecond: setting("rate", true),
     burst: setting("burst"),
   };
-  const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+  const given = defined(settings);
   if (Object.keys(given).length === 0) {
     throw new InvalidArgumentError(
       "set",

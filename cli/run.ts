@@ -14,7 +14,7 @@ import { Metrics, metricsHandler } from "../observe/metrics.ts";
 import { checkWorkerOptions, Worker } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import type { PostgresStore } from "../store.ts";
-import { booleanEnv, numberFlag, parseDuration, pick } from "./_flags.ts";
+import { booleanEnv, defined, numberFlag, parseDuration, pick } from "./_flags.ts";
 import { sleep } from "../core/_async.ts";
 import { describeError } from "../core/_redact.ts";
 import type { Common, Values } from "./_flags.ts";
@@ -210,16 +210,6 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
       : parseDuration("--wait-for-database", wait),
   };
 }
-
-/** `values` without its undefined entries. */
-function defined<T extends object>(values: T): Defined<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Defined<
-    T
-  >;
-}
-
-/** `T` with each property optional and never `undefined`. */
-type Defined<T> = { [K in keyof T]?: Exclude<T[K], undefined> };
 
 /** How long `run` waits for an unreachable database by default. */
 const WAIT_DEFAULT_MS = 5 * 60_000;
