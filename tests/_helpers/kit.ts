@@ -90,3 +90,14 @@ export function nextEvent<T>(target: EventTarget, name: string): Promise<T> {
     target.addEventListener(name, (e) => resolve((e as CustomEvent<T>).detail), { once: true })
   );
 }
+
+/**
+ * The same channels without their providers' rate limits, for tests that take
+ * one tick per case: a limited channel (Slack, Telegram, Twilio) would defer
+ * the next case's route.
+ */
+export function withoutRateLimits(channels: Record<string, Channel>): Record<string, Channel> {
+  return Object.fromEntries(
+    Object.entries(channels).map(([name, c]) => [name, { send: c.send.bind(c) }]),
+  );
+}

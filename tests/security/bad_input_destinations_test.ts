@@ -19,6 +19,7 @@ import { checkLeaks, trackClose, trackWorker } from "../_helpers/leaks.ts";
 import { RUNTIME } from "../_helpers/spawn.ts";
 import { type HostileEnv, SECRET, SID, sum, useHostileDb } from "./_hostile.ts";
 import { type DestinationCase, DESTINATIONS } from "./_cases_destinations.ts";
+import { withoutRateLimits } from "../_helpers/kit.ts";
 
 checkLeaks();
 
@@ -89,14 +90,8 @@ describe(`hostile input on ${RUNTIME}`, () => {
       const logger: Logger = {
         log: (level, msg, fields) => logged.push(JSON.stringify({ level, msg, ...fields })),
       };
-      // Without their providers' rate limits: each case is one tick, and a limited
-      // channel (Twilio's one a second) would defer the next case's route.
-      const channels = Object.fromEntries(
-        Object.entries(channelsWithSecrets(server.url)).map(([name, c]) => [
-          name,
-          { send: c.send.bind(c) },
-        ]),
-      );
+      // Each case is one tick: no provider's rate limit may defer the next one.
+      const channels = withoutRateLimits(channelsWithSecrets(server.url));
       const worker = trackWorker(
         new Worker({ store: env().store, channels, logger, sendTimeoutMs: 5_000 }),
       );

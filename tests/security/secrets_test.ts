@@ -9,6 +9,7 @@
  * `last_error` and the attempt log on the real Postgres, and the metrics
  * text. The program's output is scanned in secrets_program_test.ts.
  */
+import { withoutRateLimits } from "../_helpers/kit.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PostgresStore } from "../../store.ts";
@@ -77,11 +78,8 @@ async function sendThrough(
   base: string,
   out: { corpus: Corpus; logger: Logger; metrics: Metrics },
 ): Promise<number> {
-  // Without their providers' rate limits: two ticks must take every route to
-  // its end, and a limited channel (Slack, Telegram, Twilio) would defer some.
-  const channels = Object.fromEntries(
-    Object.entries(channelsFor(base)).map(([name, c]) => [name, { send: c.send.bind(c) }]),
-  );
+  // Two ticks must take every route to its end: no provider's rate limit may defer one.
+  const channels = withoutRateLimits(channelsFor(base));
   const worker = trackWorker(
     new Worker({
       store: p.store,
