@@ -146,3 +146,19 @@ export function deliveryCounts(
     duplicates: ids.filter((id) => (counts.get(id) ?? 0) > 1).length,
   };
 }
+
+/**
+ * True once the worker named `name` listens and none of its sessions is busy:
+ * it has heard what was enqueued and looked. `undefined` otherwise, for `until`.
+ */
+export async function listeningIdle(
+  sql: postgres.Sql,
+  name: string,
+  schema: string,
+): Promise<true | undefined> {
+  if ((await listenerOf(sql, name, schema)) === undefined) return undefined;
+  const busy = await sql`
+    SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE application_name = ${name} AND state <> 'idle'`;
+  return busy[0]?.["n"] === 0 ? true : undefined;
+}

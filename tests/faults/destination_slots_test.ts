@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
-import { listenerOf, lockHolders, statusCounts, until } from "./_db.ts";
+import { listeningIdle, lockHolders, statusCounts, until } from "./_db.ts";
 import { printFigures } from "./_figures.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
@@ -75,7 +75,10 @@ describe("fault: kill -9 mid-send never leaves a destination's in-flight slot ta
       ids.push(first, second);
       // The standby has heard of the second route and looked (it listens, and is idle
       // again): it must not have sent it, since the holder owns the only slot.
-      await until("the standby listens and is idle", () => idle(sql, standby.name, schema));
+      await until(
+        "the standby listens and is idle",
+        () => listeningIdle(sql, standby.name, schema),
+      );
       assert.equal(rx.counts.get(second), undefined, "capped: not sent while the slot is held");
       await holder.kill("SIGKILL");
       await rx.waitFor((a) => a.id === first && a.n === 2);
@@ -95,15 +98,3 @@ describe("fault: kill -9 mid-send never leaves a destination's in-flight slot ta
     assert.equal(d?.inFlight, 0, "no slot left behind");
   });
 });
-
-async function idle(
-  sql: Awaited<ReturnType<typeof freshStore>>["sql"],
-  name: string,
-  schema: string,
-): Promise<true | undefined> {
-  if ((await listenerOf(sql, name, schema)) === undefined) return undefined;
-  const busy = await sql`
-    SELECT count(*)::int AS n FROM pg_stat_activity
-    WHERE application_name = ${name} AND state <> 'idle'`;
-  return busy[0]?.["n"] === 0 ? true : undefined;
-}

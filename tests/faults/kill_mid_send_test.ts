@@ -22,7 +22,7 @@ import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { killAll, type Program, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
-import { listenerOf, lockHolders, statusCounts, until } from "./_db.ts";
+import { listeningIdle, lockHolders, statusCounts, until } from "./_db.ts";
 import { printFigures, summary } from "./_figures.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
@@ -77,7 +77,10 @@ describe("fault: kill -9 mid-send", () => {
       const standby = await startWorker(RUNTIMES[(round + 1) % 3]!, flags, vars, label);
       // Kill once the standby is settled (listening, its start-up ticks over), so the
       // figure is a running worker's re-claim time, not a lucky start-up tick's.
-      await until("the standby listens and is idle", () => standbyIdle(sql, standby.name, schema));
+      await until(
+        "the standby listens and is idle",
+        () => listeningIdle(sql, standby.name, schema),
+      );
       const killedAt = performance.now();
       await holder.kill("SIGKILL");
       victims.push(holder.runtime);
@@ -111,15 +114,3 @@ describe("fault: kill -9 mid-send", () => {
     );
   });
 });
-
-async function standbyIdle(
-  sql: Awaited<ReturnType<typeof freshStore>>["sql"],
-  name: string,
-  schema: string,
-): Promise<true | undefined> {
-  if ((await listenerOf(sql, name, schema)) === undefined) return undefined;
-  const busy = await sql`
-    SELECT count(*)::int AS n FROM pg_stat_activity
-    WHERE application_name = ${name} AND state <> 'idle'`;
-  return busy[0]?.["n"] === 0 ? true : undefined;
-}
