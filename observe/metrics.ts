@@ -187,25 +187,33 @@ function renderDestinations(out: string[], d: DestinationStats): void {
   const count = "herald_destinations";
   out.push(`# HELP ${count} Destinations, by state.`, `# TYPE ${count} gauge`);
   for (const [state, n] of Object.entries(d.byState)) out.push(`${count}{state="${state}"} ${n}`);
-  const gauges = [
-    ["herald_destination_state", "1 for each destination not closed (or failing), by state."],
-    ["herald_destination_consecutive_failures", "Failures since its last success."],
-    ["herald_destination_trips", "Breaker trips in a row; each doubles the cool-down."],
-    ["herald_destination_queued_routes", "Its queued routes, held ones included."],
-  ] as const;
-  for (const [name, help] of gauges) {
+  type Troubled = DestinationStats["troubled"][number];
+  // Each gauge with the value it reads; the state gauge carries the state as a label.
+  const gauges: [string, string, (t: Troubled) => number][] = [
+    [
+      "herald_destination_state",
+      "1 for each destination not closed (or failing), by state.",
+      () => 1,
+    ],
+    [
+      "herald_destination_consecutive_failures",
+      "Failures since its last success.",
+      (t) => t.consecutiveFailures,
+    ],
+    [
+      "herald_destination_trips",
+      "Breaker trips in a row; each doubles the cool-down.",
+      (t) => t.trips,
+    ],
+    ["herald_destination_queued_routes", "Its queued routes, held ones included.", (t) => t.queued],
+  ];
+  for (const [name, help, value] of gauges) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
     for (const t of d.troubled) {
-      const labels = `channel="${label(t.channel)}",destination="${label(t.key)}"`;
-      const value = name === "herald_destination_state"
-        ? 1
-        : name === "herald_destination_consecutive_failures"
-        ? t.consecutiveFailures
-        : name === "herald_destination_trips"
-        ? t.trips
-        : t.queued;
       const state = name === "herald_destination_state" ? `,state="${t.state}"` : "";
-      out.push(`${name}{${labels}${state}} ${value}`);
+      out.push(
+        `${name}{channel="${label(t.channel)}",destination="${label(t.key)}"${state}} ${value(t)}`,
+      );
     }
   }
 }
