@@ -156,6 +156,7 @@ function listTable(all: readonly DestinationInfo[]): string {
       "failures",
       "1h fail rate",
       "queued",
+      "deferred",
       "oldest due",
     ],
     all.map((d) => [
@@ -174,6 +175,7 @@ function listTable(all: readonly DestinationInfo[]): string {
           Math.round((100 * d.failuresLastHour) / d.attemptsLastHour)
         }% of ${d.attemptsLastHour}`,
       String(d.queued),
+      String(d.deferred),
       d.oldestDueAt ? formatDuration(now - d.oldestDueAt.getTime()) : "-",
     ]),
   );
@@ -196,6 +198,7 @@ function detail(d: DestinationInfo): string {
     `in flight:            ${d.inFlight ?? "- (no cap)"}`,
     `last hour:            ${d.attemptsLastHour} attempt(s), ${d.failuresLastHour} failed`,
     `queued:               ${d.queued}, oldest due ${formatTime(d.oldestDueAt)}`,
+    `deferred by its rate: ${d.deferred} due route(s) waiting for a token`,
     `max in flight:        ${setting(d.settings.maxInFlight)}`,
     `rate:                 ${setting(d.settings.ratePerSecond, "/s")}, burst ${
       setting(d.settings.burst)

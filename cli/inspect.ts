@@ -52,10 +52,12 @@ export const statsCommand: Command = {
       if (d) {
         const states = Object.entries(d.byState).map(([state, n]) => `${n} ${state}`);
         io.out(`destinations:             ${states.join(", ")}`);
+        io.out(`deferred by rate limits:  ${d.deferredByLimit} due route(s)`);
         for (const t of d.troubled) {
           io.out(
             `  ${t.channel} ${t.key}: ${t.state}, ${t.consecutiveFailures} failure(s) in a row, ` +
-              `${t.queued} queued (herald destinations show ${t.channel} ${t.key})`,
+              `${t.queued} queued, ${t.deferred} deferred by its rate ` +
+              `(herald destinations show ${t.channel} ${t.key})`,
           );
         }
       }

@@ -289,6 +289,8 @@ export interface DestinationInfo {
   readonly queued: number;
   /** The oldest due route's due time (held routes count from when they were due). */
   readonly oldestDueAt: Date | null;
+  /** Due routes held back by its rate limit now (its limiter's schedule is ahead of the clock). */
+  readonly deferred: number;
   /**
    * Sends holding one of its in-flight slots now; `null` for a channel-wide
    * destination with no cap of its own (its sends take no slot).

@@ -31,7 +31,10 @@ export interface DestinationStats {
   readonly byState: Readonly<
     Record<"closed" | "open" | "half_open" | "paused" | "disabled", number>
   >;
-  /** Every destination not closed, or closed but failing, with its queued routes. */
+  /**
+   * Every destination not closed, closed but failing, or holding routes back
+   * by its rate limit, with its queued routes.
+   */
   readonly troubled: readonly {
     readonly channel: string;
     readonly key: string;
@@ -39,7 +42,11 @@ export interface DestinationStats {
     readonly trips: number;
     readonly consecutiveFailures: number;
     readonly queued: number;
+    /** Due routes held back by its rate limit now. */
+    readonly deferred: number;
   }[];
+  /** Due routes held back by a destination's rate limit now, over every destination. */
+  readonly deferredByLimit: number;
 }
 
 /** Filters of `listRoutes`. */

@@ -187,12 +187,18 @@ function renderDestinations(out: string[], d: DestinationStats): void {
   const count = "herald_destinations";
   out.push(`# HELP ${count} Destinations, by state.`, `# TYPE ${count} gauge`);
   for (const [state, n] of Object.entries(d.byState)) out.push(`${count}{state="${state}"} ${n}`);
+  const deferred = "herald_routes_deferred_by_limit";
+  out.push(
+    `# HELP ${deferred} Due routes held back by their destination's rate limit now.`,
+    `# TYPE ${deferred} gauge`,
+    `${deferred} ${d.deferredByLimit}`,
+  );
   type Troubled = DestinationStats["troubled"][number];
   // Each gauge with the value it reads; the state gauge carries the state as a label.
   const gauges: [string, string, (t: Troubled) => number][] = [
     [
       "herald_destination_state",
-      "1 for each destination not closed (or failing), by state.",
+      "1 for each destination not closed, failing or deferring routes, by state.",
       () => 1,
     ],
     [
@@ -206,6 +212,11 @@ function renderDestinations(out: string[], d: DestinationStats): void {
       (t) => t.trips,
     ],
     ["herald_destination_queued_routes", "Its queued routes, held ones included.", (t) => t.queued],
+    [
+      "herald_destination_deferred_routes",
+      "Its due routes held back by its rate limit now.",
+      (t) => t.deferred,
+    ],
   ];
   for (const [name, help, value] of gauges) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);

@@ -37,12 +37,18 @@ export async function stats(sql: postgres.Sql, schema: string): Promise<QueueSta
     sql`SELECT d.channel, d.key,
                CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
                     ELSE d.state END AS state,
-               d.trips, d.consecutive_failures,
-               (SELECT count(*) FROM ${s}.notification_routes r
-                WHERE r.channel = d.channel AND r.destination_key = d.key
-                  AND r.status = 'queued')::int AS queued
-        FROM ${s}.destinations d
-        WHERE d.state <> 'closed' OR d.consecutive_failures > 0
+               d.trips, d.consecutive_failures, q.queued, q.deferred
+        FROM (SELECT * FROM ${s}.destinations
+              WHERE state <> 'closed' OR consecutive_failures > 0 OR tat > now()) d
+        CROSS JOIN LATERAL (
+          SELECT count(*)::int AS queued,
+                 -- Due and sendable but for the rate limit (its schedule is ahead).
+                 count(*) FILTER (WHERE d.state = 'closed' AND d.tat > now()
+                                    AND r.held_from IS NULL AND r.next_attempt_at <= now())::int
+                   AS deferred
+          FROM ${s}.notification_routes r
+          WHERE r.channel = d.channel AND r.destination_key = d.key AND r.status = 'queued') q
+        WHERE d.state <> 'closed' OR d.consecutive_failures > 0 OR q.deferred > 0
         ORDER BY d.channel, d.key LIMIT 1000`,
     sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
                  AS state, count(*)::int AS n
@@ -80,7 +86,9 @@ export async function stats(sql: postgres.Sql, schema: string): Promise<QueueSta
         trips: r["trips"],
         consecutiveFailures: r["consecutive_failures"],
         queued: r["queued"],
+        deferred: r["deferred"],
       })),
+      deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
     },
   };
 }

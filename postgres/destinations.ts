@@ -198,7 +198,8 @@ export async function listDestinations(
     WITH q AS (
       SELECT channel, destination_key AS key, count(*)::int AS queued,
              min(coalesce(held_from, next_attempt_at))
-               FILTER (WHERE coalesce(held_from, next_attempt_at) <= now()) AS oldest_due
+               FILTER (WHERE coalesce(held_from, next_attempt_at) <= now()) AS oldest_due,
+             count(*) FILTER (WHERE held_from IS NULL AND next_attempt_at <= now())::int AS due
       FROM ${s}.notification_routes
       WHERE status = 'queued' AND destination_key IS NOT NULL
         AND (${all} OR (channel = ${one?.channel ?? ""} AND destination_key = ${one?.key ?? ""}))
@@ -207,14 +208,17 @@ export async function listDestinations(
       SELECT coalesce(d.channel, q.channel) AS channel, coalesce(d.key, q.key) AS key,
              d.state, d.consecutive_failures, d.trips, d.open_until, d.failing_since,
              d.last_failure_at, d.last_success_at, d.last_error, d.reason, d.max_in_flight,
-             d.failure_threshold, d.cooldown_ms, d.rate_per_sec, d.burst,
-             coalesce(q.queued, 0) AS queued, q.oldest_due
+             d.failure_threshold, d.cooldown_ms, d.rate_per_sec, d.burst, d.tat,
+             coalesce(q.queued, 0) AS queued, q.oldest_due, coalesce(q.due, 0) AS due
       FROM (SELECT * FROM ${s}.destinations
             WHERE ${all} OR (channel = ${one?.channel ?? ""} AND key = ${one?.key ?? ""})) d
       FULL JOIN q ON q.channel = d.channel AND q.key = d.key
     )
     SELECT dest.*, now() AS at,
            (dest.key <> '*' OR dest.max_in_flight IS NOT NULL) AS capped,
+           -- Due and sendable but for the rate limit: its schedule is ahead of the clock.
+           CASE WHEN coalesce(dest.state, 'closed') = 'closed' AND dest.tat > now()
+                THEN dest.due ELSE 0 END AS deferred,
            (SELECT count(*)::int FROM pg_locks l
             WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
               AND l.classid = (hashtext(${slotPrefix(schema)} || dest.channel || E'\\n' || dest.key)
@@ -259,6 +263,7 @@ function toInfo(row: postgres.Row): DestinationInfo {
     },
     queued: row["queued"],
     oldestDueAt: row["oldest_due"] ?? null,
+    deferred: row["deferred"],
     inFlight: row["capped"] ? row["in_flight"] : null,
     attemptsLastHour: row["attempts_hour"],
     failuresLastHour: row["failures_hour"],

@@ -260,7 +260,7 @@ export class FakeDestinations {
   ): DestinationInfo[] {
     const queued = new Map<
       string,
-      { channel: string; key: string; n: number; oldest: number | null }
+      { channel: string; key: string; n: number; due: number; oldest: number | null }
     >();
     const hour = new Map<string, { attempts: number; failures: number }>();
     for (const r of routes) {
@@ -275,8 +275,10 @@ export class FakeDestinations {
       }
       hour.set(id, h);
       if (r.status !== "queued") continue;
-      const q = queued.get(id) ?? { channel: r.channel, key: r.destinationKey, n: 0, oldest: null };
+      const q = queued.get(id) ??
+        { channel: r.channel, key: r.destinationKey, n: 0, due: 0, oldest: null };
       q.n++;
+      if (r.heldFrom === null && r.nextAttemptAt <= now) q.due++;
       const due = r.heldFrom ?? r.nextAttemptAt;
       if (due <= now && (q.oldest === null || due < q.oldest)) q.oldest = due;
       queued.set(id, q);
@@ -310,6 +312,7 @@ export class FakeDestinations {
         },
         queued: q?.n ?? 0,
         oldestDueAt: date(q?.oldest ?? null),
+        deferred: d.state === "closed" && d.tat !== null && d.tat > now ? q?.due ?? 0 : 0,
         inFlight: key !== CHANNEL_WIDE || d.maxInFlight !== null
           ? this.slots.get(id)?.size ?? 0
           : null,

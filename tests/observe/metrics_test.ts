@@ -81,7 +81,17 @@ describe("metrics: destinations", () => {
           trips: 1,
           consecutiveFailures: 2,
           queued: 3,
+          deferred: 0,
+        }, {
+          channel: "webhook",
+          key: "https://slow.example",
+          state: "closed",
+          trips: 0,
+          consecutiveFailures: 0,
+          queued: 9,
+          deferred: 7,
         }],
+        deferredByLimit: 7,
       },
     });
     assert.match(text, /^herald_destination_transitions_total\{to="opened"\} 1$/m);
@@ -90,6 +100,11 @@ describe("metrics: destinations", () => {
     const labels = 'channel="webhook",destination="https://down\\.example"';
     assert.match(text, new RegExp(`^herald_destination_state\\{${labels},state="open"\\} 1$`, "m"));
     assert.match(text, new RegExp(`^herald_destination_queued_routes\\{${labels}\\} 3$`, "m"));
+    assert.match(text, /^herald_routes_deferred_by_limit 7$/m);
+    assert.match(
+      text,
+      /^herald_destination_deferred_routes\{channel="webhook",destination="https:\/\/slow\.example"\} 7$/m,
+    );
     assert.match(
       text,
       new RegExp(`^herald_destination_consecutive_failures\\{${labels}\\} 2$`, "m"),

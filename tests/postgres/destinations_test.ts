@@ -124,3 +124,41 @@ describe("a destination answering 503 to everything", () => {
     }
   });
 });
+
+describe("a destination held back by its rate limit", () => {
+  it("shows its due routes as deferred in stats, the destination view and /metrics' source", async () => {
+    const env = await freshStore({ max: 3 });
+    const slow = await startServer((_req, res) => void res.writeHead(204).end());
+    try {
+      await env.store.migrate();
+      await env.store.enqueue(
+        { kind: "k" },
+        [1, 2, 3, 4].map((n) => ({ channel: "webhook", destination: `${slow.url}/r/${n}` })),
+      );
+      // One send an hour: the first goes, the other three wait for the token.
+      await env.store.configureDestination("webhook", slow.url, { ratePerSecond: 1 / 3600 });
+      const worker = new Worker({
+        store: env.store,
+        channels: { webhook: webhookChannel({ allowHosts: ["127.0.0.1"] }) },
+        logger: silentLogger,
+      });
+      await worker.tick();
+      assert.equal(slow.requests.length, 1);
+      const st = await env.store.stats();
+      assert.equal(st.destinations?.deferredByLimit, 3);
+      assert.deepEqual(
+        st.destinations?.troubled.map((t) => [t.key, t.state, t.queued, t.deferred]),
+        [[slow.url, "closed", 3, 3]],
+      );
+      assert.equal((await env.store.destination("webhook", slow.url))?.deferred, 3);
+      // A new limit starts a new schedule: nothing waits until the next claim.
+      await env.store.configureDestination("webhook", slow.url, { ratePerSecond: null });
+      const after = await env.store.stats();
+      assert.equal(after.destinations?.deferredByLimit, 0, "no limit, nothing deferred");
+      assert.deepEqual(after.destinations?.troubled, []);
+    } finally {
+      await slow.close();
+      await env.cleanup();
+    }
+  });
+});

@@ -281,6 +281,7 @@ export const DESTINATIONS: ContractArea = {
         assert.deepEqual(await claimAll(store), [], "the next token is an hour away");
         const d = await admin(store).destination("webhook", key);
         assert.equal(d?.settings.ratePerSecond, 1 / 3600);
+        assert.equal(d?.deferred, 3, "every due route waits for the token (none was finalised)");
       },
     },
     {
