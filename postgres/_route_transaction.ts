@@ -121,7 +121,13 @@ export class PgRouteTransaction {
                  END AS rate,
                  coalesce(d.burst,
                    (${bursts}::int[])[array_position(${rateChannels}::text[], r.channel)], 1)
-                   AS burst) lim
+                   AS burst,
+                 -- The in-flight cap: one while open (the probe), else its own or, for
+                 -- an origin, the worker's; none for a channel-wide destination.
+                 CASE WHEN r.destination_key IS NULL THEN NULL WHEN d.state = 'open' THEN 1
+                      ELSE coalesce(d.max_in_flight,
+                                    CASE WHEN r.destination_key <> '*' THEN ${cap}::int END)
+                 END AS cap) lim
         WHERE r.status = 'queued'
           AND r.next_attempt_at <= now()
           AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
@@ -133,17 +139,14 @@ export class PgRouteTransaction {
               WHERE h.channel = r.channel AND h.destination_key = r.destination_key
                 AND h.status = 'queued' AND h.next_attempt_at <= now()
               ORDER BY h.priority, h.next_attempt_at LIMIT 1)))
-          AND (r.destination_key IS NULL OR NOT EXISTS (
+          AND (lim.cap IS NULL OR EXISTS (
             -- A slot of the destination's in-flight cap; an advisory lock, so it
             -- ends with the transaction or the connection, whatever kills them.
-            SELECT FROM (SELECT CASE WHEN d.state = 'open' THEN 1
-                            ELSE coalesce(d.max_in_flight, CASE WHEN r.destination_key <> '*'
-                                                           THEN ${cap}::int END) END AS cap) c
-            WHERE c.cap IS NOT NULL AND NOT EXISTS (
-              SELECT FROM generate_series(1, c.cap) AS slot(n)
-              WHERE pg_try_advisory_xact_lock(
-                hashtext(${this.#lockPrefix} || r.channel || E'\n' || r.destination_key),
-                slot.n))))
+            -- Uncapped rows stop at the first test (no subplan runs for them).
+            SELECT FROM generate_series(1, lim.cap) AS slot(n)
+            WHERE pg_try_advisory_xact_lock(
+              hashtext(${this.#lockPrefix} || r.channel || E'\n' || r.destination_key),
+              slot.n)))
           AND (lim.rate IS NULL OR EXISTS (
             -- A token: the limiter's row, locked (one sender at a time takes
             -- tokens), its next send due within the burst.
@@ -175,14 +178,16 @@ export class PgRouteTransaction {
       SELECT c.route_id, c.notification_id, c.channel, c.destination, c.attempts,
              c.max_attempts, c.priority, c.created_at, c.destination_key, c.destination_state,
              c.destination_dirty, n.kind, n.payload, n.traceparent, n.tracestate,
-             tokens.next_token_ms
+             -- Looked up only for a rate-limited route: a join would scan tokens per row.
+             CASE WHEN c.rate IS NOT NULL THEN (
+               SELECT t.next_token_ms FROM tokens t
+               WHERE t.channel = c.channel AND t.key = c.destination_key) END AS next_token_ms
       FROM claimed c
       -- By its key, route by route (LIMIT keeps the planner from turning this
       -- into a join that reads the whole table under a generic plan).
       CROSS JOIN LATERAL (
         SELECT kind, payload, traceparent, tracestate FROM ${s}.notifications
         WHERE id = c.notification_id LIMIT 1) n
-      LEFT JOIN tokens ON tokens.channel = c.channel AND tokens.key = c.destination_key
       -- Of a rate-limited destination, only its first route claimed here.
       WHERE c.rate IS NULL OR NOT EXISTS (
         SELECT FROM claimed e
