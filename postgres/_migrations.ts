@@ -104,20 +104,48 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
     CREATE INDEX notification_routes_destination ON ${s}.notification_routes
       (channel, destination_key, priority, next_attempt_at) WHERE status = 'queued';
   `,
+  // 6: claim order that ignores how big the table is. \`queue_order\` numbers
+  // routes as they are enqueued (FIFO among equal priority and due time); the
+  // claim index leads with priority and due time, so a claim probes each
+  // priority in use at its due end instead of walking not-yet-due routes.
+  // Queued routes are numbered in their enqueue order; history keeps NULL.
+  (s) => `
+    CREATE SEQUENCE ${s}.notification_routes_queue_order AS bigint;
+    ALTER TABLE ${s}.notification_routes ADD COLUMN queue_order bigint;
+    ALTER SEQUENCE ${s}.notification_routes_queue_order
+      OWNED BY ${s}.notification_routes.queue_order;
+    WITH numbered AS (
+      SELECT route_id, row_number() OVER (ORDER BY created_at, notification_id, seq) AS n
+      FROM ${s}.notification_routes WHERE status = 'queued')
+    UPDATE ${s}.notification_routes r SET queue_order = numbered.n
+    FROM numbered WHERE r.route_id = numbered.route_id;
+    SELECT setval('${s}.notification_routes_queue_order',
+      coalesce((SELECT max(queue_order) FROM ${s}.notification_routes), 0) + 1, false);
+    ALTER TABLE ${s}.notification_routes ALTER COLUMN queue_order
+      SET DEFAULT nextval('${s}.notification_routes_queue_order');
+    CREATE INDEX notification_routes_claim ON ${s}.notification_routes
+      (priority, next_attempt_at, queue_order) WHERE status = 'queued';
+    DROP INDEX ${s}.notification_routes_due;
+  `,
 ];
 
 /** The schema version this build of Herald writes. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
 
 /**
- * Applies what is missing; returns the resulting version. Refuses a
+ * Applies what is missing (up to `upTo`: a test stops at an older version to
+ * check an upgrade); returns the resulting version. Refuses a
  * read-only standby (a worker must never claim there), and says
  * `HERALD_UNAVAILABLE` when the server cannot be reached, so a caller can
  * wait for it.
  */
-export async function migrate(sql: postgres.Sql, schema: string): Promise<number> {
+export async function migrate(
+  sql: postgres.Sql,
+  schema: string,
+  upTo: number = MIGRATIONS.length,
+): Promise<number> {
   try {
-    return await migrateOn(sql, schema);
+    return await migrateOn(sql, schema, upTo);
   } catch (err) {
     if (isConnectionLost(err)) {
       throw new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached", {
@@ -128,7 +156,7 @@ export async function migrate(sql: postgres.Sql, schema: string): Promise<number
   }
 }
 
-async function migrateOn(sql: postgres.Sql, schema: string): Promise<number> {
+async function migrateOn(sql: postgres.Sql, schema: string, upTo: number): Promise<number> {
   const [role] = await sql`SELECT pg_is_in_recovery() AS standby`;
   if (role?.["standby"]) {
     throw new HeraldError(
@@ -146,7 +174,7 @@ async function migrateOn(sql: postgres.Sql, schema: string): Promise<number> {
     const [row] = await sql.unsafe(
       `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
     );
-    if (row?.["version"] === MIGRATIONS.length) return MIGRATIONS.length;
+    if (row?.["version"] === upTo) return upTo;
   }
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.migrate:${schema}`}, 0))`;
@@ -166,10 +194,10 @@ async function migrateOn(sql: postgres.Sql, schema: string): Promise<number> {
         `schema "${schema}" is at version ${current}, newer than this Herald (${MIGRATIONS.length}); upgrade Herald`,
       );
     }
-    for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+    for (let v = current + 1; v <= upTo; v++) {
       await tx.unsafe(MIGRATIONS[v - 1]!(quoted)).simple();
       await tx.unsafe(`INSERT INTO ${quoted}.schema_migrations (version) VALUES ($1)`, [v]);
     }
-    return MIGRATIONS.length;
+    return Math.max(current, upTo);
   }) as number;
 }

@@ -105,10 +105,21 @@ export class PgRouteTransaction {
                 set_config('plan_cache_mode', 'force_generic_plan', true)`
         .execute().catch(() => {});
       return tx`
-      WITH claimed AS (
+      WITH RECURSIVE levels AS (
+        -- Each priority with a queued route, lowest first, one index probe each:
+        -- a claim reads the due end of each level, never the routes not yet due.
+        (SELECT p.priority FROM ${s}.notification_routes p
+         WHERE p.status = 'queued' ORDER BY p.priority LIMIT 1)
+        UNION ALL
+        SELECT (SELECT p.priority FROM ${s}.notification_routes p
+                WHERE p.status = 'queued' AND p.priority > l.priority
+                ORDER BY p.priority LIMIT 1)
+        FROM levels l WHERE l.priority IS NOT NULL
+      ), claimed AS (
+        SELECT x.* FROM levels l CROSS JOIN LATERAL (
         SELECT r.ctid AS at_row, r.route_id, r.notification_id, r.channel, r.destination,
                r.attempts, r.max_attempts, r.priority, r.next_attempt_at, r.created_at,
-               r.destination_key,
+               r.destination_key, r.queue_order,
                d.state AS destination_state,
                coalesce(d.state <> 'closed' OR d.consecutive_failures > 0, false)
                  AS destination_dirty,
@@ -128,17 +139,14 @@ export class PgRouteTransaction {
                       ELSE coalesce(d.max_in_flight,
                                     CASE WHEN r.destination_key <> '*' THEN ${cap}::int END)
                  END AS cap) lim
-        WHERE r.status = 'queued'
+        WHERE r.status = 'queued' AND r.priority = l.priority
           AND r.next_attempt_at <= now()
           AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
           AND (${anyChannel}::boolean OR r.channel = ANY(${channels}::text[]))
-          AND (d.state IS NULL OR d.state = 'closed' OR (
-            -- Half-open: only the destination's first due route, as its one probe.
-            d.state = 'open' AND d.open_until <= now() AND r.route_id = (
-              SELECT h.route_id FROM ${s}.notification_routes h
-              WHERE h.channel = r.channel AND h.destination_key = r.destination_key
-                AND h.status = 'queued' AND h.next_attempt_at <= now()
-              ORDER BY h.priority, h.next_attempt_at LIMIT 1)))
+          -- Closed, or half-open: its cool-down over, one probe (a cap of one slot,
+          -- and below, one route of it per claim).
+          AND (d.state IS NULL OR d.state = 'closed'
+               OR (d.state = 'open' AND d.open_until <= now()))
           AND (lim.cap IS NULL OR EXISTS (
             -- A slot of the destination's in-flight cap; an advisory lock, so it
             -- ends with the transaction or the connection, whatever kills them.
@@ -155,9 +163,12 @@ export class PgRouteTransaction {
               AND coalesce(l.tat, '-infinity') <=
                 now() + (lim.burst - 1) / lim.rate * interval '1 second'
             FOR UPDATE SKIP LOCKED))
-        ORDER BY r.priority, r.next_attempt_at
+        -- Equal due times go in enqueue order.
+        ORDER BY r.next_attempt_at, r.queue_order
         LIMIT ${params.limit}
-        FOR UPDATE OF r SKIP LOCKED
+        FOR UPDATE OF r SKIP LOCKED) x
+        WHERE l.priority IS NOT NULL
+        LIMIT ${params.limit}
       ), tokens AS (
         -- One token per transaction and rate-limited destination; its other
         -- routes claimed here stay queued (locked until this commits).
@@ -188,13 +199,14 @@ export class PgRouteTransaction {
       CROSS JOIN LATERAL (
         SELECT kind, payload, traceparent, tracestate FROM ${s}.notifications
         WHERE id = c.notification_id LIMIT 1) n
-      -- Of a rate-limited destination, only its first route claimed here.
-      WHERE c.rate IS NULL OR NOT EXISTS (
+      -- Of a rate-limited or half-open destination, only its first route claimed
+      -- here (the rest stay queued, locked until this transaction ends).
+      WHERE (c.rate IS NULL AND c.destination_state IS DISTINCT FROM 'open') OR NOT EXISTS (
         SELECT FROM claimed e
         WHERE e.channel = c.channel AND e.destination_key = c.destination_key
-          AND (e.priority, e.next_attempt_at, e.at_row) < (c.priority, c.next_attempt_at, c.at_row))
-      -- The claim's own order: equal keys come off the index in row order.
-      ORDER BY c.priority, c.next_attempt_at, c.at_row`;
+          AND (e.priority, e.next_attempt_at, coalesce(e.queue_order, 0), e.at_row)
+            < (c.priority, c.next_attempt_at, coalesce(c.queue_order, 0), c.at_row))
+      ORDER BY c.priority, c.next_attempt_at, c.queue_order`;
     });
     return rows.map((row) => ({
       id: row["route_id"],

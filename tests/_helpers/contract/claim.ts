@@ -43,6 +43,56 @@ export const CLAIM: ContractArea = {
       },
     },
     {
+      name: "equal priority and due time go in enqueue order, across notifications and within one",
+      run: async ({ store }) => {
+        const at = new Date(Date.now() - HOUR);
+        const ids: string[] = [];
+        for (let n = 0; n < 4; n++) {
+          const { routeIds } = await store.enqueue({ kind: `n${n}` }, [
+            { channel: "log", destination: `${n}a`, deliverAt: at },
+            { channel: "log", destination: `${n}b`, deliverAt: at },
+          ]);
+          ids.push(...routeIds);
+        }
+        assert.deepEqual((await claimAll(store)).map((r) => r.id), ids, "one claim, in order");
+        // Route by route too, as per-route mode claims them.
+        const one: string[] = [];
+        for (let i = 0; i < ids.length; i++) {
+          const [r] = await store.transaction((tx) => tx.claimDue({ limit: 1, exclude: one }));
+          one.push(r!.id);
+        }
+        assert.deepEqual(one, ids);
+      },
+    },
+    {
+      name: "a due route is found behind many not yet due, at its own priority or another",
+      run: async ({ store }) => {
+        const later = new Date(Date.now() + HOUR);
+        for (const priority of [-5, 0, 3]) {
+          await store.enqueue(
+            { kind: "later" },
+            Array.from({ length: 20 }, (_, i) => ({
+              channel: "log",
+              destination: String(i),
+              priority,
+              deliverAt: later,
+            })),
+          );
+        }
+        const three = await store.enqueue({ kind: "due" }, [
+          { channel: "log", destination: "p3", priority: 3 },
+        ]);
+        const zero = await store.enqueue({ kind: "due" }, [
+          { channel: "log", destination: "p0", priority: 0 },
+        ]);
+        assert.deepEqual(
+          (await claimAll(store)).map((r) => r.id),
+          [zero.routeIds[0], three.routeIds[0]],
+          "the due ones, lowest priority first; nothing not yet due",
+        );
+      },
+    },
+    {
       name: "claimDue skips excluded ids and honours the limit",
       run: async ({ store }) => {
         const { routeIds } = await store.enqueue({ kind: "k" }, [
