@@ -28,8 +28,13 @@ export const statsCommand: Command = {
         return 0;
       }
       const channels = [...new Set(st.byChannel.map((c) => c.channel))];
+      const estimated = new Set(st.estimated ?? []);
       const count = (channel: string, status: RouteStatus): string =>
-        String(st.byChannel.find((c) => c.channel === channel && c.status === status)?.count ?? 0);
+        estimated.has(status) ? "-" : String(
+          st.byChannel.find((c) => c.channel === channel && c.status === status)?.count ?? 0,
+        );
+      const total = (status: RouteStatus): string =>
+        `${estimated.has(status) ? "~" : ""}${st.byStatus[status]}`;
       const oldest = (channel: string): string => {
         const due = st.oldestDueByChannel.find((d) => d.channel === channel);
         return due ? formatDuration(due.ageMs) : "-";
@@ -38,10 +43,16 @@ export const statsCommand: Command = {
         ["channel", ...STATUSES, "oldest due"],
         [
           ...channels.map((c) => [c, ...STATUSES.map((s) => count(c, s)), oldest(c)]),
-          ["(all)", ...STATUSES.map((s) => String(st.byStatus[s])), ""],
+          ["(all)", ...STATUSES.map(total), ""],
         ],
       ));
       io.out("");
+      if (estimated.size > 0) {
+        io.out(
+          `~ estimated from the planner's statistics (the table is large; ` +
+            `exact counts of ${[...estimated].join(", ")} would read every row)`,
+        );
+      }
       io.out(
         `oldest due route waiting: ${
           st.oldestDueAgeMs === null ? "none due" : formatDuration(st.oldestDueAgeMs)

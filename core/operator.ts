@@ -21,6 +21,14 @@ export interface QueueStats {
   readonly oldestDueByChannel: readonly { channel: string; ageMs: number }[];
   /** Routes that failed for good in the last hour. */
   readonly failedLastHour: number;
+  /**
+   * Statuses whose counts are estimates: on a table of more than 100,000
+   * routes, Postgres gives `sent`, `failed` and `cancelled` from the
+   * planner's statistics (as fresh as the last ANALYZE) and leaves them out
+   * of `byChannel`. Queued and poisoned counts, the oldest due age and the
+   * last hour's failures are always exact. Absent or empty: all exact.
+   */
+  readonly estimated?: readonly RouteStatus[];
   /** Destinations by state, and each one in trouble; absent from a store that keeps none. */
   readonly destinations?: DestinationStats;
 }

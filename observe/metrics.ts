@@ -144,7 +144,8 @@ export class Metrics {
     }
     if (stats) {
       out.push(
-        "# HELP herald_routes Routes in the table, by status.",
+        "# HELP herald_routes Routes in the table, by status (queued and poisoned exact; " +
+          "sent, failed and cancelled estimated on tables over 100,000 rows).",
         "# TYPE herald_routes gauge",
       );
       for (const [status, n] of Object.entries(stats.byStatus)) {

@@ -6,6 +6,7 @@ import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { rec } from "../_helpers/store_contract.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
+import { EXACT_STATS_ROWS } from "../../postgres/_admin.ts";
 
 checkLeaks();
 
@@ -136,5 +137,56 @@ describe("PostgresStore operator tools", () => {
       env.store.prune({ olderThanMs: 0, statuses: ["queued" as never] }),
       /'statuses'/,
     );
+  });
+});
+
+describe("PostgresStore stats on a large table", () => {
+  it("counts the queue exactly and estimates the history from the planner's statistics", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      const history = EXACT_STATS_ROWS + 20_000;
+      await env.sql`
+        INSERT INTO ${s}.notifications (id, kind)
+        SELECT gen_random_uuid(), 'k' FROM generate_series(1, ${history + 4}::int)`;
+      // The history, then three queued routes and one poisoned, all on one channel.
+      await env.sql`
+        INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination, status)
+        SELECT gen_random_uuid(), id, 'sms',  '+15550100',
+               CASE WHEN row_number() OVER () <= 3 THEN 'queued'
+                    WHEN row_number() OVER () = 4 THEN 'poisoned' ELSE 'sent' END
+        FROM ${s}.notifications`;
+      await env.sql.unsafe(`ANALYZE "${env.schema}".notification_routes`);
+      const st = await env.store.stats();
+      assert.deepEqual(st.estimated, ["sent", "failed", "cancelled"]);
+      assert.equal(st.byStatus.queued, 3, "the queue is exact");
+      assert.equal(st.byStatus.poisoned, 1, "so are poisoned routes");
+      assert.ok(
+        Math.abs(st.byStatus.sent - history) < history * 0.05,
+        `sent estimated at ${st.byStatus.sent} for ${history}`,
+      );
+      assert.deepEqual(
+        st.byChannel.map((c) => [c.channel, c.status, c.count]),
+        [["sms", "poisoned", 1], ["sms", "queued", 3]],
+        "per channel, only what is exact",
+      );
+    } finally {
+      await env.cleanup();
+    }
+  });
+
+  it("is exact below the threshold", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      await env.store.enqueue({ kind: "k" }, [{ channel: "sms", destination: "+15550100" }]);
+      await env.sql.unsafe(`ANALYZE "${env.schema}".notification_routes`);
+      const st = await env.store.stats();
+      assert.deepEqual(st.estimated, []);
+      assert.equal(st.byStatus.queued, 1);
+    } finally {
+      await env.cleanup();
+    }
   });
 });
