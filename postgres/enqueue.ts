@@ -7,6 +7,7 @@
  */
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
+import { uuidv7 } from "../core/_uuid.ts";
 import type { Tracer } from "@opentelemetry/api";
 import type { TracerLike } from "../core/telemetry.ts";
 import type { Enqueued, NotificationInput, RouteInput, TraceHeaders } from "../core/route.ts";
@@ -72,7 +73,7 @@ async function insertNotification(
   { notification, routes }: ReturnType<typeof checkEnqueue>,
   trace: TraceHeaders | null,
 ): Promise<Enqueued> {
-  const notificationId = crypto.randomUUID();
+  const notificationId = uuidv7();
   const inserted = await tx`
     INSERT INTO ${tx(schema)}.notifications
       (id, kind, payload, idempotency_key, traceparent, tracestate)
@@ -94,7 +95,7 @@ async function insertNotification(
     return { notificationId: row["id"], routeIds: row["route_ids"], duplicate: true };
   }
   const rows = routes.map((r, seq) => ({
-    route_id: crypto.randomUUID(),
+    route_id: uuidv7(),
     notification_id: notificationId,
     seq,
     channel: r.channel,
