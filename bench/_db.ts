@@ -8,6 +8,10 @@
 import postgres from "postgres";
 import { PostgresStore } from "../store.ts";
 
+// Ids are made as enqueue makes them: UUID version 7 (time first), here from
+// the clock in SQL (Postgres 15 has no uuidv7()): a v4's random bits, the
+// milliseconds over its first six bytes, version bits 0111.
+
 /** The database every scenario runs against. */
 export class BenchDb {
   /** The connection URL. */
@@ -40,14 +44,18 @@ export class BenchDb {
     if (routes > 0) {
       await this.admin`
         INSERT INTO ${s}.notifications (id, kind, payload)
-        SELECT gen_random_uuid(), 'bench.event', jsonb_build_object('n', i)
+        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, 'bench.event', jsonb_build_object('n', i)
         FROM generate_series(1, ${routes}::int) AS i`;
       // As enqueue writes them: each route names its destination ('bench' is not a
       // URL, so the channel's one destination, '*'), whose row exists.
       await this.admin`
         INSERT INTO ${s}.notification_routes
           (route_id, notification_id, channel, destination, destination_key)
-        SELECT gen_random_uuid(), id, ${channel}, 'bench', '*' FROM ${s}.notifications`;
+        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, id, ${channel}, 'bench', '*' FROM ${s}.notifications`;
       await this.admin`
         INSERT INTO ${s}.destinations (channel, key) VALUES (${channel}, '*')
         ON CONFLICT DO NOTHING`;
@@ -58,6 +66,45 @@ export class BenchDb {
         `"${schema}".destinations`,
     );
     return schema;
+  }
+
+  /**
+   * Adds `routes` due routes to `schema` (as {@link fresh} loads them), or
+   * production-size ballast: `sent` routes of history, a day old, or
+   * `future` routes due in one to thirty days. Vacuumed and analysed after.
+   */
+  async add(
+    schema: string,
+    routes: number,
+    kind: "due" | "sent" | "future" = "due",
+    channel = "noop",
+  ): Promise<void> {
+    const s = this.admin(schema);
+    const tag = `bench.${kind}.${crypto.randomUUID()}`;
+    await this.admin`
+      INSERT INTO ${s}.notifications (id, kind, payload, created_at)
+      SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, ${tag}, jsonb_build_object('n', i),
+             now() - CASE WHEN ${kind} = 'sent' THEN interval '1 day' ELSE interval '0' END
+      FROM generate_series(1, ${routes}::int) AS i`;
+    await this.admin`
+      INSERT INTO ${s}.notification_routes
+        (route_id, notification_id, channel, destination, destination_key, status, attempts,
+         next_attempt_at, sent_at, created_at, updated_at)
+      SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, id, ${channel}, 'bench', '*',
+             CASE WHEN ${kind} = 'sent' THEN 'sent' ELSE 'queued' END,
+             CASE WHEN ${kind} = 'sent' THEN 1 ELSE 0 END,
+             CASE WHEN ${kind} = 'future'
+                  THEN now() + interval '1 day' + random() * interval '29 days'
+                  ELSE created_at END,
+             CASE WHEN ${kind} = 'sent' THEN created_at END, created_at, created_at
+      FROM ${s}.notifications WHERE kind = ${tag}`;
+    await this.admin.unsafe(
+      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes`,
+    );
   }
 
   /** Routes of `schema` in status `status`. */

@@ -16,6 +16,10 @@ export interface Options {
   only: Set<string>;
   routes: number;
   routesPerTick: number;
+  /** Sent routes of history in the big-table rows. */
+  history: number;
+  /** Routes not yet due in the big-table rows. */
+  future: number;
   capMs: number;
   url: string;
   json: boolean;

@@ -27,6 +27,8 @@ export interface Result {
   rss_peak_mb?: number;
   /** For slow channels: concurrency x sends in flight / send time. */
   ideal_routes_per_s?: number;
+  /** Shared buffers one claim read (hit or read), from EXPLAIN (ANALYZE, BUFFERS). */
+  buffers?: number;
   /** Queries the driver sent per route (BEGIN and COMMIT included). */
   queries_per_route?: number;
   /** Ratios against references of the same run, or other context. */

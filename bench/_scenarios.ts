@@ -8,6 +8,7 @@
  */
 import type { Options, Scenario } from "./_plan.ts";
 import { planBatch } from "./_plan_batch.ts";
+import { planBig } from "./_plan_big.ts";
 import { planPerRoute } from "./_plan_per_route.ts";
 import { planRss } from "./_plan_rss.ts";
 import { planSlow } from "./_plan_slow.ts";
@@ -30,6 +31,7 @@ export const SCENARIOS = [
   "rss",
   "trips",
   "tracing",
+  "big",
 ] as const;
 
 /** The planners in run order; each returns nothing unless `--only` selects its family. */
@@ -42,6 +44,7 @@ const PLANNERS: readonly ((options: Options) => Scenario[])[] = [
   planRss,
   planTrips,
   planTracing,
+  planBig,
 ];
 
 /** The scenarios `options` selects, in run order. */

@@ -17,6 +17,9 @@ export const TARGETS = {
   wakeP99Ms: 10,
   slowOfIdeal: 0.9,
   rssMb: 100,
+  bigOfEmpty: 0.9,
+  claimBuffers: 20,
+  idlePollMs: 1,
 } as const;
 
 const ok = (pass: boolean): string => (pass ? "PASS" : "MISS");
@@ -67,6 +70,7 @@ export function targetsText(results: readonly Result[]): string {
     ...slowLines(results),
     ...rssLines(results),
     ...startupLines(results),
+    ...bigLines(results),
     ...troubleLines(results),
   ].join("\n");
 }
@@ -143,7 +147,9 @@ function slowLines(results: readonly Result[]): string[] {
 function rssLines(results: readonly Result[]): string[] {
   const children = results.filter((r) => r.name === "rss-child" && !r.error);
   const inProcess = results.filter((r) =>
-    r.rss_peak_mb !== undefined && !["raw", "pgbench", "rss-child"].includes(r.name)
+    r.rss_peak_mb !== undefined &&
+    !["raw", "pgbench", "rss-child", "empty-table", "big-table", "big-claim", "idle-poll"]
+      .includes(r.name)
   );
   const rssRows = children.length > 0 ? children : inProcess;
   if (rssRows.length === 0) return [];
@@ -163,6 +169,38 @@ function startupLines(results: readonly Result[]): string[] {
       startup.max_ms?.toFixed(1)
     } ms`,
   ];
+}
+
+/** The big table against the empty one, the claim's reads and the idle poll. */
+function bigLines(results: readonly Result[]): string[] {
+  const lines = measured(results, "big-table").flatMap((big) => {
+    const empty = results.find((r) =>
+      r.name === "empty-table" && r.concurrency === big.concurrency &&
+      r.routesPerTransaction === big.routesPerTransaction && !r.error
+    );
+    if (!empty) return [];
+    const ratio = big.routes_per_s / empty.routes_per_s;
+    return [
+      `  big table within 10% of empty (c${big.concurrency}, K=${big.routesPerTransaction}): ${
+        perS(big.routes_per_s)
+      } vs ${perS(empty.routes_per_s)} = ${x(ratio)} ${ok(ratio >= TARGETS.bigOfEmpty)}`,
+    ];
+  });
+  for (const r of results.filter((r) => r.name === "big-claim" && r.buffers !== undefined)) {
+    lines.push(
+      `  a claim reads <= ${TARGETS.claimBuffers} buffers (${
+        r.note?.split(":")[0]
+      }): ${r.buffers} ${ok(r.buffers! <= TARGETS.claimBuffers)}`,
+    );
+  }
+  for (const r of results.filter((r) => r.name === "idle-poll" && !r.error)) {
+    lines.push(
+      `  idle poll <= ${TARGETS.idlePollMs} ms: p50 ${r.p50_ms?.toFixed(3)} ms, p99 ${
+        r.p99_ms?.toFixed(3)
+      } ms, ${r.buffers} buffers ${ok((r.p50_ms ?? Infinity) <= TARGETS.idlePollMs)}`,
+    );
+  }
+  return lines;
 }
 
 /** How many scenarios failed or hit the time cap. */

@@ -26,6 +26,8 @@ const USAGE = `Usage: bench/throughput.ts [options]
   --only a,b,...        scenarios to run: ${SCENARIOS.join(", ")} (default: all)
   --routes N            routes loaded per throughput scenario (default 20000)
   --routes-per-tick N   the worker's routesPerTick in throughput runs (default 1000)
+  --history N           sent routes of history in the big-table rows (default 1000000)
+  --future N            not-yet-due routes in the big-table rows (default 200000)
   --cap SECONDS         time cap per scenario (default 60)
   --url URL             Postgres (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --json                one JSON object per scenario instead of a table
@@ -36,6 +38,8 @@ function parseArgs(argv: readonly string[]): Options | string {
     only: new Set(SCENARIOS),
     routes: 20_000,
     routesPerTick: 1000,
+    history: 1_000_000,
+    future: 200_000,
     capMs: 60_000,
     url: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
     json: false,
@@ -75,6 +79,12 @@ function setOption(options: Options, arg: string, flag: string, value: () => str
       break;
     case "--routes-per-tick":
       options.routesPerTick = count(1);
+      break;
+    case "--history":
+      options.history = count(0);
+      break;
+    case "--future":
+      options.future = count(0);
       break;
     case "--cap":
       options.capMs = count(1) * 1000;

@@ -1,0 +1,197 @@
+/**
+ * The big-table family: the same drains on an empty table and on one that
+ * holds production's ballast (`--history` sent routes, `--future` routes not
+ * due for days), back to back; then what one claim reads there (EXPLAIN
+ * ANALYZE BUFFERS of the store's own statement) and what an idle poll costs.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { PostgresStore } from "../store.ts";
+import { drain, noopChannel } from "./_herald.ts";
+import { scenario } from "./_plan.ts";
+import type { Options, Scenario } from "./_plan.ts";
+import { percentile, round } from "./_report.ts";
+import type { Result } from "./_report.ts";
+import type { BenchDb } from "./_db.ts";
+
+/** The drains compared: per-route and batch, as the issue names them. */
+const DRAINS = [
+  { concurrency: 4, routesPerTransaction: 1 },
+  { concurrency: 4, routesPerTransaction: 100 },
+] as const;
+
+/** Idle polls timed for the median and p99. */
+const IDLE_POLLS = 200;
+
+/** The `big` rows: empty-table drains, big-table drains, the claim's reads, the idle poll. */
+export function planBig(options: Options): Scenario[] {
+  if (!options.only.has("big")) return [];
+  const shape = { name: "big-claim", concurrency: 1, routesPerTransaction: 1 };
+  return [scenario(shape, (runtime, db) => bigTable(db, runtime, options))];
+}
+
+async function bigTable(db: BenchDb, runtime: string, options: Options): Promise<Result[]> {
+  const rows: Result[] = [];
+  await warmUp(db, options);
+  for (const table of ["empty-table", "big-table"] as const) {
+    const schema = await db.fresh(0);
+    try {
+      if (table === "big-table") {
+        await db.add(schema, options.history, "sent");
+        await db.add(schema, options.future, "future");
+      }
+      for (const d of DRAINS) {
+        await db.add(schema, options.routes);
+        const run = await drain(db, schema, {
+          ...d,
+          routesPerTick: Math.max(options.routesPerTick, d.routesPerTransaction),
+          routes: options.routes,
+          capMs: options.capMs,
+          channel: noopChannel,
+        });
+        rows.push({
+          name: table,
+          runtime,
+          ...d,
+          routes: run.routes,
+          seconds: round(run.seconds, 3),
+          routes_per_s: run.seconds > 0 ? round(run.routes / run.seconds, 1) : 0,
+          capped: run.capped,
+          ...(run.unsent > 0 ? { error: `${run.unsent} routes were not sent` } : {}),
+        });
+      }
+      if (table === "big-table") rows.push(...await claimCost(db, schema, runtime, options));
+    } finally {
+      await db.drop(schema);
+    }
+  }
+  return rows;
+}
+
+/** One small drain first, unreported: the first table measured must not pay the runtime's warm-up. */
+async function warmUp(db: BenchDb, options: Options): Promise<void> {
+  const schema = await db.fresh(2_000);
+  try {
+    for (const d of DRAINS) {
+      await drain(db, schema, {
+        ...d,
+        routesPerTick: Math.max(options.routesPerTick, d.routesPerTransaction),
+        routes: 1_000,
+        capMs: options.capMs,
+        channel: noopChannel,
+      });
+    }
+  } finally {
+    await db.drop(schema);
+  }
+}
+
+/** What a claim reads on the big table: one due route behind the ballast, and none. */
+async function claimCost(
+  db: BenchDb,
+  schema: string,
+  runtime: string,
+  options: Options,
+): Promise<Result[]> {
+  let captured: { query: string; params: unknown[] } | undefined;
+  const sql = postgres(db.url, {
+    max: 1,
+    onnotice: () => {},
+    debug: (_conn, query, params) => {
+      if (query.includes("WITH RECURSIVE levels")) captured = { query, params: [...params] };
+    },
+  });
+  const store = new PostgresStore({ sql, schema });
+  const claim = () => store.transaction((tx) => tx.claimDue({ limit: 1, exclude: [] }));
+  try {
+    // Right after the drains the queue's index still holds the sent routes'
+    // entries (dead until VACUUM); a claim steps over them. Measured once so,
+    // then after the VACUUM autovacuum would run, the steady state.
+    await claim();
+    const unvacuumed = await explain(sql, captured!);
+    await db.admin.unsafe(`VACUUM "${schema}".notification_routes`);
+    const shape = { runtime, concurrency: 1, routesPerTransaction: 1 };
+    // After VACUUM: a due route of a priority the ballast does not have, then one of its own.
+    const rows: Result[] = [];
+    for (const priority of [1, 0]) {
+      await db.admin`
+        INSERT INTO ${db.admin(schema)}.notifications (id, kind) VALUES (gen_random_uuid(), 'due')`;
+      await db.admin`
+        INSERT INTO ${db.admin(schema)}.notification_routes
+          (route_id, notification_id, channel, destination, destination_key, priority)
+        SELECT gen_random_uuid(), id, 'noop', 'bench', '*', ${priority}
+        FROM ${db.admin(schema)}.notifications WHERE kind = 'due'`;
+      await claim(); // prepares the statement and captures its text
+      const plan = await explain(sql, captured!);
+      await db.admin`DELETE FROM ${db.admin(schema)}.notifications WHERE kind = 'due'`;
+      rows.push({
+        ...shape,
+        name: "big-claim",
+        routes: 1,
+        seconds: plan.ms / 1000,
+        routes_per_s: 0,
+        buffers: plan.buffers,
+        note: `claim of a due priority-${priority} route behind ${options.history} sent and ` +
+          `${options.future} future routes (priority 0): ${plan.buffers} buffers, ` +
+          `${plan.ms.toFixed(3)} ms in Postgres`,
+      });
+    }
+    await claim();
+    const idle = await explain(sql, captured!);
+    const times: number[] = [];
+    for (let i = 0; i < IDLE_POLLS; i++) {
+      const began = performance.now();
+      await claim();
+      times.push(performance.now() - began);
+    }
+    rows.push({
+      ...shape,
+      name: "idle-poll",
+      routes: 0,
+      seconds: 0,
+      routes_per_s: 0,
+      p50_ms: round(percentile(times, 50), 3),
+      p99_ms: round(percentile(times, 99), 3),
+      buffers: idle.buffers,
+      note: `a claim that finds nothing: ${idle.buffers} buffers, ${
+        idle.ms.toFixed(3)
+      } ms in Postgres (${unvacuumed.buffers} buffers before VACUUM, stepping over ${
+        options.routes * DRAINS.length
+      } just-sent routes); p50/p99 is the whole transaction from here`,
+    });
+    return rows;
+  } finally {
+    await store.close();
+    await sql.end();
+  }
+}
+
+/** EXPLAIN (ANALYZE, BUFFERS) of the claim as the store sent it, rolled back. */
+async function explain(
+  sql: postgres.Sql,
+  { query, params }: { query: string; params: unknown[] },
+): Promise<{ buffers: number; ms: number }> {
+  let out: { buffers: number; ms: number } | undefined;
+  const undo = new Error("rolled back on purpose");
+  await sql.begin(async (tx) => {
+    // The settings the claim runs under (its pre-statement).
+    await tx.unsafe(`SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true),
+                            set_config('plan_cache_mode', 'force_generic_plan', true)`);
+    const [row] = await tx.unsafe(
+      `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${query}`,
+      params as postgres.ParameterOrJSON<never>[],
+    );
+    const [doc] = row!["QUERY PLAN"] as [
+      { Plan: Record<string, number>; "Execution Time": number },
+    ];
+    out = {
+      buffers: doc.Plan["Shared Hit Blocks"]! + doc.Plan["Shared Read Blocks"]!,
+      ms: doc["Execution Time"],
+    };
+    throw undo; // nothing it locked or took stays
+  }).catch((err) => {
+    if (err !== undo) throw err;
+  });
+  return out!;
+}
