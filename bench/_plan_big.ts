@@ -24,6 +24,9 @@ const DRAINS = [
 /** Idle polls timed for the median and p99. */
 const IDLE_POLLS = 200;
 
+/** `stats()` calls timed (a /metrics scrape each). */
+const SCRAPES = 20;
+
 /** The `big` rows: empty-table drains, big-table drains, the claim's reads, the idle poll. */
 export function planBig(options: Options): Scenario[] {
   if (!options.only.has("big")) return [];
@@ -145,6 +148,27 @@ async function claimCost(
       await claim();
       times.push(performance.now() - began);
     }
+    // What a /metrics scrape or `herald stats` costs here: store.stats().
+    await db.admin.unsafe(`ANALYZE "${schema}".notification_routes`);
+    const scrapes: number[] = [];
+    for (let i = 0; i < SCRAPES; i++) {
+      const began = performance.now();
+      await store.stats();
+      scrapes.push(performance.now() - began);
+    }
+    const st = await store.stats();
+    rows.push({
+      ...shape,
+      name: "stats",
+      routes: 0,
+      seconds: 0,
+      routes_per_s: 0,
+      p50_ms: round(percentile(scrapes, 50), 3),
+      p99_ms: round(percentile(scrapes, 99), 3),
+      note: `store.stats() (what /metrics and herald stats read) over ${
+        options.history + options.future + options.routes * DRAINS.length
+      } routes; estimated: ${st.estimated?.join(", ") || "none"}`,
+    });
     rows.push({
       ...shape,
       name: "idle-poll",

@@ -20,6 +20,7 @@ export const TARGETS = {
   bigOfEmpty: 0.9,
   claimBuffers: 20,
   idlePollMs: 1,
+  statsMs: 10,
 } as const;
 
 const ok = (pass: boolean): string => (pass ? "PASS" : "MISS");
@@ -148,7 +149,7 @@ function rssLines(results: readonly Result[]): string[] {
   const children = results.filter((r) => r.name === "rss-child" && !r.error);
   const inProcess = results.filter((r) =>
     r.rss_peak_mb !== undefined &&
-    !["raw", "pgbench", "rss-child", "empty-table", "big-table", "big-claim", "idle-poll"]
+    !["raw", "pgbench", "rss-child", "empty-table", "big-table", "big-claim", "idle-poll", "stats"]
       .includes(r.name)
   );
   const rssRows = children.length > 0 ? children : inProcess;
@@ -191,6 +192,15 @@ function bigLines(results: readonly Result[]): string[] {
       `  a claim reads <= ${TARGETS.claimBuffers} buffers (${
         r.note?.split(":")[0]
       }): ${r.buffers} ${ok(r.buffers! <= TARGETS.claimBuffers)}`,
+    );
+  }
+  for (const r of results.filter((r) => r.name === "stats" && !r.error)) {
+    lines.push(
+      `  /metrics scrape (stats()) <= ${TARGETS.statsMs} ms: p50 ${r.p50_ms?.toFixed(2)} ms, p99 ${
+        r.p99_ms?.toFixed(2)
+      } ms (${r.note?.split(" over ")[1]?.split(";")[0]}) ${
+        ok((r.p50_ms ?? Infinity) <= TARGETS.statsMs)
+      }`,
     );
   }
   for (const r of results.filter((r) => r.name === "idle-poll" && !r.error)) {
