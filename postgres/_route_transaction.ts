@@ -106,15 +106,16 @@ export class PgRouteTransaction {
         .execute().catch(() => {});
       return tx`
       WITH RECURSIVE levels AS (
-        -- Each priority with a queued route, lowest first, one index probe each:
-        -- a claim reads the due end of each level, never the routes not yet due.
-        (SELECT p.priority FROM ${s}.notification_routes p
-         WHERE p.status = 'queued' ORDER BY p.priority LIMIT 1)
+        -- Each priority with a queued route, lowest first, with its earliest due
+        -- time: one index probe per level, so a claim never walks the routes not
+        -- yet due, and skips a level with none due without reading it again.
+        (SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
+         WHERE p.status = 'queued' ORDER BY p.priority, p.next_attempt_at LIMIT 1)
         UNION ALL
-        SELECT (SELECT p.priority FROM ${s}.notification_routes p
-                WHERE p.status = 'queued' AND p.priority > l.priority
-                ORDER BY p.priority LIMIT 1)
-        FROM levels l WHERE l.priority IS NOT NULL
+        SELECT n.priority, n.first_at FROM levels l CROSS JOIN LATERAL (
+          SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
+          WHERE p.status = 'queued' AND p.priority > l.priority
+          ORDER BY p.priority, p.next_attempt_at LIMIT 1) n
       ), claimed AS (
         SELECT x.* FROM levels l CROSS JOIN LATERAL (
         SELECT r.ctid AS at_row, r.route_id, r.notification_id, r.channel, r.destination,
@@ -167,7 +168,7 @@ export class PgRouteTransaction {
         ORDER BY r.next_attempt_at, r.queue_order
         LIMIT ${params.limit}
         FOR UPDATE OF r SKIP LOCKED) x
-        WHERE l.priority IS NOT NULL
+        WHERE l.first_at <= now()
         LIMIT ${params.limit}
       ), tokens AS (
         -- One token per transaction and rate-limited destination; its other
