@@ -1,5 +1,5 @@
 /**
- * The operator's queries: stats, listing, retry, cancel and prune. None of
+ * The operator's queries: listing, retry, cancel and prune (stats: _stats.ts). None of
  * them waits on a route a worker holds: they skip locked rows and say so.
  *
  * @module
@@ -7,139 +7,14 @@
 import type postgres from "postgres";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES } from "../core/route.ts";
-import type { RouteStatus } from "../core/route.ts";
 import type { RouteRecord } from "../core/route.ts";
-import type {
-  ChangeResult,
-  PruneOptions,
-  QueueStats,
-  RetrySelection,
-  RouteFilter,
-} from "../core/operator.ts";
+import type { ChangeResult, PruneOptions, RetrySelection, RouteFilter } from "../core/operator.ts";
 import { checkRouteIds } from "../core/_validate.ts";
+
+export { stats } from "./_stats.ts";
 
 const STATUSES = ROUTE_STATUSES;
 const PRUNABLE = ["sent", "failed", "cancelled"] as const;
-
-/**
- * Above this many rows (the planner's estimate), `stats` counts only what
- * the queue's indexes answer (queued and poisoned routes, exact) and
- * estimates the history's statuses from the planner's statistics: counting
- * millions of rows per scrape costs seconds.
- */
-export const EXACT_STATS_ROWS = 100_000;
-
-/** Counts by status and channel, the oldest due age and the last hour's failures. */
-export async function stats(sql: postgres.Sql, schema: string): Promise<QueueStats> {
-  const s = sql(schema);
-  const [size] = await sql`
-    SELECT c.reltuples::float8 AS rows,
-           -- most_common_vals is anyarray: through text to text[].
-           array_to_json(st.most_common_vals::text::text[]) AS vals,
-           array_to_json(st.most_common_freqs) AS freqs
-    FROM pg_class c
-    LEFT JOIN pg_stats st ON st.schemaname = ${schema} AND st.tablename = c.relname
-                         AND st.attname = 'status'
-    WHERE c.oid = to_regclass(${`"${schema}".notification_routes`})`;
-  const rows = (size?.["rows"] as number | undefined) ?? -1;
-  const estimate = rows >= EXACT_STATS_ROWS && size?.["vals"] != null;
-  const [groups, [extra], due, troubled, states] = await Promise.all([
-    estimate
-      // Each from the index that holds only it: the queue's, and (status, updated_at).
-      ? sql`SELECT channel, 'queued' AS status, count(*)::int AS n FROM ${s}.notification_routes
-            WHERE status = 'queued' GROUP BY channel
-            UNION ALL
-            SELECT channel, 'poisoned', count(*)::int FROM ${s}.notification_routes
-            WHERE status = 'poisoned' GROUP BY channel
-            ORDER BY 1, 2`
-      : sql`SELECT channel, status, count(*)::int AS n FROM ${s}.notification_routes
-            GROUP BY channel, status ORDER BY channel, status`,
-    sql`SELECT
-          (SELECT count(*) FROM ${s}.notification_routes
-             WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
-    sql`SELECT channel, (extract(epoch FROM now() - min(next_attempt_at)) * 1000)::float8 AS age
-        FROM ${s}.notification_routes
-        WHERE status = 'queued' AND next_attempt_at <= now()
-        GROUP BY channel ORDER BY channel`,
-    sql`SELECT d.channel, d.key,
-               CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
-                    ELSE d.state END AS state,
-               d.trips, d.consecutive_failures, q.queued, q.deferred
-        FROM (SELECT * FROM ${s}.destinations
-              WHERE state <> 'closed' OR consecutive_failures > 0 OR tat > now()) d
-        CROSS JOIN LATERAL (
-          SELECT count(*)::int AS queued,
-                 -- Due and sendable but for the rate limit (its schedule is ahead).
-                 count(*) FILTER (WHERE d.state = 'closed' AND d.tat > now()
-                                    AND r.held_from IS NULL AND r.next_attempt_at <= now())::int
-                   AS deferred
-          FROM ${s}.notification_routes r
-          WHERE r.channel = d.channel AND r.destination_key = d.key AND r.status = 'queued') q
-        WHERE d.state <> 'closed' OR d.consecutive_failures > 0 OR q.deferred > 0
-        ORDER BY d.channel, d.key LIMIT 1000`,
-    sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
-                 AS state, count(*)::int AS n
-        FROM ${s}.destinations GROUP BY 1`,
-  ]);
-  const byStatus = Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<RouteStatus, number>;
-  const estimated = estimate ? historyEstimate(byStatus, rows, size!) : [];
-  const byChannel = groups.map((g) => {
-    byStatus[g["status"] as RouteStatus] += g["n"];
-    return {
-      channel: g["channel"] as string,
-      status: g["status"] as RouteStatus,
-      count: g["n"] as number,
-    };
-  });
-  const oldestDueByChannel = due.map((d) => ({
-    channel: d["channel"] as string,
-    ageMs: Math.max(0, Math.round(d["age"] as number)),
-  }));
-  const ages = oldestDueByChannel.map((d) => d.ageMs);
-  return {
-    byStatus,
-    byChannel,
-    oldestDueAgeMs: ages.length === 0 ? null : Math.max(...ages),
-    oldestDueByChannel,
-    failedLastHour: extra?.["failed"] ?? 0,
-    estimated,
-    destinations: {
-      byState: Object.assign(
-        { closed: 0, open: 0, half_open: 0, paused: 0, disabled: 0 },
-        Object.fromEntries(states.map((r) => [r["state"], r["n"]])),
-      ),
-      troubled: troubled.map((r) => ({
-        channel: r["channel"],
-        key: r["key"],
-        state: r["state"],
-        trips: r["trips"],
-        consecutiveFailures: r["consecutive_failures"],
-        queued: r["queued"],
-        deferred: r["deferred"],
-      })),
-      deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
-    },
-  };
-}
-
-/**
- * Fills `byStatus` for the history's statuses from the planner's statistics
- * (rows x each status's share in its sample); returns the statuses filled.
- */
-function historyEstimate(
-  byStatus: Record<RouteStatus, number>,
-  rows: number,
-  size: postgres.Row,
-): RouteStatus[] {
-  const vals = size["vals"] as string[];
-  const freqs = size["freqs"] as number[];
-  const history = ["sent", "failed", "cancelled"] as const;
-  for (const status of history) {
-    const i = vals.indexOf(status);
-    byStatus[status] = i < 0 ? 0 : Math.round(rows * freqs[i]!);
-  }
-  return [...history];
-}
 
 /** Routes matching `filter`, newest first. */
 export async function listRoutes(

@@ -6,7 +6,7 @@ import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { rec } from "../_helpers/store_contract.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
-import { EXACT_STATS_ROWS } from "../../postgres/_admin.ts";
+import { EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
 
 checkLeaks();
 
