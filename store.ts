@@ -48,7 +48,7 @@ import type {
 } from "./core/transaction.ts";
 import type * as Op from "./core/operator.ts";
 import { isUuid } from "./core/_validate.ts";
-import { migrate, SCHEMA_VERSION } from "./postgres/_migrations.ts";
+import { migrate, SCHEMA_VERSION, schemaVersion } from "./postgres/_migrations.ts";
 import { abandoned, PgRouteTransaction } from "./postgres/_route_transaction.ts";
 import * as admin from "./postgres/_admin.ts";
 import { salvage } from "./postgres/_salvage.ts";
@@ -199,6 +199,11 @@ export class PostgresStore implements Store, D.DestinationAdmin {
     return await migrate(this.#sql, this.#schema);
   }
 
+  /** The schema's version as it is, changing nothing: 0 when it holds no Herald tables. */
+  async schemaVersion(): Promise<number> {
+    return await schemaVersion(this.#sql, this.#schema);
+  }
+
   /** Runs `fn` in a transaction; rolls back if it throws. */
   async transaction<T>(
     fn: (tx: RouteTransaction) => Promise<T>,
@@ -248,7 +253,7 @@ export class PostgresStore implements Store, D.DestinationAdmin {
     return await salvage(this.#sql, this.#schema, routes);
   }
 
-  /** Writes a notification and its routes in one transaction of Herald's own. */
+  /** Writes a notification and its routes: one statement, all or nothing. */
   async enqueue(notification: NotificationInput, routes: readonly RouteInput[]): Promise<Enqueued> {
     return await enqueue(this.#sql, notification, routes, {
       schema: this.#schema,
@@ -258,20 +263,12 @@ export class PostgresStore implements Store, D.DestinationAdmin {
 
   /** Reads one route, or `undefined` (also for a malformed id). */
   async getRoute(routeId: string): Promise<RouteRecord | undefined> {
-    if (!isUuid(routeId)) return undefined;
-    const rows = await this.#sql`
-      SELECT * FROM ${this.#sql(this.#schema)}.notification_routes WHERE route_id = ${routeId}`;
-    const row = rows[0];
-    return row ? toRecord(row) : undefined;
+    return await admin.getRoute(this.#sql, this.#schema, routeId, toRecord);
   }
 
   /** The route's attempt log, oldest first (empty for an unknown or malformed id). */
   async attempts(routeId: string): Promise<AttemptRecord[]> {
-    if (!isUuid(routeId)) return [];
-    const rows = await this.#sql`
-      SELECT attempt, started_at, duration_ms, outcome, http_status, error
-      FROM ${this.#sql(this.#schema)}.route_attempts WHERE route_id = ${routeId} ORDER BY id`;
-    return rows.map(toAttempt);
+    return await admin.attempts(this.#sql, this.#schema, routeId, toAttempt);
   }
 
   /** Counts by status and channel, the oldest due route's age, the last hour's failures. */

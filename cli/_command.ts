@@ -15,7 +15,7 @@
 import v8 from "node:v8";
 import { checkRouteIds as checkIds } from "../core/_validate.ts";
 import { runtimeKey } from "../core/_runtime.ts";
-import { PostgresStore } from "../store.ts";
+import { PostgresStore, SCHEMA_VERSION } from "../store.ts";
 import { openEmbedded } from "../embedded.ts";
 import type { Common, Env, Values } from "./_flags.ts";
 
@@ -77,8 +77,11 @@ export async function openDatabase(
 }
 
 /**
- * Runs `fn` on the configured database, migrated, and closes it. An embedded
- * database a running worker holds is reached through that worker.
+ * Runs `fn` on the configured database and closes it. Only `migrate` and
+ * `run` change the schema: here a schema without Herald's tables, or at
+ * another version than this Herald's, exits 1 saying so (a mistyped
+ * `--schema` must not quietly create an empty one). An embedded database a
+ * running worker holds is reached through that worker.
  */
 export async function withDatabase(
   common: Common,
@@ -87,7 +90,19 @@ export async function withDatabase(
 ): Promise<number> {
   const db = await openDatabase(common, io, 1, "connect");
   try {
-    await db.store.migrate();
+    const version = await db.store.schemaVersion();
+    if (version !== SCHEMA_VERSION) {
+      io.err(
+        version === 0
+          ? `herald: no Herald tables in schema ${common.schema}; run herald migrate`
+          : version < SCHEMA_VERSION
+          ? `herald: schema ${common.schema} is at version ${version}, this Herald needs ` +
+            `${SCHEMA_VERSION}; run herald migrate`
+          : `herald: schema ${common.schema} is at version ${version}, newer than this ` +
+            `Herald (${SCHEMA_VERSION}); upgrade Herald`,
+      );
+      return 1;
+    }
     return await fn(db);
   } finally {
     await db.close();

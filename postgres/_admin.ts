@@ -7,14 +7,41 @@
 import type postgres from "postgres";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES } from "../core/route.ts";
-import type { RouteRecord } from "../core/route.ts";
+import type { AttemptRecord, RouteRecord } from "../core/route.ts";
 import type { ChangeResult, PruneOptions, RetrySelection, RouteFilter } from "../core/operator.ts";
-import { checkRouteIds } from "../core/_validate.ts";
+import { checkRouteIds, isUuid } from "../core/_validate.ts";
 
 export { stats } from "./_stats.ts";
 
 const STATUSES = ROUTE_STATUSES;
 const PRUNABLE = ["sent", "failed", "cancelled"] as const;
+
+/** Reads one route, or `undefined` (also for a malformed id). */
+export async function getRoute(
+  sql: postgres.Sql,
+  schema: string,
+  routeId: string,
+  toRecord: (row: postgres.Row) => RouteRecord,
+): Promise<RouteRecord | undefined> {
+  if (!isUuid(routeId)) return undefined;
+  const [row] = await sql`
+    SELECT * FROM ${sql(schema)}.notification_routes WHERE route_id = ${routeId}`;
+  return row ? toRecord(row) : undefined;
+}
+
+/** The route's attempt log, oldest first (empty for an unknown or malformed id). */
+export async function attempts(
+  sql: postgres.Sql,
+  schema: string,
+  routeId: string,
+  toAttempt: (row: postgres.Row) => AttemptRecord,
+): Promise<AttemptRecord[]> {
+  if (!isUuid(routeId)) return [];
+  const rows = await sql`
+    SELECT attempt, started_at, duration_ms, outcome, http_status, error
+    FROM ${sql(schema)}.route_attempts WHERE route_id = ${routeId} ORDER BY id`;
+  return rows.map(toAttempt);
+}
 
 /** Routes matching `filter`, newest first. */
 export async function listRoutes(

@@ -163,6 +163,18 @@ export async function migrate(
   }
 }
 
+/** The schema's version, reading only: 0 when it holds no Herald tables. */
+export async function schemaVersion(sql: postgres.Sql, schema: string): Promise<number> {
+  const quoted = `"${schema}"`; // checked against SCHEMA_NAME by the caller, quoted anyway
+  const [table] =
+    await sql`SELECT to_regclass(${`${quoted}.schema_migrations`}) IS NOT NULL AS found`;
+  if (!table?.["found"]) return 0;
+  const [row] = await sql.unsafe(
+    `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
+  );
+  return row?.["version"] ?? 0;
+}
+
 async function migrateOn(sql: postgres.Sql, schema: string, upTo: number): Promise<number> {
   const [role] = await sql`SELECT pg_is_in_recovery() AS standby`;
   if (role?.["standby"]) {
@@ -175,14 +187,7 @@ async function migrateOn(sql: postgres.Sql, schema: string, upTo: number): Promi
   const quoted = `"${schema}"`; // checked against SCHEMA_NAME by the caller, quoted anyway
   // Up to date already: say so without DDL or the lock, so a worker role with
   // no CREATE privilege can start (migrations run as the owner beforehand).
-  const [table] =
-    await sql`SELECT to_regclass(${`${quoted}.schema_migrations`}) IS NOT NULL AS found`;
-  if (table?.["found"]) {
-    const [row] = await sql.unsafe(
-      `SELECT coalesce(max(version), 0)::int AS version FROM ${quoted}.schema_migrations`,
-    );
-    if (row?.["version"] === upTo) return upTo;
-  }
+  if (await schemaVersion(sql, schema) === upTo) return upTo;
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.migrate:${schema}`}, 0))`;
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
