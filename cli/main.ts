@@ -69,7 +69,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   const args = [...argv];
   const early = topLevel(args, io);
   if (early !== undefined) return early;
-  const name = args[0] !== undefined && !args[0].startsWith("-") ? args.shift()! : "run";
+  const name = takeCommand(args) ?? "run";
   const command = COMMANDS[name];
   if (!command) {
     io.err(`herald: unknown command '${name.slice(0, 40)}'\nRun 'herald --help' for the commands.`);
@@ -104,6 +104,42 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   }
 }
 
+/**
+ * Removes and returns the command's name: the first argument that is neither
+ * a flag nor a common flag's value, so common flags may come before it
+ * (`herald --schema s stats`); `undefined` when there is none (run).
+ */
+function takeCommand(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-")) return args.splice(i, 1)[0];
+    const option = COMMON_OPTIONS[arg.slice(2) as keyof typeof COMMON_OPTIONS];
+    if (option?.type === "string") i++; // its value
+  }
+  return undefined;
+}
+
+/**
+ * `--flag -1` as `--flag=-1`: a string flag's value may be a negative
+ * number, which `parseArgs` would otherwise read as a short flag.
+ */
+function negativeValues(args: readonly string[], options: Record<string, { type: string }>) {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const option = arg.startsWith("--") && !arg.includes("=") ? options[arg.slice(2)] : undefined;
+    if (option?.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 /** `--version`, `--help`, `help [COMMAND]`: answered before any command runs. */
 function topLevel(args: readonly string[], io: Io): number | undefined {
   if (args[0] === "--version" || args[0] === "-V") {
@@ -132,9 +168,10 @@ function parse(
   let values: Values;
   let positionals: string[];
   try {
+    const options = { ...COMMON_OPTIONS, ...command.options };
     ({ values, positionals } = parseArgs({
-      args: [...args],
-      options: { ...COMMON_OPTIONS, ...command.options },
+      args: negativeValues(args, options),
+      options,
       allowPositionals: true,
       strict: true,
     }));
