@@ -283,12 +283,12 @@ export class PostgresStore implements Store, D.DestinationAdmin {
 
   /**
    * Makes routes due now with a fresh attempt budget: by id (sent ones only
-   * with `force`), or every failed route (of a channel, since a time). Routes
-   * a worker holds right now are skipped, not waited for.
+   * with `force`), or every failed route (of a channel, since a time; with
+   * `dryRun`, only counted). Routes a worker holds now are skipped, not waited for.
    */
   async retry(
     selection: Op.RetrySelection,
-    options: { readonly force?: boolean } = {},
+    options: { readonly force?: boolean; readonly dryRun?: boolean } = {},
   ): Promise<Op.ChangeResult> {
     return await admin.retry(this.#sql, this.#schema, selection, options);
   }

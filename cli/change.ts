@@ -32,16 +32,18 @@ export const migrateCommand: Command = {
 export const retryCommand: Command = {
   summary: "make routes due now with a fresh attempt budget",
   usage: `herald retry ROUTE_ID... [--force] [options]
-herald retry --failed [--channel C] [--since TIME] [options]
+herald retry --failed [--channel C] [--since TIME] [--dry-run] [options]
 
   --force          also retry routes already sent
   --failed         every failed route (of --channel, updated since --since)
-  --since TIME     ISO 8601 time, or a duration ago such as 1h`,
+  --since TIME     ISO 8601 time, or a duration ago such as 1h
+  --dry-run        with --failed: count what would be retried, change nothing`,
   options: {
     force: { type: "boolean" },
     failed: { type: "boolean" },
     channel: { type: "string" },
     since: { type: "string" },
+    "dry-run": { type: "boolean" },
   },
   positionals: Infinity,
   run(values, args, common, io) {
@@ -49,7 +51,7 @@ herald retry --failed [--channel C] [--since TIME] [options]
     if (failed === (args.length > 0)) {
       throw new InvalidArgumentError("ROUTE_ID", "give route ids or --failed (one of the two)");
     }
-    for (const flag of ["channel", "since"]) {
+    for (const flag of ["channel", "since", "dry-run"]) {
       if (!failed && values[flag] !== undefined) {
         throw new InvalidArgumentError(`--${flag}`, "goes with --failed");
       }
@@ -58,15 +60,16 @@ herald retry --failed [--channel C] [--since TIME] [options]
     const since = typeof values["since"] === "string"
       ? parseTime("--since", values["since"], "ago")
       : undefined;
+    const dryRun = values["dry-run"] === true;
     return withDatabase(common, io, async ({ store }) => {
       const res = failed
         ? await store.retry({
           failed: true,
           ...(typeof values["channel"] === "string" ? { channel: values["channel"] } : {}),
           ...(since ? { since } : {}),
-        })
+        }, { dryRun })
         : await store.retry({ ids: args }, { force: values["force"] === true });
-      io.out(`retried ${res.changed} route(s)`);
+      io.out(`${dryRun ? "would retry" : "retried"} ${res.changed} route(s)`);
       if (res.refusedSent > 0) {
         io.err(`herald: ${res.refusedSent} route(s) already sent: left alone (use --force)`);
       }
@@ -104,8 +107,13 @@ export const pruneCommand: Command = {
   usage: `herald prune --older-than DURATION [--status sent,failed,cancelled] [options]
 
   --older-than D   e.g. 30d, 12h (finished longer ago than this)
-  --status LIST    which finished statuses (default all three); queued routes are never pruned`,
-  options: { "older-than": { type: "string" }, status: { type: "string" } },
+  --status LIST    which finished statuses (default all three); queued routes are never pruned
+  --dry-run        count what would be deleted, delete nothing`,
+  options: {
+    "older-than": { type: "string" },
+    status: { type: "string" },
+    "dry-run": { type: "boolean" },
+  },
   positionals: 0,
   run(values, _args, common, io) {
     const olderThanMs = parseDuration("--older-than", values["older-than"] as string | undefined);
@@ -119,17 +127,19 @@ export const pruneCommand: Command = {
         values["status"],
       );
     }
+    const dryRun = values["dry-run"] === true;
     return withDatabase(common, io, async ({ store }) => {
       let last = 0;
       const total = await store.prune({
         olderThanMs,
+        dryRun,
         ...(statuses ? { statuses: statuses as ("sent" | "failed" | "cancelled")[] } : {}),
         onProgress: (n) => {
           if (n > last) io.err(`herald: deleted ${n} route(s) so far`);
           last = n;
         },
       });
-      io.out(`pruned ${total} route(s)`);
+      io.out(`${dryRun ? "would prune" : "pruned"} ${total} route(s)`);
       return 0;
     });
   },

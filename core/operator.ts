@@ -98,4 +98,6 @@ export interface PruneOptions {
   readonly batchSize?: number;
   /** Called after each batch with the running total. */
   readonly onProgress?: (deleted: number) => void;
+  /** Count what would be deleted, delete nothing. */
+  readonly dryRun?: boolean;
 }

@@ -79,7 +79,7 @@ export async function retry(
   sql: postgres.Sql,
   schema: string,
   selection: RetrySelection,
-  options: { readonly force?: boolean } = {},
+  options: { readonly force?: boolean; readonly dryRun?: boolean } = {},
 ): Promise<ChangeResult> {
   const s = sql(schema);
   const allowed = options.force
@@ -101,6 +101,14 @@ export async function retry(
   }
   const channel = selection.channel ?? null;
   const since = selection.since ?? null;
+  if (options.dryRun) {
+    const [row] = await sql`
+      SELECT count(*)::int AS n FROM ${s}.notification_routes
+      WHERE status IN ('failed', 'poisoned') AND sent_at IS NULL
+        AND (${channel}::text IS NULL OR channel = ${channel})
+        AND (${since}::timestamptz IS NULL OR updated_at >= ${since})`;
+    return { changed: row?.["n"] ?? 0, skipped: 0, notFound: [], refusedSent: 0 };
+  }
   const changed = await sql`
     UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(), held_from = NULL,
            last_error = NULL, updated_at = now()
@@ -193,6 +201,13 @@ export async function prune(
     throw new InvalidArgumentError("batchSize", "must be an integer from 1 to 100000", batch);
   }
   const s = sql(schema);
+  if (options.dryRun) {
+    const [row] = await sql`
+      SELECT count(*)::int AS n FROM ${s}.notification_routes
+      WHERE status = ANY(${pgArray(statuses)}::text[])
+        AND updated_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'`;
+    return row?.["n"] ?? 0;
+  }
   let total = 0;
   for (;;) {
     const deleted = await sql`

@@ -1,6 +1,6 @@
 /**
  * Flags as people type them: the common flags on either side of the
- * command, and negative numbers as values.
+ * command, negative numbers as values, and --dry-run before a bulk change.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -34,5 +34,28 @@ describe(`the herald program's flags on ${RUNTIME}`, () => {
     assert.equal(enq.code, 0, enq.stderr);
     const [id] = enq.stdout.trim().split("\n");
     assert.equal((await env.store.getRoute(id!))?.priority, -1);
+  });
+
+  it("prune --dry-run and retry --failed --dry-run count what they would change, and change nothing", async () => {
+    const { routeIds } = await env.store.enqueue({ kind: "k" }, [
+      { channel: "log", destination: "a" },
+      { channel: "log", destination: "b" },
+    ]);
+    const s = env.sql(env.schema);
+    await env.sql`
+      UPDATE ${s}.notification_routes SET status = 'failed', updated_at = now() - interval '2 days'
+      WHERE route_id = ANY(${routeIds}::uuid[])`;
+    const pg = { DATABASE_URL, HERALD_SCHEMA: env.schema };
+    const prune = await runProgram(["prune", "--older-than", "1d", "--dry-run"], pg);
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stdout, /^would prune 2 route\(s\)$/m);
+    const retry = await runProgram(["retry", "--failed", "--dry-run"], pg);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /^would retry 2 route\(s\)$/m);
+    const rows = await env.sql`
+      SELECT status FROM ${s}.notification_routes WHERE route_id = ANY(${routeIds}::uuid[])`;
+    assert.deepEqual(rows.map((r) => r["status"]), ["failed", "failed"], "nothing changed");
+    const ids = await runProgram(["retry", routeIds[0]!, "--dry-run"], pg);
+    assert.equal(ids.code, 2, "--dry-run goes with --failed");
   });
 });
