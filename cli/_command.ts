@@ -24,6 +24,8 @@ export interface Io {
   readonly env: Env;
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
+  /** A line rewritten in place, where standard error is a terminal. */
+  readonly progress?: { readonly update: (text: string) => void; readonly end: () => void };
 }
 
 /** One subcommand of the program. */

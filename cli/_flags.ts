@@ -40,6 +40,7 @@ export const COMMON_OPTIONS = {
   schema: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -59,6 +60,8 @@ export const COMMON_HELP = `Common options (each also read from the environment 
   --schema NAME          HERALD_SCHEMA       schema of Herald's tables (default herald)
   --log-level LEVEL      HERALD_LOG_LEVEL    debug | info | warn | error (default info)
   --log-format FORMAT    HERALD_LOG_FORMAT   json | pretty (default json)
+  --json                                     machine-readable output on standard output: one
+                                             JSON object (routes, destinations: one per line)
   -h, --help                                 this help`;
 
 /** A flag's value, else the environment variable's. */

@@ -8,6 +8,7 @@
 import { InvalidArgumentError } from "../core/errors.ts";
 import { parseDuration, parseTime } from "./_flags.ts";
 import { checkRouteIds, openDatabase, withDatabase } from "./_command.ts";
+import { Progress } from "./_progress.ts";
 import type { Command } from "./_command.ts";
 
 /** `herald migrate` */
@@ -16,11 +17,15 @@ export const migrateCommand: Command = {
   usage: "herald migrate [options]",
   options: {},
   positionals: 0,
-  async run(_values, _args, common, io) {
+  async run(values, _args, common, io) {
     const db = await openDatabase(common, io);
     try {
       const version = await db.store.migrate();
-      io.out(`schema "${common.schema}" is at version ${version}`);
+      io.out(
+        values["json"]
+          ? JSON.stringify({ schema: common.schema, version })
+          : `schema "${common.schema}" is at version ${version}`,
+      );
       return 0;
     } finally {
       await db.close();
@@ -69,7 +74,8 @@ herald retry --failed [--channel C] [--since TIME] [--dry-run] [options]
           ...(since ? { since } : {}),
         }, { dryRun })
         : await store.retry({ ids: args }, { force: values["force"] === true });
-      io.out(`${dryRun ? "would retry" : "retried"} ${res.changed} route(s)`);
+      if (values["json"]) io.out(JSON.stringify({ ...res, dryRun }));
+      else io.out(`${dryRun ? "would retry" : "retried"} ${res.changed} route(s)`);
       if (res.refusedSent > 0) {
         io.err(`herald: ${res.refusedSent} route(s) already sent: left alone (use --force)`);
       }
@@ -86,12 +92,13 @@ export const cancelCommand: Command = {
   usage: "herald cancel ROUTE_ID... [options]",
   options: {},
   positionals: Infinity,
-  run(_values, args, common, io) {
+  run(values, args, common, io) {
     if (args.length === 0) throw new InvalidArgumentError("ROUTE_ID", "is required");
     checkRouteIds(args);
     return withDatabase(common, io, async ({ store }) => {
       const res = await store.cancel(args);
-      io.out(`cancelled ${res.changed} route(s)`);
+      if (values["json"]) io.out(JSON.stringify(res));
+      else io.out(`cancelled ${res.changed} route(s)`);
       if (res.skipped > 0) {
         io.err(`herald: ${res.skipped} route(s) skipped (not queued, or being sent right now)`);
       }
@@ -128,18 +135,29 @@ export const pruneCommand: Command = {
       );
     }
     const dryRun = values["dry-run"] === true;
+    const selection = {
+      olderThanMs,
+      ...(statuses ? { statuses: statuses as ("sent" | "failed" | "cancelled")[] } : {}),
+    };
     return withDatabase(common, io, async ({ store }) => {
-      let last = 0;
-      const total = await store.prune({
-        olderThanMs,
-        dryRun,
-        ...(statuses ? { statuses: statuses as ("sent" | "failed" | "cancelled")[] } : {}),
+      // The count first, so progress can say how much is left.
+      const due = await store.prune({ ...selection, dryRun: true });
+      const progress = new Progress(io, "deleted", due);
+      let logged = performance.now();
+      const total = dryRun ? due : await store.prune({
+        ...selection,
         onProgress: (n) => {
-          if (n > last) io.err(`herald: deleted ${n} route(s) so far`);
-          last = n;
+          progress.update(n);
+          const now = performance.now();
+          if (!progress.live && now - logged >= 5_000) {
+            logged = now;
+            io.err(`herald: deleted ${n} of ${due} route(s) so far`);
+          }
         },
       });
-      io.out(`${dryRun ? "would prune" : "pruned"} ${total} route(s)`);
+      progress.done();
+      if (values["json"]) io.out(JSON.stringify({ pruned: total, dryRun }));
+      else io.out(`${dryRun ? "would prune" : "pruned"} ${total} route(s)`);
       return 0;
     });
   },

@@ -74,7 +74,11 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--bu
       const settings = readSettings(values);
       return withDatabase(common, io, async ({ store }) => {
         await store.configureDestination(name, key, settings);
-        io.out(`${name} ${key}: settings updated`);
+        io.out(
+          values["json"]
+            ? JSON.stringify({ channel: name, destination: key, updated: true })
+            : `${name} ${key}: settings updated`,
+        );
         return 0;
       });
     }
@@ -88,7 +92,11 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--bu
           return 1;
         }
         const state = await store.setDestinationState(name, key, action, reason);
-        io.out(`${name} ${key}: ${state}`);
+        io.out(
+          values["json"]
+            ? JSON.stringify({ channel: name, destination: key, state })
+            : `${name} ${key}: ${state}`,
+        );
         return 0;
       });
     }

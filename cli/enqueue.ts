@@ -80,6 +80,10 @@ export const enqueueCommand: Command = {
     }));
     return await withDatabase(common, io, async ({ store }) => {
       const res = await store.enqueue(notification, routes);
+      if (values["json"]) {
+        io.out(JSON.stringify(res));
+        return 0;
+      }
       if (res.duplicate) {
         io.err("herald: idempotency key seen before: nothing written; the first ids are:");
       }

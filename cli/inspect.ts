@@ -84,7 +84,8 @@ export const routesCommand: Command = {
 
   --status S     queued | sent | failed | cancelled | poisoned
   --channel C    only this channel
-  --limit N      at most N routes (default 50)`,
+  --limit N      at most N routes (default 50)
+  --json         one JSON object per route, one per line`,
   options: {
     status: { type: "string" },
     channel: { type: "string" },
@@ -112,10 +113,21 @@ export const routesCommand: Command = {
         return 0;
       }
       io.out(table(
-        ["route", "channel", "status", "attempts", "next attempt", "last error"],
+        [
+          "route",
+          "kind",
+          "channel",
+          "destination",
+          "status",
+          "attempts",
+          "next attempt",
+          "last error",
+        ],
         routes.map((r) => [
           r.id,
+          r.kind,
           r.channel,
+          redact(r.destinationKey ?? "-"),
           r.status,
           String(r.attempts),
           r.status !== "queued"
@@ -176,8 +188,10 @@ function publicRoute(r: RouteRecord): Record<string, string | number | null> {
   return {
     id: r.id,
     notificationId: r.notificationId,
+    kind: r.kind,
     channel: r.channel,
     destination: redact(r.destination),
+    destinationKey: r.destinationKey === null ? null : redact(r.destinationKey),
     status: r.status,
     attempts: r.attempts,
     maxAttempts: r.maxAttempts,

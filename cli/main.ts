@@ -203,5 +203,13 @@ function defaultIo(): Io {
     env: process.env,
     out: (line) => console.log(line),
     err: (line) => console.error(line),
+    ...(process.stderr.isTTY
+      ? {
+        progress: {
+          update: (text: string) => void process.stderr.write(`\r${text}\x1b[K`),
+          end: () => void process.stderr.write("\n"),
+        },
+      }
+      : {}),
   };
 }

@@ -21,6 +21,7 @@ import type { Common, Values } from "./_flags.ts";
 import { openDatabase } from "./_command.ts";
 import type { Io } from "./_command.ts";
 import type { Command } from "./_command.ts";
+import { Progress } from "./_progress.ts";
 
 /** `herald run` */
 export const runCommand: Command = {
@@ -111,7 +112,7 @@ async function run(
   try {
     await migrateWhenReachable(db.store, settings.waitMs, common);
     const worker = new Worker({ ...settings.options, store: db.store });
-    if (values["once"]) return await drain(worker, common);
+    if (values["once"]) return await drain(worker, common, io, values["json"] === true);
     const stop = new AbortController();
     if (settings.metrics) {
       server = await serveMetrics(worker, db.store, settings.metrics, () => !stop.signal.aborted);
@@ -135,11 +136,30 @@ async function run(
   }
 }
 
-/** `--once`: tick until nothing is due. */
-async function drain(worker: Worker, common: Common): Promise<number> {
+/**
+ * `--once`: tick until nothing is due. Says how it goes: on a terminal one
+ * line, rewritten as it counts (routes, rate); in logs a summary every 10 s.
+ */
+async function drain(worker: Worker, common: Common, io: Io, json: boolean): Promise<number> {
+  const began = performance.now();
+  const progress = new Progress(io, "handled", undefined);
   let total = 0;
-  for (let n = await worker.tick(); n > 0; n = await worker.tick()) total += n;
+  let logged = began;
+  for (let n = await worker.tick(); n > 0; n = await worker.tick()) {
+    total += n;
+    progress.update(total);
+    const now = performance.now();
+    if (!progress.live && now - logged >= 10_000) {
+      logged = now;
+      common.logger.log("info", "draining", {
+        routes: total,
+        per_second: Math.round(total / ((now - began) / 1000)),
+      });
+    }
+  }
+  progress.done();
   common.logger.log("info", "drained", { routes: total });
+  if (json) io.out(JSON.stringify({ routes: total }));
   return 0;
 }
 

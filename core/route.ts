@@ -184,10 +184,18 @@ export interface RouteRecord {
   readonly id: string;
   /** The notification it delivers. */
   readonly notificationId: string;
+  /** The notification's kind. */
+  readonly kind: string;
   /** The channel's name. */
   readonly channel: string;
   /** Where it goes; may be a credential (a Slack URL): print it redacted. */
   readonly destination: string;
+  /**
+   * The destination it counts against (an origin, one webhook of a shared
+   * host, or `*`: the channel's provider); `null` for a route queued before
+   * destinations existed.
+   */
+  readonly destinationKey: string | null;
   /** Where it is in its life. */
   readonly status: RouteStatus;
   /** Attempts made so far. */

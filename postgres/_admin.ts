@@ -25,7 +25,9 @@ export async function getRoute(
 ): Promise<RouteRecord | undefined> {
   if (!isUuid(routeId)) return undefined;
   const [row] = await sql`
-    SELECT * FROM ${sql(schema)}.notification_routes WHERE route_id = ${routeId}`;
+    SELECT r.*, n.kind FROM ${sql(schema)}.notification_routes r
+    JOIN ${sql(schema)}.notifications n ON n.id = r.notification_id
+    WHERE r.route_id = ${routeId}`;
   return row ? toRecord(row) : undefined;
 }
 
@@ -62,10 +64,11 @@ export async function listRoutes(
     );
   }
   const rows = await sql`
-    SELECT * FROM ${sql(schema)}.notification_routes
-    WHERE (${filter.status ?? null}::text IS NULL OR status = ${filter.status ?? null})
-      AND (${filter.channel ?? null}::text IS NULL OR channel = ${filter.channel ?? null})
-    ORDER BY created_at DESC, seq DESC
+    SELECT r.*, n.kind FROM ${sql(schema)}.notification_routes r
+    JOIN ${sql(schema)}.notifications n ON n.id = r.notification_id
+    WHERE (${filter.status ?? null}::text IS NULL OR r.status = ${filter.status ?? null})
+      AND (${filter.channel ?? null}::text IS NULL OR r.channel = ${filter.channel ?? null})
+    ORDER BY r.created_at DESC, r.seq DESC
     LIMIT ${limit}`;
   return rows.map(toRecord);
 }

@@ -6,13 +6,15 @@
 import type postgres from "postgres";
 import type { AttemptRecord, RouteRecord } from "../core/route.ts";
 
-/** A `notification_routes` row as a {@link RouteRecord}. */
+/** A `notification_routes` row, with its notification's `kind`, as a {@link RouteRecord}. */
 export function toRecord(row: postgres.Row): RouteRecord {
   return {
     id: row["route_id"],
     notificationId: row["notification_id"],
+    kind: row["kind"],
     channel: row["channel"],
     destination: row["destination"],
+    destinationKey: row["destination_key"] ?? null,
     status: row["status"],
     attempts: row["attempts"],
     maxAttempts: row["max_attempts"],

@@ -215,12 +215,17 @@ export class FakeStore implements Store, DestinationAdmin {
 
   getRoute(routeId: string): Promise<RouteRecord | undefined> {
     const r = this.#t.routes.get(routeId);
-    return Promise.resolve(r ? toRecord(r) : undefined);
+    return Promise.resolve(r ? toRecord(r, this.#kindOf(r)) : undefined);
+  }
+
+  #kindOf(r: { notificationId: string }): string {
+    return this.#t.notifications.get(r.notificationId)?.kind ?? "";
   }
 
   /** Every route, in enqueue order. */
   allRoutes(): RouteRecord[] {
-    return [...this.#t.routes.values()].sort((a, b) => a.seq - b.seq).map(toRecord);
+    return [...this.#t.routes.values()].sort((a, b) => a.seq - b.seq)
+      .map((r) => toRecord(r, this.#kindOf(r)));
   }
 
   /** As `PostgresStore.destinations`. */

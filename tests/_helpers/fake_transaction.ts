@@ -160,12 +160,14 @@ export function applyOutcome(outcome: Outcome, now: number): Partial<Row> {
 }
 
 /** The route row as `getRoute` returns it. */
-export function toRecord(r: Row): RouteRecord {
+export function toRecord(r: Row, kind: string): RouteRecord {
   return {
     id: r.id,
     notificationId: r.notificationId,
+    kind,
     channel: r.channel,
     destination: r.destination,
+    destinationKey: r.destinationKey,
     status: r.status,
     attempts: r.attempts,
     maxAttempts: r.maxAttempts,

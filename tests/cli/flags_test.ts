@@ -58,4 +58,31 @@ describe(`the herald program's flags on ${RUNTIME}`, () => {
     const ids = await runProgram(["retry", routeIds[0]!, "--dry-run"], pg);
     assert.equal(ids.code, 2, "--dry-run goes with --failed");
   });
+
+  it("--json gives every command a machine-readable answer", async () => {
+    const pg = { DATABASE_URL, HERALD_SCHEMA: env.schema };
+    const json = async (args: string[]) => {
+      const { code, stdout, stderr } = await runProgram([...args, "--json"], pg);
+      assert.equal(code, 0, `${args[0]}: ${stderr}`);
+      // The answer is the last line (run --once: the log channel prints each send before it).
+      return JSON.parse(stdout.trim().split("\n").at(-1)!);
+    };
+    assert.equal((await json(["migrate"])).schema, env.schema);
+    const enq = await json(["enqueue", "--channel", "log", "--to", "ops", "--kind", "k.json"]);
+    assert.equal(enq.routeIds.length, 1);
+    assert.equal(enq.duplicate, false);
+    const routes = await runProgram(["routes", "--json", "--limit", "1"], pg);
+    const listed = JSON.parse(routes.stdout.trim().split("\n")[0]!);
+    assert.deepEqual([listed.id, listed.kind, listed.destinationKey], [
+      enq.routeIds[0],
+      "k.json",
+      "*",
+    ]);
+    assert.equal((await json(["run", "--once"])).routes >= 1, true);
+    assert.equal((await json(["retry", enq.routeIds[0], "--force"])).changed, 1);
+    assert.equal((await json(["cancel", enq.routeIds[0]])).changed, 1);
+    assert.equal((await json(["prune", "--older-than", "0s", "--dry-run"])).dryRun, true);
+    assert.equal((await json(["destinations", "pause", "log", "*"])).state, "paused");
+    assert.equal((await json(["destinations", "resume", "log", "*"])).state, "closed");
+  });
 });
