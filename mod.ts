@@ -42,10 +42,14 @@ import { fileURLToPath } from "node:url";
 
 export { Worker, WORKER_DEFAULTS } from "./worker.ts";
 export type {
+  DestinationEventDetail,
+  DestinationEventName,
   Lifecycle,
   RouteEventDetail,
   ShutdownOptions,
+  WorkerEventMap,
   WorkerEventName,
+  WorkerListener,
   WorkerOptions,
 } from "./worker.ts";
 export {

@@ -21,7 +21,7 @@
  * @module
  */
 import { HeraldError } from "./core/errors.ts";
-import type { RouteEventDetail, WorkerEventName } from "./core/events.ts";
+import { type RouteEventDetail, type WorkerEventName, WorkerEvents } from "./core/events.ts";
 import type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
 import { describeError } from "./core/_redact.ts";
 import { Deadline } from "./core/_async.ts";
@@ -32,7 +32,7 @@ import { checkMs, LOCK_MARGIN_MS, POLL_JITTER, resolveWorkerOptions } from "./wo
 import type { WorkerConfig, WorkerOptions } from "./worker/config.ts";
 import { Holds } from "./worker/_holds.ts";
 import { listenUntil } from "./worker/_listener.ts";
-import { reportOutcome } from "./worker/_report.ts";
+import { reportOutcome, routeDetail } from "./worker/_report.ts";
 import { pendingOf, Salvager } from "./worker/_salvage.ts";
 import { batchSpan, tryTrace } from "./observe/tracing.ts";
 
@@ -60,7 +60,7 @@ export type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
  * }
  * ```
  */
-export class Worker extends EventTarget implements Lifecycle {
+export class Worker extends WorkerEvents implements Lifecycle {
   readonly #config: WorkerConfig;
   /** Aborted first on shutdown: no new claims. */
   readonly #stop = new AbortController();
@@ -83,11 +83,12 @@ export class Worker extends EventTarget implements Lifecycle {
     super();
     this.#config = resolveWorkerOptions(options);
     this.#holds = new Holds(this.#config.now);
-    this.#salvager = new Salvager(
-      this.#config,
-      this.#holds,
-      (name, detail) => this.#emit(name, detail),
-    );
+    this.#salvager = new Salvager(this.#config, this.#holds, (n, d) => this.#emit(n, d));
+    this.onListenerError = (err, event) =>
+      this.#config.logger.log("error", "an event listener threw", {
+        event,
+        error: describeError(err),
+      });
   }
 
   /**
@@ -261,11 +262,10 @@ export class Worker extends EventTarget implements Lifecycle {
     for (const route of routes) {
       batch.claimed.push(route);
       this.#tokens.note(route.nextTokenMs);
-      this.#emit("claimed", {
-        routeId: route.id,
-        channel: route.channel,
-        attempt: route.attempts + this.#holds.unrecorded(route.id) + 1,
-      });
+      this.#emit(
+        "claimed",
+        routeDetail(route, route.attempts + this.#holds.unrecorded(route.id) + 1),
+      );
     }
     const span = tryTrace(() => batchSpan(this.#config.tracer, routes));
     batch.sending = Promise.all(

@@ -7,6 +7,19 @@
 import type { RouteEventDetail, WorkerEventName } from "../core/events.ts";
 import type { Finalisation, Route } from "../core/route.ts";
 import type { Logger } from "../observe/logger.ts";
+import { redact } from "../core/_redact.ts";
+
+/** The part of an event's detail every route event carries. */
+export function routeDetail(route: Route, attempt: number): RouteEventDetail {
+  return {
+    routeId: route.id,
+    notificationId: route.notificationId,
+    kind: route.kind,
+    channel: route.channel,
+    destination: redact(route.destination),
+    attempt,
+  };
+}
 
 /** Dispatches one of the worker's events. */
 export type Emit = (name: WorkerEventName, detail: RouteEventDetail) => void;
@@ -23,9 +36,7 @@ export function reportOutcome(
   }
   const { outcome } = record;
   const detail: RouteEventDetail = {
-    routeId: route.id,
-    channel: route.channel,
-    attempt: outcome.attempts,
+    ...routeDetail(route, outcome.attempts),
     durationMs: record.durationMs,
     ...(record.httpStatus === undefined ? {} : { httpStatus: record.httpStatus }),
   };

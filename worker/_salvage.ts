@@ -16,7 +16,7 @@ import { describeError } from "../core/_redact.ts";
 import type { AttemptResult, Batch } from "./_attempt.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Holds, Pending } from "./_holds.ts";
-import { type Emit, reportOutcome } from "./_report.ts";
+import { type Emit, reportOutcome, routeDetail } from "./_report.ts";
 
 /** Salvages failed batches for one worker. */
 export class Salvager {
@@ -99,9 +99,7 @@ export class Salvager {
     const { record } = u;
     const fields = { route_id: route.id, channel: route.channel, attempt: record.outcome.attempts };
     const detail: RouteEventDetail = {
-      routeId: route.id,
-      channel: route.channel,
-      attempt: record.outcome.attempts,
+      ...routeDetail(route, record.outcome.attempts),
       durationMs: record.durationMs,
     };
     switch (result) {

@@ -32,6 +32,14 @@ checkLeaks();
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT = "00f067aa0ba902b7";
+/** The route fields every route event carries. */
+const DETAIL = {
+  routeId: "r",
+  notificationId: "n",
+  kind: "k",
+  channel: "sms",
+  destination: "+15550100",
+};
 
 describe("OpenTelemetry: one trace from the enqueue to the webhook", () => {
   const env = useFreshStore();
@@ -251,8 +259,8 @@ describe("OpenTelemetry metrics: the same figures through a Meter", () => {
       createHistogram: instrument,
     } as unknown as Meter;
     const metrics = new Metrics({ meter });
-    metrics.record("sent", { routeId: "r", channel: "sms", attempt: 1, durationMs: 250 });
-    metrics.record("failed", { routeId: "r", channel: "sms", attempt: 2 });
+    metrics.record("sent", { ...DETAIL, attempt: 1, durationMs: 250 });
+    metrics.record("failed", { ...DETAIL, attempt: 2 });
     const destination = { "messaging.destination.name": "sms" };
     assert.deepEqual(recorded, [
       ["herald.routes.sent", 1, destination],

@@ -15,14 +15,17 @@ checkLeaks();
 describe("finalising outcomes", () => {
   it("success marks the route sent with sent_at", async () => {
     const { worker, enqueue, store } = setup();
-    const { routeIds: [id] } = await enqueue();
+    const { routeIds: [id], notificationId } = await enqueue();
     const sent = nextEvent<{ routeId: string; attempt: number }>(worker, "sent");
     await worker.tick();
     const detail = await sent;
     assert.equal(typeof (detail as { durationMs?: unknown }).durationMs, "number");
     assert.deepEqual({ ...detail, durationMs: 0 }, {
       routeId: id,
+      notificationId,
+      kind: "test",
       channel: "log",
+      destination: "d0",
       attempt: 1,
       durationMs: 0,
     });
