@@ -20,6 +20,8 @@ export interface Options {
   history: number;
   /** Routes not yet due in the big-table rows. */
   future: number;
+  /** Also run graphile-worker and pg-boss (Node only). */
+  peers: boolean;
   capMs: number;
   url: string;
   json: boolean;

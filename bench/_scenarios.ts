@@ -9,6 +9,7 @@
 import type { Options, Scenario } from "./_plan.ts";
 import { planBatch } from "./_plan_batch.ts";
 import { planBig } from "./_plan_big.ts";
+import { planPeers } from "./_plan_peers.ts";
 import { planPerRoute } from "./_plan_per_route.ts";
 import { planRss } from "./_plan_rss.ts";
 import { planSlow } from "./_plan_slow.ts";
@@ -45,6 +46,7 @@ const PLANNERS: readonly ((options: Options) => Scenario[])[] = [
   planTrips,
   planTracing,
   planBig,
+  planPeers, // after Herald's own rows: back to back with them
 ];
 
 /** The scenarios `options` selects, in run order. */

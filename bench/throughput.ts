@@ -28,6 +28,7 @@ const USAGE = `Usage: bench/throughput.ts [options]
   --routes-per-tick N   the worker's routesPerTick in throughput runs (default 1000)
   --history N           sent routes of history in the big-table rows (default 1000000)
   --future N            not-yet-due routes in the big-table rows (default 200000)
+  --peers               also run graphile-worker and pg-boss on the same jobs (Node only)
   --cap SECONDS         time cap per scenario (default 60)
   --url URL             Postgres (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --json                one JSON object per scenario instead of a table
@@ -40,6 +41,7 @@ function parseArgs(argv: readonly string[]): Options | string {
     routesPerTick: 1000,
     history: 1_000_000,
     future: 200_000,
+    peers: false,
     capMs: 60_000,
     url: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
     json: false,
@@ -79,6 +81,10 @@ function setOption(options: Options, arg: string, flag: string, value: () => str
       break;
     case "--routes-per-tick":
       options.routesPerTick = count(1);
+      break;
+    case "--peers":
+      if (runtimeName().split(" ")[0] !== "node") throw new Error("--peers runs under Node only");
+      options.peers = true;
       break;
     case "--history":
       options.history = count(0);
