@@ -50,6 +50,7 @@ import type * as Op from "./core/operator.ts";
 import { isUuid } from "./core/_validate.ts";
 import { migrate, SCHEMA_VERSION, schemaVersion } from "./postgres/_migrations.ts";
 import { abandoned, PgRouteTransaction } from "./postgres/_route_transaction.ts";
+import { claimSettings } from "./postgres/_claim.ts";
 import * as admin from "./postgres/_admin.ts";
 import { salvage } from "./postgres/_salvage.ts";
 import { listen } from "./postgres/_listen.ts";
@@ -219,11 +220,12 @@ export class PostgresStore implements Store, D.DestinationAdmin {
         const ms = options.lockTimeoutMs === undefined
           ? undefined
           : String(Math.ceil(options.lockTimeoutMs));
+        // With it, the claim's planner settings (see claimDue): one statement for both.
         const limits = ms === undefined ? undefined : tx`
           SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
-                 set_config('statement_timeout', ${ms}, true)`.execute();
+                 set_config('statement_timeout', ${ms}, true), ${claimSettings(tx)}`.execute();
         limits?.catch(() => {}); // awaited below; `fn` failing first must not leave it unhandled
-        const mine = new PgRouteTransaction(tx, schema);
+        const mine = new PgRouteTransaction(tx, schema, limits !== undefined);
         handle = mine;
         try {
           const result = await fn(mine);
