@@ -102,7 +102,7 @@ async function claimCost(
     max: 1,
     onnotice: () => {},
     debug: (_conn, query, params) => {
-      if (query.includes("WITH RECURSIVE levels")) captured = { query, params: [...params] };
+      if (query.includes("claimed AS (")) captured = { query, params: [...params] };
     },
   });
   const store = new PostgresStore({ sql, schema });

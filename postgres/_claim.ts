@@ -19,6 +19,27 @@ export function claimSettings(tx: postgres.TransactionSql): postgres.PendingQuer
             set_config('plan_cache_mode', 'force_generic_plan', true)`;
 }
 
+/**
+ * The `levels` CTE (for a `WITH RECURSIVE`): each priority with a queued
+ * route, lowest first, with its earliest due time. One index probe per
+ * level, so a reader never walks the routes not yet due, and skips a level
+ * with none due without reading it again. The claim and the stats read
+ * each level's due end from it.
+ */
+export function levels(
+  sql: postgres.Sql | postgres.TransactionSql,
+  s: postgres.Helper<string>,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`levels AS (
+    (SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
+     WHERE p.status = 'queued' ORDER BY p.priority, p.next_attempt_at LIMIT 1)
+    UNION ALL
+    SELECT n.priority, n.first_at FROM levels l CROSS JOIN LATERAL (
+      SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
+      WHERE p.status = 'queued' AND p.priority > l.priority
+      ORDER BY p.priority, p.next_attempt_at LIMIT 1) n)`;
+}
+
 /** Claims due routes; `tuned`: the transaction already runs under {@link claimSettings}. */
 export async function claim(
   tx: postgres.TransactionSql,
@@ -44,18 +65,7 @@ export async function claim(
   // no round trip of its own.
   if (!tuned) tx`SELECT ${claimSettings(tx)}`.execute().catch(() => {});
   const rows = await tx`
-    WITH RECURSIVE levels AS (
-      -- Each priority with a queued route, lowest first, with its earliest due
-      -- time: one index probe per level, so a claim never walks the routes not
-      -- yet due, and skips a level with none due without reading it again.
-      (SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
-       WHERE p.status = 'queued' ORDER BY p.priority, p.next_attempt_at LIMIT 1)
-      UNION ALL
-      SELECT n.priority, n.first_at FROM levels l CROSS JOIN LATERAL (
-        SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
-        WHERE p.status = 'queued' AND p.priority > l.priority
-        ORDER BY p.priority, p.next_attempt_at LIMIT 1) n
-    ), claimed AS (
+    WITH RECURSIVE ${levels(tx, s)}, claimed AS (
       SELECT x.* FROM levels l CROSS JOIN LATERAL (
       SELECT r.ctid AS at_row, r.route_id, r.notification_id, r.channel, r.destination,
              r.attempts, r.max_attempts, r.priority, r.next_attempt_at, r.created_at,

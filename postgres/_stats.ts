@@ -9,6 +9,7 @@ import type postgres from "postgres";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteStatus } from "../core/route.ts";
 import type { QueueStats } from "../core/operator.ts";
+import { levels } from "./_claim.ts";
 
 /**
  * Above this many rows (the planner's estimate), `stats` counts only what
@@ -58,14 +59,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
              WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
     // The due routes only, level by level as the claim finds them: never the
     // routes scheduled for later.
-    sql`WITH RECURSIVE levels AS (
-          (SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
-           WHERE p.status = 'queued' ORDER BY p.priority, p.next_attempt_at LIMIT 1)
-          UNION ALL
-          SELECT n.priority, n.first_at FROM levels l CROSS JOIN LATERAL (
-            SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
-            WHERE p.status = 'queued' AND p.priority > l.priority
-            ORDER BY p.priority, p.next_attempt_at LIMIT 1) n)
+    sql`WITH RECURSIVE ${levels(sql, s)}
         SELECT r.channel, (extract(epoch FROM now() - min(r.next_attempt_at)) * 1000)::float8 AS age
         FROM levels l CROSS JOIN LATERAL (
           SELECT r.channel, r.next_attempt_at FROM ${s}.notification_routes r
