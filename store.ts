@@ -28,7 +28,6 @@
  */
 import type postgres from "postgres";
 import type { TracerLike } from "./core/telemetry.ts";
-import { InvalidArgumentError } from "./core/errors.ts";
 import type {
   AttemptRecord,
   Enqueued,
@@ -168,22 +167,7 @@ export class PostgresStore implements Store, D.DestinationAdmin {
       this.#listener = undefined;
       this.#owned = false;
     } else {
-      if (typeof options.url !== "string" || options.url === "") {
-        throw new InvalidArgumentError(
-          "url",
-          "a Postgres connection URL is required when 'sql' is not given",
-        );
-      }
-      const max = options.max ?? 10;
-      if (!Number.isInteger(max) || max < 1) {
-        throw new InvalidArgumentError("max", "must be a positive integer", max);
-      }
-      const opened = connect({
-        url: options.url,
-        max,
-        ...(options.listenUrl === undefined ? {} : { listenUrl: options.listenUrl }),
-        ...(options.prepare === undefined ? {} : { prepare: options.prepare }),
-      });
+      const opened = connect(options);
       this.#sql = opened.sql;
       this.#listener = opened.listener;
       this.#owned = true;
@@ -278,9 +262,19 @@ export class PostgresStore implements Store, D.DestinationAdmin {
     return await admin.stats(this.#sql, this.#schema);
   }
 
-  /** Routes matching `filter`, newest first. */
+  /** Routes matching `filter`, last changed first; `after` pages on (keyset). */
   async listRoutes(filter: Op.RouteFilter = {}): Promise<RouteRecord[]> {
     return await admin.listRoutes(this.#sql, this.#schema, filter, toRecord);
+  }
+
+  /** Routes sent and failed per minute over the last `minutes` (default 180). */
+  async activity(minutes = 180): Promise<Op.ActivityPoint[]> {
+    return await admin.activity(this.#sql, this.#schema, minutes);
+  }
+
+  /** A notification as written (kind, payload), or `undefined`. */
+  async notification(id: string): Promise<Op.NotificationRecord | undefined> {
+    return await admin.notification(this.#sql, this.#schema, id);
   }
 
   /**

@@ -57,14 +57,47 @@ export interface DestinationStats {
   readonly deferredByLimit: number;
 }
 
-/** Filters of `listRoutes`. */
+/** Filters of `listRoutes`; every one given must match. */
 export interface RouteFilter {
   /** Only routes in this status. */
   readonly status?: RouteStatus;
   /** Only routes of this channel. */
   readonly channel?: string;
-  /** At most this many, newest first; default 50, at most 10,000. */
+  /** Only routes counted against this destination key (see `RouteRecord.destinationKey`). */
+  readonly destination?: string;
+  /** Only routes of notifications of this kind. */
+  readonly kind?: string;
+  /** Only routes last changed at or after this time. */
+  readonly since?: Date;
+  /** Only routes last changed before this time. */
+  readonly until?: Date;
+  /**
+   * The next page: only routes after this one in the listing's order (pass
+   * the last route of the page before). Keyset, so a page costs the same on
+   * the millionth route as on the first.
+   */
+  readonly after?: { readonly updatedAt: Date; readonly id: string };
+  /** At most this many, last changed first; default 50, at most 10,000. */
   readonly limit?: number;
+}
+
+/** Routes finished in one minute, for the dashboard's chart. */
+export interface ActivityPoint {
+  /** The minute's start. */
+  readonly at: Date;
+  /** Routes delivered in that minute. */
+  readonly sent: number;
+  /** Routes failed for good in that minute. */
+  readonly failed: number;
+}
+
+/** A notification as written, for a route's detail. */
+export interface NotificationRecord {
+  readonly id: string;
+  readonly kind: string;
+  /** The payload as the application wrote it (JSON). */
+  readonly payload: unknown;
+  readonly createdAt: Date;
 }
 
 /**
@@ -74,7 +107,13 @@ export interface RouteFilter {
  */
 export type RetrySelection =
   | { readonly ids: readonly string[] }
-  | { readonly failed: true; readonly channel?: string; readonly since?: Date };
+  | {
+    readonly failed: true;
+    readonly channel?: string;
+    /** Only routes counted against this destination key. */
+    readonly destination?: string;
+    readonly since?: Date;
+  };
 
 /** What `retry` and `cancel` did. */
 export interface ChangeResult {

@@ -6,14 +6,13 @@
  */
 import type postgres from "postgres";
 import { InvalidArgumentError } from "../core/errors.ts";
-import { ROUTE_STATUSES } from "../core/route.ts";
 import type { AttemptRecord, RouteRecord } from "../core/route.ts";
-import type { ChangeResult, PruneOptions, RetrySelection, RouteFilter } from "../core/operator.ts";
+import type { ChangeResult, PruneOptions, RetrySelection } from "../core/operator.ts";
 import { checkRouteIds, isUuid } from "../core/_validate.ts";
 
 export { stats } from "./_stats.ts";
+export { activity, listRoutes, notification } from "./_browse.ts";
 
-const STATUSES = ROUTE_STATUSES;
 const PRUNABLE = ["sent", "failed", "cancelled"] as const;
 
 /** Reads one route, or `undefined` (also for a malformed id). */
@@ -43,34 +42,6 @@ export async function attempts(
     SELECT attempt, started_at, duration_ms, outcome, http_status, error
     FROM ${sql(schema)}.route_attempts WHERE route_id = ${routeId} ORDER BY id`;
   return rows.map(toAttempt);
-}
-
-/** Routes matching `filter`, newest first. */
-export async function listRoutes(
-  sql: postgres.Sql,
-  schema: string,
-  filter: RouteFilter,
-  toRecord: (row: postgres.Row) => RouteRecord,
-): Promise<RouteRecord[]> {
-  const limit = filter.limit ?? 50;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-    throw new InvalidArgumentError("limit", "must be an integer from 1 to 10000", limit);
-  }
-  if (filter.status !== undefined && !STATUSES.includes(filter.status)) {
-    throw new InvalidArgumentError(
-      "status",
-      `must be one of ${STATUSES.join(", ")}`,
-      filter.status,
-    );
-  }
-  const rows = await sql`
-    SELECT r.*, n.kind FROM ${sql(schema)}.notification_routes r
-    JOIN ${sql(schema)}.notifications n ON n.id = r.notification_id
-    WHERE (${filter.status ?? null}::text IS NULL OR r.status = ${filter.status ?? null})
-      AND (${filter.channel ?? null}::text IS NULL OR r.channel = ${filter.channel ?? null})
-    ORDER BY r.created_at DESC, r.seq DESC
-    LIMIT ${limit}`;
-  return rows.map(toRecord);
 }
 
 /**
@@ -103,12 +74,14 @@ export async function retry(
         RETURNING route_id`);
   }
   const channel = selection.channel ?? null;
+  const destination = selection.destination ?? null;
   const since = selection.since ?? null;
   if (options.dryRun) {
     const [row] = await sql`
       SELECT count(*)::int AS n FROM ${s}.notification_routes
       WHERE status IN ('failed', 'poisoned') AND sent_at IS NULL
         AND (${channel}::text IS NULL OR channel = ${channel})
+        AND (${destination}::text IS NULL OR destination_key = ${destination})
         AND (${since}::timestamptz IS NULL OR updated_at >= ${since})`;
     return { changed: row?.["n"] ?? 0, skipped: 0, notFound: [], refusedSent: 0 };
   }
@@ -119,6 +92,7 @@ export async function retry(
       SELECT route_id FROM ${s}.notification_routes
       WHERE status IN ('failed', 'poisoned') AND sent_at IS NULL
         AND (${channel}::text IS NULL OR channel = ${channel})
+        AND (${destination}::text IS NULL OR destination_key = ${destination})
         AND (${since}::timestamptz IS NULL OR updated_at >= ${since})
       FOR UPDATE SKIP LOCKED)
     RETURNING route_id`;

@@ -10,12 +10,14 @@ import { InvalidArgumentError } from "../core/errors.ts";
 
 /** What {@link connect} needs. */
 export interface ConnectOptions {
-  readonly url: string;
-  readonly max: number;
+  /** Required; checked here, so a caller may pass what its user gave. */
+  readonly url?: string | undefined;
+  /** Pool size; default 10. */
+  readonly max?: number | undefined;
   /** Where `LISTEN` connects; default `url`. */
-  readonly listenUrl?: string;
+  readonly listenUrl?: string | undefined;
   /** Named prepared statements; off behind a transaction-pooling PgBouncer 1.18. */
-  readonly prepare?: boolean;
+  readonly prepare?: boolean | undefined;
 }
 
 /**
@@ -31,11 +33,20 @@ export function reconnectBackoff(retries: number): number {
 export function connect(
   options: ConnectOptions,
 ): { sql: postgres.Sql; listener: () => postgres.Sql } {
-  for (const field of ["url", "listenUrl"] as const) {
-    const value = options[field];
-    if (value !== undefined && (typeof value !== "string" || value === "")) {
-      throw new InvalidArgumentError(field, "must be a Postgres connection URL");
-    }
+  const url = options.url;
+  if (typeof url !== "string" || url === "") {
+    throw new InvalidArgumentError(
+      "url",
+      "a Postgres connection URL is required when 'sql' is not given",
+    );
+  }
+  const max = options.max ?? 10;
+  if (!Number.isInteger(max) || max < 1) {
+    throw new InvalidArgumentError("max", "must be a positive integer", max);
+  }
+  const listenUrl = options.listenUrl ?? url;
+  if (typeof listenUrl !== "string" || listenUrl === "") {
+    throw new InvalidArgumentError("listenUrl", "must be a Postgres connection URL");
   }
   if (options.prepare !== undefined && typeof options.prepare !== "boolean") {
     throw new InvalidArgumentError("prepare", "must be true or false", options.prepare);
@@ -49,13 +60,12 @@ export function connect(
     backoff: reconnectBackoff,
     connection: { application_name: "herald" },
   };
-  const sql = postgres(options.url, {
+  const sql = postgres(url, {
     ...settings,
-    max: options.max,
+    max,
     prepare: options.prepare ?? true,
   });
   // Each subscription listens through a driver instance of its own, so a
   // replaced subscription starts from a clean slate (see `listen`).
-  const listenUrl = options.listenUrl ?? options.url;
   return { sql, listener: () => postgres(listenUrl, { ...settings, max: 1 }) };
 }

@@ -67,11 +67,13 @@ describe("PostgresStore operator tools", () => {
     assert.deepEqual(st.oldestDueByChannel, []);
   });
 
-  it("listRoutes filters by status and channel, newest first, with a limit", async () => {
-    const ids = await seed([failed, failed, sent]);
+  it("listRoutes filters by status and channel, last changed first, with a limit", async () => {
+    const [first] = await seed([failed]);
+    const [second, sentOne] = await seed([failed, sent]);
     const [slack] = await seed([failed], "slack");
     const failedWebhooks = await env.store.listRoutes({ status: "failed", channel: "webhook" });
-    assert.deepEqual(failedWebhooks.map((r) => r.id), [ids[1], ids[0]]);
+    assert.deepEqual(failedWebhooks.map((r) => r.id), [second, first]);
+    assert.equal((await env.store.listRoutes({ status: "sent" }))[0]?.id, sentOne);
     assert.deepEqual((await env.store.listRoutes({ limit: 1 })).map((r) => r.id), [slack]);
     await assert.rejects(env.store.listRoutes({ limit: 0 }), InvalidArgumentError);
   });
