@@ -26,6 +26,7 @@ import { runCommand } from "./run.ts";
 import { guardUncaught } from "./_guard.ts";
 import { demoCommand } from "./demo.ts";
 import { destinationsCommand } from "./destinations.ts";
+import { dashboardCommand } from "./dashboard.ts";
 
 export type { Io } from "./_command.ts";
 
@@ -41,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   cancel: cancelCommand,
   prune: pruneCommand,
   destinations: destinationsCommand,
+  dashboard: dashboardCommand,
 };
 
 function usage(): string {

@@ -6,7 +6,6 @@
  * @module
  */
 import process from "node:process";
-import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { channelsFromEnv } from "../channels/env.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
@@ -22,6 +21,9 @@ import { openDatabase } from "./_command.ts";
 import type { Io } from "./_command.ts";
 import type { Command } from "./_command.ts";
 import { Progress } from "./_progress.ts";
+import { serve, stop } from "./_serve.ts";
+import { dashboardSettings, startDashboard } from "./dashboard.ts";
+import type { DashboardSettings } from "./dashboard.ts";
 
 /** `herald run` */
 export const runCommand: Command = {
@@ -50,6 +52,10 @@ export const runCommand: Command = {
   --no-listen                  HERALD_LISTEN=false  poll only (behind PgBouncer without --listen-url)
   --metrics-port P             HERALD_METRICS_PORT  serve /metrics and /healthz on this port
   --metrics-host H             HERALD_METRICS_HOST  address to bind (default 127.0.0.1)
+  --dashboard-port P           HERALD_DASHBOARD_PORT  serve the web dashboard on this port
+  --dashboard-host H           HERALD_DASHBOARD_HOST  address to bind (default 127.0.0.1;
+                               any other needs HERALD_DASHBOARD_TOKEN)
+  --dashboard-read-only        HERALD_DASHBOARD_READ_ONLY=true  a dashboard without actions
   --wait-for-database D        HERALD_WAIT_FOR_DATABASE  how long to wait for an unreachable
                                Postgres at start, retrying with backoff (default 5m; 0: don't)
 
@@ -72,6 +78,9 @@ The first SIGINT/SIGTERM stops claiming and lets sends finish; a second aborts t
     "no-listen": { type: "boolean" },
     "metrics-port": { type: "string" },
     "metrics-host": { type: "string" },
+    "dashboard-port": { type: "string" },
+    "dashboard-host": { type: "string" },
+    "dashboard-read-only": { type: "boolean" },
     "wait-for-database": { type: "string" },
   },
   positionals: 0,
@@ -97,6 +106,7 @@ interface RunSettings {
   readonly options: Omit<WorkerOptions, "store">;
   readonly connections: number;
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
+  readonly dashboard: DashboardSettings | undefined;
   readonly waitMs: number;
 }
 
@@ -108,20 +118,29 @@ async function run(
 ): Promise<number> {
   const settings = readSettings(values, common, io.env);
   const db = await openDatabase(common, io, settings.connections);
-  let server: Server | undefined;
+  const servers: Server[] = [];
   try {
     await migrateWhenReachable(db.store, settings.waitMs, common);
     const worker = new Worker({ ...settings.options, store: db.store });
     if (values["once"]) return await drain(worker, common, io, values["json"] === true);
     const stop = new AbortController();
     if (settings.metrics) {
-      server = await serveMetrics(worker, db.store, settings.metrics, () => !stop.signal.aborted);
+      const server = await serveMetrics(
+        worker,
+        db.store,
+        settings.metrics,
+        () => !stop.signal.aborted,
+      );
+      servers.push(server);
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : settings.metrics.port;
       common.logger.log("info", "serving /metrics and /healthz", {
         host: settings.metrics.host,
         port,
       });
+    }
+    if (settings.dashboard) {
+      servers.push(await startDashboard(db.store, settings.dashboard, common));
     }
     const unwire = wireSignals(worker, stop, common);
     try {
@@ -131,7 +150,7 @@ async function run(
     }
     return 0;
   } finally {
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await Promise.all(servers.map(stop));
     await db.close();
   }
 }
@@ -219,10 +238,23 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
     throw new InvalidArgumentError(flag, problem);
   }
   const wait = pick(values, "wait-for-database", env, "HERALD_WAIT_FOR_DATABASE");
+  const dashboardPort = pick(values, "dashboard-port", env, "HERALD_DASHBOARD_PORT");
+  const dashboard = dashboardPort === undefined ? undefined : dashboardSettings(
+    {
+      host: pick(values, "dashboard-host", env, "HERALD_DASHBOARD_HOST"),
+      port: dashboardPort,
+      readOnly: values["dashboard-read-only"] === true ||
+        booleanEnv("HERALD_DASHBOARD_READ_ONLY", env["HERALD_DASHBOARD_READ_ONLY"], false),
+    },
+    env,
+    { host: "--dashboard-host", port: "--dashboard-port" },
+  );
   return {
     options,
-    connections: Math.max(1, numbers.concurrency ?? 1),
+    // The dashboard's queries get a connection of their own (claim loops hold theirs while they send).
+    connections: Math.max(1, numbers.concurrency ?? 1) + (dashboard && common.databaseUrl ? 1 : 0),
     metrics: port === undefined ? undefined : { host, port },
+    dashboard,
     waitMs: wait === undefined
       ? WAIT_DEFAULT_MS
       : wait === "0"
@@ -298,18 +330,5 @@ function serveMetrics(
 ): Promise<Server> {
   const metrics = new Metrics();
   metrics.observe(worker);
-  const handle = metricsHandler(metrics, store, healthy);
-  const server = createServer((req, res) => {
-    const request = new Request(new URL(req.url ?? "/", "http://metrics.local"), {
-      method: req.method ?? "GET",
-    });
-    handle(request).then(async (response) => {
-      res.writeHead(response.status, Object.fromEntries(response.headers));
-      res.end(req.method === "HEAD" ? undefined : await response.text());
-    }, () => res.writeHead(500).end());
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  return serve(metricsHandler(metrics, store, healthy), { host, port });
 }

@@ -14,7 +14,16 @@ import { checkLeaks } from "../_helpers/leaks.ts";
 checkLeaks();
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SOURCE_DIRS = ["core", "observe", "channels", "postgres", "embedded", "worker", "cli"];
+const SOURCE_DIRS = [
+  "core",
+  "observe",
+  "channels",
+  "postgres",
+  "embedded",
+  "worker",
+  "dashboard",
+  "cli",
+];
 
 /**
  * Each file's layer: an import may only point to a lower layer, or within
@@ -30,6 +39,7 @@ function layer(file: string): number {
   if (file === "store.ts") return 3;
   if (file === "embedded.ts") return 4;
   if (file.startsWith("worker/")) return 4;
+  if (file.startsWith("dashboard/")) return 4;
   if (file === "worker.ts") return 5;
   if (file.startsWith("cli/")) return 6;
   if (file === "mod.ts") return 7;

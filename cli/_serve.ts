@@ -1,0 +1,70 @@
+/**
+ * Serves a web-standard `fetch` handler with `node:http`, which Deno, Bun and
+ * Node all have: one server for `/metrics` and the dashboard on every runtime.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { Readable } from "node:stream";
+
+/** Where to listen. */
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Starts serving `handle` at `host:port`; resolves once it listens (`port` 0: any free one). */
+export function serve(
+  handle: (request: Request) => Promise<Response>,
+  { host, port }: Listen,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    handle(toRequest(req, host)).then(async (response) => {
+      const headers: Record<string, string | string[]> = {};
+      response.headers.forEach((value, name) => {
+        headers[name] = name === "set-cookie" ? response.headers.getSetCookie() : value;
+      });
+      res.writeHead(response.status, headers);
+      res.end(req.method === "HEAD" ? undefined : Buffer.from(await response.arrayBuffer()));
+    }, () => res.writeHead(500).end());
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server);
+    });
+  });
+}
+
+/** The port a server listens on. */
+export function portOf(server: Server): number {
+  const address = server.address();
+  return typeof address === "object" && address !== null ? address.port : 0;
+}
+
+/** Closes a server and the connections it holds open (a browser's keep-alive). */
+export function stop(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+function toRequest(req: IncomingMessage, host: string): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  const origin = `http://${req.headers.host ?? (host.includes(":") ? `[${host}]` : host)}`;
+  const method = req.method ?? "GET";
+  const body = method === "GET" || method === "HEAD"
+    ? null
+    : (Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>);
+  return new Request(new URL(req.url ?? "/", origin), {
+    method,
+    headers,
+    ...(body === null ? {} : { body, duplex: "half" }),
+  } as RequestInit);
+}
