@@ -8,7 +8,6 @@ import { html } from "hono/html";
 import { ROUTE_STATUSES } from "../core/route.ts";
 import type { ActivityPoint, QueueStats } from "../core/operator.ts";
 import type { DestinationInfo } from "../core/destination.ts";
-import { redact } from "../core/_redact.ts";
 import { action, age, chart, flashBox, type Html, layout, type PageContext } from "./_layout.ts";
 
 /** The overview: counts, the chart, the oldest due route, destinations in trouble. */
@@ -126,7 +125,7 @@ function destinationTable(
           <td>${d.channel}</td>
           <td><a href="${b}/routes?channel=${encodeURIComponent(
             d.channel,
-          )}&destination=${encodeURIComponent(d.key)}">${redact(d.key)}</a></td>
+          )}&destination=${encodeURIComponent(d.key)}">${d.key}</a></td>
           <td class="s-${d.state}">${d.state}</td>
           <td class="num">${d.consecutiveFailures}</td>
           <td class="num">${d.queued}</td>

@@ -96,7 +96,7 @@ export function routesPage(
             <td><a href="${b}/routes/${r.id}">${r.id.slice(0, 8)}…</a></td>
             <td>${r.kind}</td>
             <td>${r.channel}</td>
-            <td>${redact(r.destinationKey ?? r.destination)}</td>
+            <td>${r.destinationKey ?? redact(r.destination)}</td>
             <td class="s-${r.status}">${r.status}</td>
             <td class="num">${r.attempts}</td>
             <td>${clock(r.updatedAt)}</td>
@@ -153,7 +153,7 @@ export function routePage(
         <dt>destination</dt>
         <dd>${redact(r.destination)}</dd>
         <dt>destination key</dt>
-        <dd>${r.destinationKey ? redact(r.destinationKey) : "-"}</dd>
+        <dd>${r.destinationKey ?? "-"}</dd>
         <dt>attempts</dt>
         <dd>${r.attempts}${r.maxAttempts === null ? "" : ` of ${r.maxAttempts}`}</dd>
         <dt>priority</dt>
