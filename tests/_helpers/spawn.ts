@@ -95,3 +95,33 @@ export function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp): Pro
     stream.on("end", () => reject(new Error(`stream ended before a line matched ${pattern}`)));
   });
 }
+
+/**
+ * Resolves, once every pattern has matched a line of `stream`, with the
+ * matching lines in the order of `patterns` (whatever order they came in,
+ * however the output was split into chunks).
+ */
+export function waitForLines(
+  stream: NodeJS.ReadableStream,
+  patterns: readonly RegExp[],
+): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    const found: (string | undefined)[] = patterns.map(() => undefined);
+    const onData = (d: Buffer | string): void => {
+      buffer += d.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop() ?? "";
+      for (const line of lines) {
+        const i = patterns.findIndex((p, j) => found[j] === undefined && p.test(line));
+        if (i >= 0) found[i] = line;
+      }
+      if (found.every((l) => l !== undefined)) {
+        stream.off("data", onData);
+        resolve(found as string[]);
+      }
+    };
+    stream.on("data", onData);
+    stream.on("end", () => reject(new Error(`stream ended before lines matched ${patterns}`)));
+  });
+}

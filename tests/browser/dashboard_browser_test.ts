@@ -255,6 +255,32 @@ describe("the dashboard in chromium, served by each runtime", { skip }, () => {
     });
   }
 
+  it("with JavaScript, the overview refreshes in place as the table changes", async () => {
+    const base = await serveOn("node");
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${base}/`);
+      const before = Number(await page.locator('.card [data-status="queued"]').textContent());
+      await page.evaluate(() => ((globalThis as Any).sameDocument = true));
+      await env.store.enqueue({ kind: "late" }, [
+        {
+          channel: "webhook",
+          destination: `${receiver.url}/later`,
+          deliverAt: new Date(Date.now() + 3_600_000),
+        },
+      ]);
+      // Waits on the page's own refresh (every 5 s), not on a timer of the test's.
+      await page.waitForFunction(
+        (n: number) =>
+          Number(document.querySelector('.card [data-status="queued"]')?.textContent) === n,
+        before + 1,
+      );
+      assert.equal(await page.evaluate(() => (globalThis as Any).sameDocument), true, "no reload");
+    } finally {
+      await page.close();
+    }
+  });
+
   it("beyond loopback the token is required, and the CLI refuses a bind without one", async () => {
     const address = Object.values(networkInterfaces()).flat()
       .find((a) => a && a.family === "IPv4" && !a.internal)?.address;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
-import { runProgram, RUNTIME, startProgram, waitForLine } from "../_helpers/spawn.ts";
+import { runProgram, RUNTIME, startProgram, waitForLine, waitForLines } from "../_helpers/spawn.ts";
 
 const NO_DB = { DATABASE_URL: undefined };
 
@@ -61,6 +61,13 @@ describe(`the herald program on ${RUNTIME}`, () => {
       [["run", "--schema", "Bad-Schema"], /'schema'/],
       [["run", "--concurrency", "0"], /'--concurrency'/],
       [["run", "--metrics-port", "70000"], /'--metrics-port'/],
+      [["run", "--dashboard-port", "-1"], /'--dashboard-port'/],
+      [
+        ["run", "--dashboard-port", "0", "--dashboard-host", "0.0.0.0"],
+        /'--dashboard-host'.*HERALD_DASHBOARD_TOKEN/,
+      ],
+      [["dashboard", "--host", "::"], /'--host': :: is reachable beyond this machine/],
+      [["dashboard", "--port", "http"], /'--port': must be a number/],
       [["enqueue", "--to", "x"], /'--channel': is required/],
       [["enqueue", "--channel", "log"], /'--to': is required/],
       [
@@ -217,13 +224,30 @@ describe(`the herald program on ${RUNTIME}`, () => {
     }
   });
 
-  it("run serves /metrics and /healthz on 127.0.0.1, then stops cleanly on SIGTERM", async () => {
+  it("a dashboard token shorter than 16 characters is refused, naming it", async () => {
+    const { code, stderr } = await runProgram(["dashboard"], {
+      ...pg,
+      HERALD_DASHBOARD_TOKEN: "abc",
+    });
+    assert.equal(code, 2);
+    assert.match(stderr, /'HERALD_DASHBOARD_TOKEN': must be at least 16 characters/);
+    assert.ok(!stderr.includes('abc"'), "the token itself is not echoed");
+  });
+
+  it("run serves /metrics, /healthz and the dashboard on 127.0.0.1, then stops cleanly on SIGTERM", async () => {
     const { routeIds } = await env.store.enqueue({ kind: "first" }, [{
       channel: "log",
       destination: "x",
     }]);
-    const child = startProgram(["run", "--interval", "60000", "--metrics-port", "0"], pg);
-    const serving = JSON.parse(await waitForLine(child.stderr!, /serving \/metrics/));
+    const child = startProgram(
+      ["run", "--interval", "60000", "--metrics-port", "0", "--dashboard-port", "0"],
+      pg,
+    );
+    const [serving, board] = (await waitForLines(child.stderr!, [
+      /serving \/metrics/,
+      /serving the dashboard/,
+    ])).map((line) => JSON.parse(line));
+    assert.equal(board.host, "127.0.0.1");
     assert.equal(serving.host, "127.0.0.1");
     await waitForLine(child.stdout!, new RegExp(routeIds[0]!));
     const metrics = await fetch(`http://127.0.0.1:${serving.port}/metrics`);
@@ -234,6 +258,9 @@ describe(`the herald program on ${RUNTIME}`, () => {
     const health = await fetch(`http://127.0.0.1:${serving.port}/healthz`);
     assert.equal(health.status, 200);
     await health.text();
+    const overview = await fetch(`http://127.0.0.1:${board.port}/`);
+    assert.equal(overview.status, 200);
+    assert.match(await overview.text(), /data-status="sent">[1-9]/);
 
     let rest = "";
     child.stderr!.on("data", (d) => (rest += d));
