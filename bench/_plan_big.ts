@@ -169,6 +169,7 @@ async function claimCost(
         options.history + options.future + options.routes * DRAINS.length
       } routes; estimated: ${st.estimated?.join(", ") || "none"}`,
     });
+    rows.push(...await dashboardCost(store, shape));
     rows.push({
       ...shape,
       name: "idle-poll",
@@ -189,6 +190,70 @@ async function claimCost(
     await store.close();
     await sql.end();
   }
+}
+
+/**
+ * What the dashboard's reads cost on the big table: the routes list's first
+ * page, a page 20 pages deep (keyset), a status filter, a filter matching
+ * nothing (the worst case: every index walk runs out), and the chart.
+ */
+async function dashboardCost(
+  store: PostgresStore,
+  shape: { runtime: string; concurrency: number; routesPerTransaction: number },
+): Promise<Result[]> {
+  const timed = async (name: string, note: string, read: () => Promise<unknown>) => {
+    await read();
+    const times: number[] = [];
+    for (let i = 0; i < SCRAPES; i++) {
+      const began = performance.now();
+      await read();
+      times.push(performance.now() - began);
+    }
+    return {
+      ...shape,
+      name,
+      routes: 0,
+      seconds: 0,
+      routes_per_s: 0,
+      p50_ms: round(percentile(times, 50), 3),
+      p99_ms: round(percentile(times, 99), 3),
+      note,
+    };
+  };
+  let after: { updatedAt: Date; id: string } | undefined;
+  for (let i = 0; i < 20; i++) {
+    const page = await store.listRoutes({ limit: 50, ...(after ? { after } : {}) });
+    const last = page[page.length - 1];
+    if (last === undefined) break;
+    after = { updatedAt: last.updatedAt, id: last.id };
+  }
+  return [
+    await timed(
+      "page-first",
+      "dashboard routes page: the newest 50",
+      () => store.listRoutes({ limit: 50 }),
+    ),
+    await timed(
+      "page-21",
+      "dashboard routes page 21 (keyset, after 1,000 routes)",
+      () => store.listRoutes({ limit: 50, ...(after ? { after } : {}) }),
+    ),
+    await timed(
+      "page-queued",
+      "dashboard routes page, status queued",
+      () => store.listRoutes({ limit: 50, status: "queued" }),
+    ),
+    await timed(
+      "page-no-match",
+      "dashboard routes page, a kind no route has (every walk runs to its end)",
+      () => store.listRoutes({ limit: 50, status: "failed", kind: "no.such.kind" }),
+    ),
+    await timed(
+      "activity",
+      "dashboard chart: sent and failed per minute, last 180 minutes",
+      () => store.activity(180),
+    ),
+  ];
 }
 
 /** EXPLAIN (ANALYZE, BUFFERS) of the claim as the store sent it, rolled back. */

@@ -79,7 +79,7 @@ export const statsCommand: Command = {
 
 /** `herald routes` */
 export const routesCommand: Command = {
-  summary: "list routes, newest first",
+  summary: "list routes, last changed first",
   usage: `herald routes [--status S] [--channel C] [--limit N] [--json] [options]
 
   --status S     queued | sent | failed | cancelled | poisoned

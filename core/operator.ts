@@ -93,10 +93,13 @@ export interface ActivityPoint {
 
 /** A notification as written, for a route's detail. */
 export interface NotificationRecord {
+  /** The notification's id. */
   readonly id: string;
+  /** Its kind, e.g. `order.shipped`. */
   readonly kind: string;
   /** The payload as the application wrote it (JSON). */
   readonly payload: unknown;
+  /** When it was enqueued. */
   readonly createdAt: Date;
 }
 

@@ -50,13 +50,21 @@ import { flashOf, parseFilter, toCursor } from "./_query.ts";
 
 /** What the dashboard reads and changes: `PostgresStore` (and the embedded database's) has it all. */
 export interface DashboardStore {
+  /** The overview's counts. */
   stats(): Promise<QueueStats>;
+  /** The chart: routes sent and failed per minute over the last `minutes`. */
   activity(minutes?: number): Promise<ActivityPoint[]>;
+  /** The routes page (keyset pages through `after`). */
   listRoutes(filter?: RouteFilter): Promise<RouteRecord[]>;
+  /** One route, or `undefined`. */
   getRoute(routeId: string): Promise<RouteRecord | undefined>;
+  /** A route's attempt log, oldest first. */
   attempts(routeId: string): Promise<AttemptRecord[]>;
+  /** The notification a route delivers, for its payload. */
   notification(id: string): Promise<NotificationRecord | undefined>;
+  /** Retry now, and retry every failed route of a filter. */
   retry(selection: RetrySelection): Promise<ChangeResult>;
+  /** Cancel a queued route. */
   cancel(routeIds: readonly string[]): Promise<ChangeResult>;
   /** Optional: a store that keeps no destination health shows none. */
   destinations?(): Promise<DestinationInfo[]>;
