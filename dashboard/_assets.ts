@@ -50,16 +50,19 @@ svg.chart text { fill: var(--muted); font-size: 11px; } svg.chart line { stroke:
 `;
 
 /**
- * The live refresh: every `data-refresh` seconds, while the tab is visible and
- * no form field has focus, fetch the page again and swap in its `<main>`.
+ * The live refresh: every `data-refresh` seconds, while the tab is visible, no
+ * form field has focus and the last refresh has come back, fetch the page
+ * again and swap in its `<main>`.
  */
 export const SCRIPT = `
 (() => {
   const seconds = Number(document.body.dataset.refresh);
   if (!(seconds > 0)) return;
   const busy = () => document.activeElement && document.activeElement.closest("form");
+  let fetching = false;
   setInterval(async () => {
-    if (document.visibilityState !== "visible" || busy()) return;
+    if (fetching || document.visibilityState !== "visible" || busy()) return;
+    fetching = true;
     try {
       const response = await fetch(location.href, { headers: { "x-herald-refresh": "1" } });
       if (!response.ok) return;
@@ -67,7 +70,9 @@ export const SCRIPT = `
       const fresh = next.querySelector("main");
       const main = document.querySelector("main");
       if (fresh && main) main.replaceWith(fresh);
-    } catch { /* the next tick tries again */ }
+    } catch { /* the next tick tries again */ } finally {
+      fetching = false;
+    }
   }, seconds * 1000);
 })();
 `;

@@ -14,7 +14,7 @@ import { isUuid } from "../core/_validate.ts";
 
 /**
  * Routes matching `filter`, last changed first (ties by id). One index walk
- * per status (`(status, updated_at)`), merged: no scan of what the page does
+ * per status (`(status, updated_at, route_id)`), merged: no scan of what the page does
  * not show. `after` continues from a route of the previous page.
  */
 export async function listRoutes(
@@ -93,7 +93,7 @@ export async function listRoutes(
 /**
  * Routes sent and failed for good per minute over the last `minutes`
  * (1 to 1,440), oldest first, minutes with neither left out. Counted by the
- * time each route last changed, from the `(status, updated_at)` index.
+ * time each route last changed, from the `(status, updated_at, route_id)` index.
  */
 export async function activity(
   sql: postgres.Sql,

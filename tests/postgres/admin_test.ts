@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
-import { rec } from "../_helpers/store_contract.ts";
+import { seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 import { EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
 
@@ -23,19 +23,8 @@ describe("PostgresStore operator tools", () => {
     await env.cleanup();
   });
 
-  /** Enqueues one route per outcome and finalises each so. */
-  async function seed(outcomes: (Outcome | null)[], channel = "webhook"): Promise<string[]> {
-    const { routeIds } = await env.store.enqueue(
-      { kind: "k" },
-      outcomes.map((_, i) => ({ channel, destination: `https://example.com/${i}` })),
-    );
-    await env.store.transaction(async (tx) => {
-      await tx.claimDue({ limit: 1000, exclude: [] });
-      const records = outcomes.flatMap((o, i) => (o ? [rec(routeIds[i]!, o)] : []));
-      if (records.length) await tx.finalise(records);
-    });
-    return [...routeIds];
-  }
+  const seed = (outcomes: (Outcome | null)[], channel = "webhook") =>
+    seedOutcomes(env.store, outcomes, { channel });
   const sent: Outcome = { status: "sent", attempts: 1 };
   const failed: Outcome = { status: "failed", attempts: 3, error: "HTTP 404" };
   const later: Outcome = { status: "retry", attempts: 1, delayMs: 3_600_000, error: "HTTP 503" };

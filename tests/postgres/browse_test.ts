@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
-import { rec } from "../_helpers/store_contract.ts";
+import { seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
 checkLeaks();
@@ -22,22 +22,12 @@ describe("PostgresStore browsing", () => {
     await env.cleanup();
   });
 
-  /** Enqueues one route per outcome (to `host`) and finalises each so; `null` stays queued. */
-  async function seed(
-    outcomes: (Outcome | null)[],
-    { kind = "k", host = "a.example" }: { kind?: string; host?: string } = {},
-  ): Promise<string[]> {
-    const { routeIds } = await env.store.enqueue(
-      { kind, payload: { note: "<script>alert(1)</script>" } },
-      outcomes.map((_, i) => ({ channel: "webhook", destination: `https://${host}/${i}` })),
-    );
-    await env.store.transaction(async (tx) => {
-      await tx.claimDue({ limit: 1000, exclude: [] });
-      const records = outcomes.flatMap((o, i) => (o ? [rec(routeIds[i]!, o)] : []));
-      if (records.length) await tx.finalise(records);
+  const seed = (outcomes: (Outcome | null)[], options: { kind?: string; host?: string } = {}) =>
+    seedOutcomes(env.store, outcomes, {
+      host: "a.example",
+      payload: { note: "<script>alert(1)</script>" },
+      ...options,
     });
-    return [...routeIds];
-  }
   const sent: Outcome = { status: "sent", attempts: 1 };
   const failed: Outcome = { status: "failed", attempts: 3, error: "HTTP 404" };
 
