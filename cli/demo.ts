@@ -74,6 +74,7 @@ async function run(
     io.out("  herald stats --schema herald_demo");
     io.out("  herald routes --schema herald_demo");
     io.out("  herald show ROUTE_ID --schema herald_demo");
+    io.out("  herald dashboard --schema herald_demo    (then open http://127.0.0.1:8089/)");
     return settled ? 0 : 1;
   } finally {
     await db.close();
