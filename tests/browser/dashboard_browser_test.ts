@@ -272,7 +272,9 @@ describe("the dashboard in chromium, served by each runtime", { skip }, () => {
       // Waits on the page's own refresh (every 5 s), not on a timer of the test's.
       await page.waitForFunction(
         (n: number) =>
-          Number(document.querySelector('.card [data-status="queued"]')?.textContent) === n,
+          Number(
+            (globalThis as Any).document.querySelector('.card [data-status="queued"]')?.textContent,
+          ) === n,
         before + 1,
       );
       assert.equal(await page.evaluate(() => (globalThis as Any).sameDocument), true, "no reload");
