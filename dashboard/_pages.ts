@@ -132,7 +132,12 @@ function destinationTable(
           <td class="num">${d.deferred}</td>
           <td>${d.lastError ?? ""}</td>
           <td>${paused
-            ? action(ctx, "/destinations/resume", "Resume", target)
+            ? action(
+              ctx,
+              "/destinations/resume",
+              d.state === "disabled" ? "Enable" : "Resume",
+              target,
+            )
             : action(ctx, "/destinations/pause", "Pause", target, true)}</td>
         </tr>
       `;
