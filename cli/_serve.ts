@@ -19,14 +19,24 @@ export function serve(
   { host, port }: Listen,
 ): Promise<Server> {
   const server = createServer((req, res) => {
-    handle(toRequest(req, host)).then(async (response) => {
+    const answered = (async () => {
+      const request = toRequest(req);
+      if (request === undefined) return void res.writeHead(400).end("bad request target");
+      const response = await handle(request);
       const headers: Record<string, string | string[]> = {};
       response.headers.forEach((value, name) => {
         headers[name] = name === "set-cookie" ? response.headers.getSetCookie() : value;
       });
+      const body = req.method === "HEAD" ? undefined : Buffer.from(await response.arrayBuffer());
       res.writeHead(response.status, headers);
-      res.end(req.method === "HEAD" ? undefined : Buffer.from(await response.arrayBuffer()));
-    }, () => res.writeHead(500).end());
+      res.end(body);
+    })();
+    // Whatever goes wrong with one request (a handler that throws, a client
+    // gone mid-answer) ends that request, never the process.
+    answered.catch(() => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -51,18 +61,25 @@ export function stop(server: Server): Promise<void> {
   });
 }
 
-function toRequest(req: IncomingMessage, host: string): Request {
+/**
+ * The request as a web `Request`, or `undefined` for a target that is not a
+ * path. The URL's origin is fixed: the `Host` header (any client can send
+ * any) stays a header, for the handler to judge, and never makes a URL.
+ */
+function toRequest(req: IncomingMessage): Request | undefined {
+  const target = req.url ?? "/";
+  if (!target.startsWith("/")) return undefined;
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
-  const origin = `http://${req.headers.host ?? (host.includes(":") ? `[${host}]` : host)}`;
   const method = req.method ?? "GET";
   const body = method === "GET" || method === "HEAD"
     ? null
     : (Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>);
-  return new Request(new URL(req.url ?? "/", origin), {
+  // "//x" would read as a host: keep it a path.
+  return new Request(new URL(target.replace(/^\/+/, "/"), "http://localhost"), {
     method,
     headers,
     ...(body === null ? {} : { body, duplex: "half" }),

@@ -10,7 +10,7 @@
 import process from "node:process";
 import type { Server } from "node:http";
 import { InvalidArgumentError } from "../core/errors.ts";
-import type { PostgresStore } from "../store.ts";
+import { PostgresStore } from "../store.ts";
 import { booleanEnv, numberFlag, pick } from "./_flags.ts";
 import type { Common, Env, Values } from "./_flags.ts";
 import { withDatabase } from "./_command.ts";
@@ -79,6 +79,16 @@ export async function startDashboard(
     token: settings.token !== undefined,
   });
   return server;
+}
+
+/** A small pool of the dashboard's own, beside a worker's (`run --dashboard-port`). */
+export function dashboardStore(common: Common & { databaseUrl: string }): PostgresStore {
+  return new PostgresStore({
+    url: common.databaseUrl,
+    schema: common.schema,
+    max: 2,
+    prepare: common.prepare,
+  });
 }
 
 function isLoopback(host: string): boolean {

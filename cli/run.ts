@@ -22,7 +22,7 @@ import type { Io } from "./_command.ts";
 import type { Command } from "./_command.ts";
 import { Progress } from "./_progress.ts";
 import { serve, stop } from "./_serve.ts";
-import { dashboardSettings, startDashboard } from "./dashboard.ts";
+import { dashboardSettings, dashboardStore, startDashboard } from "./dashboard.ts";
 import type { DashboardSettings } from "./dashboard.ts";
 
 /** `herald run` */
@@ -119,17 +119,18 @@ async function run(
   const settings = readSettings(values, common, io.env);
   const db = await openDatabase(common, io, settings.connections);
   const servers: Server[] = [];
+  const closers: (() => Promise<void>)[] = [];
   try {
     await migrateWhenReachable(db.store, settings.waitMs, common);
     const worker = new Worker({ ...settings.options, store: db.store });
     if (values["once"]) return await drain(worker, common, io, values["json"] === true);
-    const stop = new AbortController();
+    const stopping = new AbortController();
     if (settings.metrics) {
       const server = await serveMetrics(
         worker,
         db.store,
         settings.metrics,
-        () => !stop.signal.aborted,
+        () => !stopping.signal.aborted,
       );
       servers.push(server);
       const address = server.address();
@@ -142,15 +143,16 @@ async function run(
     if (settings.dashboard) {
       servers.push(await startDashboard(db.store, settings.dashboard, common));
     }
-    const unwire = wireSignals(worker, stop, common);
+    const unwire = wireSignals(worker, stopping, common);
     try {
-      await worker.run(stop.signal);
+      await worker.run(stopping.signal);
     } finally {
       unwire();
     }
     return 0;
   } finally {
     await Promise.all(servers.map(stop));
+    await Promise.all(closers.map((close) => close()));
     await db.close();
   }
 }
@@ -251,8 +253,7 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
   );
   return {
     options,
-    // The dashboard's queries get a connection of their own (claim loops hold theirs while they send).
-    connections: Math.max(1, numbers.concurrency ?? 1) + (dashboard && common.databaseUrl ? 1 : 0),
+    connections: Math.max(1, numbers.concurrency ?? 1),
     metrics: port === undefined ? undefined : { host, port },
     dashboard,
     waitMs: wait === undefined

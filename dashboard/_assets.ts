@@ -59,11 +59,19 @@ export const SCRIPT = `
   const seconds = Number(document.body.dataset.refresh);
   if (!(seconds > 0)) return;
   const busy = () => document.activeElement && document.activeElement.closest("form");
+  // An action's message belongs to the moment it was done: drop it from the
+  // address, so neither a refresh nor a reload shows it again.
+  const here = new URL(location.href);
+  if (here.searchParams.has("done")) {
+    here.searchParams.delete("done");
+    here.searchParams.delete("n");
+    history.replaceState(null, "", here);
+  }
   const refresh = async () => {
     const began = performance.now();
     if (document.visibilityState === "visible" && !busy()) {
       try {
-        const response = await fetch(location.href, { headers: { "x-herald-refresh": "1" } });
+        const response = await fetch(location.href, { signal: AbortSignal.timeout(30000) });
         if (response.ok) {
           const next = new DOMParser().parseFromString(await response.text(), "text/html");
           const fresh = next.querySelector("main");

@@ -21,7 +21,7 @@ export interface PageContext {
   readonly readOnly: boolean;
   /** Seconds between live refreshes; 0: none. */
   readonly refresh: number;
-  /** The database's now, for ages. */
+  /** The dashboard's clock, where the chart ends. */
   readonly now: number;
 }
 

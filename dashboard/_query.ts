@@ -48,6 +48,7 @@ export function parseFilter(q: Record<string, string>): RouteFilter {
 
 const DONE: Record<string, string> = {
   retried: "route(s) queued again",
+  "retried-all": "route(s) queued again",
   cancelled: "route(s) cancelled",
 };
 
@@ -59,7 +60,8 @@ export function flashOf(q: Record<string, string>): string | undefined {
   if (what === undefined) return undefined;
   const n = Number(q["n"]);
   if (!Number.isInteger(n) || n < 0) return undefined;
-  return n === 0
-    ? "Nothing changed: the route is in flight, or its status does not allow it."
-    : `${n} ${what}.`;
+  if (n > 0) return `${n} ${what}.`;
+  return q["done"] === "retried-all"
+    ? "Nothing changed: no failed route matched (or each is in flight)."
+    : "Nothing changed: the route is in flight, or its status does not allow it.";
 }

@@ -25,7 +25,7 @@ export function routesPage(
 ): Html {
   const b = ctx.base;
   const v = (x: string | undefined) => x ?? "";
-  const local = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16) : "");
+  const local = (d: Date | undefined) => (d ? d.toISOString().slice(0, 19) : "");
   const query = new URLSearchParams();
   for (const k of ["status", "channel", "destination", "kind"] as const) {
     if (filter[k]) query.set(k, filter[k]);
@@ -53,10 +53,10 @@ export function routesPage(
         filter.destination,
       )}" placeholder="https://host"></label>
       <label>kind<input name="kind" value="${v(filter.kind)}"></label>
-      <label>changed since (UTC)<input type="datetime-local" name="since" value="${local(
+      <label>changed since (UTC)<input type="datetime-local" step="1" name="since" value="${local(
         filter.since,
       )}"></label>
-      <label>changed before (UTC)<input type="datetime-local" name="until" value="${local(
+      <label>changed before (UTC)<input type="datetime-local" step="1" name="until" value="${local(
         filter.until,
       )}"></label>
       <button type="submit">Filter</button> <a href="${b}/routes">clear</a>
@@ -66,7 +66,7 @@ export function routesPage(
           action(
             ctx,
             "/routes/retry-failed",
-            "Retry every failed route matching these filters",
+            "Retry every failed or poisoned route matching these filters",
             {
               ...(filter.channel ? { channel: filter.channel } : {}),
               ...(filter.destination ? { destination: filter.destination } : {}),

@@ -28,8 +28,6 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
-import { timingSafeEqual } from "hono/utils/buffer";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { describeError, redact } from "../core/_redact.ts";
 import type { AttemptRecord, RouteRecord } from "../core/route.ts";
@@ -43,6 +41,7 @@ import type {
 } from "../core/operator.ts";
 import type { DestinationAction, DestinationInfo, DestinationState } from "../core/destination.ts";
 import { SCRIPT, STYLE } from "./_assets.ts";
+import { hostGuard, LOOPBACK_HOSTS, postGuard, securityHeaders, tokenGuard } from "./_guard.ts";
 import type { Html, PageContext } from "./_layout.ts";
 import { destinationsPage, missingPage, overviewPage } from "./_pages.ts";
 import { routePage, routesPage } from "./_route_pages.ts";
@@ -81,10 +80,18 @@ export interface DashboardStore {
 export interface DashboardOptions {
   /**
    * Required of every request when set: as `Authorization: Bearer <token>`,
-   * or once as `?token=` (answered with an HttpOnly, SameSite=Strict cookie
-   * and a redirect that drops it from the address). Compared in constant time.
+   * or once as `?token=` (answered with an HttpOnly, SameSite=Lax session
+   * cookie, an HMAC of the token, and a redirect that drops it from the
+   * address). Compared in constant time.
    */
   readonly token?: string;
+  /**
+   * Without a token, the host names requests may be addressed to (the `Host`
+   * header, without its port); default the loopback names. Anything else is
+   * refused, so a web page whose DNS name was rebound to this machine cannot
+   * read or drive the dashboard. Ignored when `token` is set.
+   */
+  readonly hosts?: readonly string[];
   /** Show everything, change nothing: no action buttons, every POST refused. */
   readonly readOnly?: boolean;
   /** Where the handler is mounted, e.g. `/herald`; default the root. */
@@ -97,80 +104,24 @@ export interface DashboardOptions {
   readonly now?: () => number;
 }
 
-const COOKIE = "herald_dashboard";
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join("; ");
-
 /** The dashboard as a `fetch` handler over `store`. */
 export function dashboard(
   store: DashboardStore,
   options: DashboardOptions = {},
 ): (request: Request) => Promise<Response> {
   const settings = checkOptions(options);
-  const { token, readOnly, base, refresh, minutes, now } = settings;
+  const { token, hosts, readOnly, base, refresh, minutes, now } = settings;
   const csrf = [...crypto.getRandomValues(new Uint8Array(24))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
-  const app = new Hono();
+  // Not strict: `/herald` and `/herald/` are the same page when mounted there.
+  const app = new Hono({ strict: false });
   const ctx = (): PageContext => ({ base, csrf, readOnly, refresh, now: now() });
   const page = async (c: Context, body: Html, status: 200 | 400 | 404 = 200) =>
     c.html(await body, status);
 
-  app.use("*", async (c, next) => {
-    await next();
-    c.res.headers.set("Content-Security-Policy", CSP);
-    c.res.headers.set("X-Content-Type-Options", "nosniff");
-    c.res.headers.set("X-Frame-Options", "DENY");
-    c.res.headers.set("Referrer-Policy", "same-origin");
-    if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
-  });
-  if (token !== undefined) {
-    app.use("*", async (c, next) => {
-      const offered = c.req.query("token");
-      if (
-        c.req.method === "GET" && offered !== undefined && await timingSafeEqual(offered, token)
-      ) {
-        setCookie(c, COOKIE, token, {
-          httpOnly: true,
-          sameSite: "Strict",
-          path: base || "/",
-          secure: new URL(c.req.url).protocol === "https:",
-        });
-        const url = new URL(c.req.url);
-        url.searchParams.delete("token");
-        return c.redirect(url.pathname + url.search, 303);
-      }
-      const header = c.req.header("authorization");
-      const given = header?.startsWith("Bearer ") ? header.slice(7) : getCookie(c, COOKIE);
-      if (given === undefined || !(await timingSafeEqual(given, token))) {
-        return c.text("Herald dashboard: a token is required (HERALD_DASHBOARD_TOKEN).", 401);
-      }
-      await next();
-    });
-  }
-  app.post("*", async (c, next) => {
-    if (readOnly) return c.text("Herald dashboard: read-only; nothing was changed.", 403);
-    const site = c.req.header("sec-fetch-site");
-    const form = await c.req.parseBody();
-    const given = form["csrf"];
-    if (
-      (site !== undefined && site !== "same-origin" && site !== "none") ||
-      typeof given !== "string" || !(await timingSafeEqual(given, csrf))
-    ) {
-      return c.text(
-        "Herald dashboard: the form's CSRF token is missing or wrong; nothing was changed.",
-        403,
-      );
-    }
-    await next();
-  });
+  app.use("*", securityHeaders);
+  app.use("*", token === undefined ? hostGuard(hosts) : tokenGuard(token, base));
+  for (const guard of postGuard(readOnly, csrf)) app.post("*", guard);
 
   app.get(
     "/assets/style.css",
@@ -243,7 +194,7 @@ export function dashboard(
     const back = new URLSearchParams({ status: "queued" });
     if (selection.channel) back.set("channel", selection.channel);
     if (selection.destination) back.set("destination", selection.destination);
-    return c.redirect(`${base}/routes?${back}&${done("retried", result)}`, 303);
+    return c.redirect(`${base}/routes?${back}&${done("retried-all", result)}`, 303);
   });
   for (const act of ["pause", "resume"] as const) {
     app.post(`/destinations/${act}`, async (c) => {
@@ -272,7 +223,11 @@ export function dashboard(
     return c.text(`Herald dashboard: the request failed: ${redact(describeError(err))}`, 500);
   });
 
-  const root = base === "" ? app : new Hono().route(base, app);
+  if (base === "") return async (request: Request) => await app.fetch(request);
+  const root = new Hono({ strict: false });
+  root.use("*", securityHeaders);
+  root.route(base, app);
+  root.notFound((c) => page(c, missingPage(ctx(), "No such page."), 404));
   return async (request: Request) => await root.fetch(request);
 }
 
@@ -304,8 +259,13 @@ function checkOptions(options: DashboardOptions) {
   if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
     throw new InvalidArgumentError("chartMinutes", "must be an integer from 1 to 1440", minutes);
   }
+  const hosts = options.hosts ?? LOOPBACK_HOSTS;
+  if (!Array.isArray(hosts) || hosts.some((h) => typeof h !== "string" || h === "")) {
+    throw new InvalidArgumentError("hosts", "must be a list of host names", hosts);
+  }
   return {
     token,
+    hosts,
     readOnly: options.readOnly === true,
     base,
     refresh,

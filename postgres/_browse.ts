@@ -58,9 +58,12 @@ export async function listRoutes(
   const none = sql``;
   // A Date holds milliseconds, the column microseconds: the page resumes from
   // the cursor route's own time while that route still has the one it was
-  // listed with (it has not changed since), else from the millisecond given.
+  // listed with (it has not changed since), else from the end of the
+  // millisecond given, so a route of that millisecond may show twice but
+  // none is skipped.
   const cursor = after === undefined ? none : sql`(
-    SELECT coalesce(max(updated_at), ${after.updatedAt}) FROM ${s}.notification_routes
+    SELECT coalesce(max(updated_at), ${after.updatedAt}::timestamptz + interval '999 microseconds')
+    FROM ${s}.notification_routes
     WHERE route_id = ${after.id}
       AND date_trunc('milliseconds', updated_at) = ${after.updatedAt})`;
   const where = sql`

@@ -225,7 +225,9 @@ describe("the dashboard in chromium, served by each runtime", { skip }, () => {
         assert.ok(!(await page.content()).includes("s3cr3t-in-url"), "the destination is redacted");
         await screenshot(page, `${runtime}-route`);
 
-        // A forged POST from another origin, without the CSRF token, changes nothing.
+        // A form posted from a page of another origin (another port: the same site,
+        // so the browser's Sec-Fetch-Site lets it through) without the CSRF
+        // token the forger cannot read: refused, and nothing changes.
         const forged = await browser.newPage();
         const refused = forged.waitForResponse((r: Any) =>
           r.url().endsWith("/cancel") || r.url().endsWith("/retry")
@@ -236,8 +238,10 @@ describe("the dashboard in chromium, served by each runtime", { skip }, () => {
         assert.equal(await count(`route_id = '${id}' AND status = 'failed'`), 1);
 
         await page.click("button:has-text('Retry now')");
-        await page.waitForURL(/done=retried/);
+        // The page drops ?done= from its address once shown: wait for the message itself.
+        await page.locator(".flash").waitFor();
         assert.match(await page.locator(".flash").textContent(), /1 route\(s\) queued again/);
+        assert.ok(!page.url().includes("done="), "the message is not kept in the address");
         assert.equal(await page.locator("[data-testid=status]").textContent(), "queued");
         healthy = true;
         try {
@@ -283,12 +287,10 @@ describe("the dashboard in chromium, served by each runtime", { skip }, () => {
     }
   });
 
-  it("beyond loopback the token is required, and the CLI refuses a bind without one", async () => {
+  it("beyond loopback the token is required, and the CLI refuses a bind without one", async (t) => {
     const address = Object.values(networkInterfaces()).flat()
       .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
-    if (address === undefined) {
-      return void assert.fail("this machine has no non-loopback IPv4 address");
-    }
+    if (address === undefined) return void t.skip("this machine has no non-loopback IPv4 address");
     const refused = spawn(RUNTIMES.node[0], [
       RUNTIMES.node[1],
       "--schema",

@@ -243,37 +243,47 @@ describe(`the herald program on ${RUNTIME}`, () => {
       ["run", "--interval", "60000", "--metrics-port", "0", "--dashboard-port", "0"],
       pg,
     );
-    const [serving, board] = (await waitForLines(child.stderr!, [
-      /serving \/metrics/,
-      /serving the dashboard/,
-    ])).map((line) => JSON.parse(line));
-    assert.equal(board.host, "127.0.0.1");
-    assert.equal(serving.host, "127.0.0.1");
-    await waitForLine(child.stdout!, new RegExp(routeIds[0]!));
-    const metrics = await fetch(`http://127.0.0.1:${serving.port}/metrics`);
-    assert.equal(metrics.status, 200);
-    const text = await metrics.text();
-    assert.match(text, /^herald_routes_sent_total\{channel="log"\} [1-9]/m);
-    assert.match(text, /^herald_routes\{status="sent"\} \d+$/m);
-    const health = await fetch(`http://127.0.0.1:${serving.port}/healthz`);
-    assert.equal(health.status, 200);
-    await health.text();
-    const overview = await fetch(`http://127.0.0.1:${board.port}/`);
-    assert.equal(overview.status, 200);
-    assert.match(await overview.text(), /data-status="sent">[1-9]/);
-
-    let rest = "";
-    child.stderr!.on("data", (d) => (rest += d));
-    const exited = new Promise<number | null>((resolve) =>
+    // Ended on every path: a failed assertion must not leave a worker running.
+    const closed = new Promise<number | null>((resolve) =>
       child.on("close", (code) => resolve(code))
     );
-    child.kill("SIGTERM");
-    const code = await exited;
-    // Deno's child_process reports a child it signalled as (null, "SIGTERM") even
-    // when the child handled the signal and exited 0; the log lines prove it did.
-    assert.ok(code === 0 || (RUNTIME === "deno" && code === null), `exit code ${code}`);
-    assert.match(rest, /SIGTERM: shutting down/);
-    assert.match(rest, /worker stopped/);
+    try {
+      const [serving, board] = (await waitForLines(child.stderr!, [
+        /serving \/metrics/,
+        /serving the dashboard/,
+      ])).map((line) => JSON.parse(line));
+      assert.equal(board.host, "127.0.0.1");
+      assert.equal(serving.host, "127.0.0.1");
+      await waitForLine(child.stdout!, new RegExp(routeIds[0]!));
+      const metrics = await fetch(`http://127.0.0.1:${serving.port}/metrics`);
+      assert.equal(metrics.status, 200);
+      const text = await metrics.text();
+      assert.match(text, /^herald_routes_sent_total\{channel="log"\} [1-9]/m);
+      assert.match(text, /^herald_routes\{status="sent"\} \d+$/m);
+      const health = await fetch(`http://127.0.0.1:${serving.port}/healthz`);
+      assert.equal(health.status, 200);
+      await health.text();
+      const route = await fetch(`http://127.0.0.1:${board.port}/routes/${routeIds[0]}`);
+      assert.equal(route.status, 200);
+      assert.match(
+        await route.text(),
+        /data-testid="status">sent</,
+        "the dashboard shows the route sent",
+      );
+
+      let rest = "";
+      child.stderr!.on("data", (d) => (rest += d));
+      child.kill("SIGTERM");
+      const code = await closed;
+      // Deno's child_process reports a child it signalled as (null, "SIGTERM") even
+      // when the child handled the signal and exited 0; the log lines prove it did.
+      assert.ok(code === 0 || (RUNTIME === "deno" && code === null), `exit code ${code}`);
+      assert.match(rest, /SIGTERM: shutting down/);
+      assert.match(rest, /worker stopped/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await closed;
+    }
   });
 });
 

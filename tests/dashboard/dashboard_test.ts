@@ -182,7 +182,15 @@ describe("the dashboard handler", () => {
     );
     const cookie = login.headers.get("set-cookie") ?? "";
     assert.match(cookie, /HttpOnly/i);
-    assert.match(cookie, /SameSite=Strict/i);
+    assert.match(cookie, /SameSite=Lax/i);
+    assert.ok(!cookie.includes(TOKEN), "the cookie holds a session value, not the token");
+    const away = await ask(`//evil.example/?token=${TOKEN}`);
+    assert.equal(away.status, 303);
+    assert.match(
+      away.headers.get("location") ?? "",
+      /^\/[^/]/,
+      "the redirect stays on this origin",
+    );
     const session = cookie.split(";")[0]!;
     assert.equal((await ask("/routes", { cookie: session })).status, 200);
     assert.equal((await ask("/routes", { cookie: "herald_dashboard=guess" })).status, 401);
@@ -190,29 +198,85 @@ describe("the dashboard handler", () => {
 
   it("read-only shows no actions and refuses every POST", async () => {
     const ro = dashboard(env.store, { readOnly: true });
-    const page = await (await ro(new Request(`http://127.0.0.1/routes/${sentId}`))).text();
-    assert.ok(!page.includes('<form class="inline"'));
-    const csrf = csrfOf(await text(`/routes/${sentId}`));
+    const { routeIds: [id] } = await env.store.enqueue({ kind: "ro" }, [
+      {
+        channel: "webhook",
+        destination: `${server.url}/later`,
+        deliverAt: new Date(Date.now() + 3_600_000),
+      },
+    ]);
+    assert.match(await text(`/routes/${id}`), /Cancel<\/button>/, "a queued route has actions");
+    const page = await (await ro(new Request(`http://127.0.0.1/routes/${id}`))).text();
+    assert.ok(!page.includes('<form class="inline"'), "but not read-only");
+    assert.ok(!page.includes('name="csrf"'));
+    const csrf = csrfOf(await text(`/routes/${id}`));
     const res = await ro(
-      new Request(`http://127.0.0.1/routes/${sentId}/retry`, {
+      new Request(`http://127.0.0.1/routes/${id}/cancel`, {
         method: "POST",
         body: new URLSearchParams({ csrf }),
       }),
     );
     assert.equal(res.status, 403);
+    assert.match(await res.text(), /read-only/);
+    assert.equal((await env.store.getRoute(id!))?.status, "queued");
+  });
+
+  it("without a token, answers only loopback host names (no DNS rebinding)", async () => {
+    const rebound = await get("/", { headers: { host: "attacker.example:8089" } });
+    assert.equal(rebound.status, 403);
+    await rebound.body?.cancel();
+    for (const host of ["127.0.0.1:8089", "localhost:8089", "[::1]:8089", "LOCALHOST"]) {
+      const res = await get("/routes", { headers: { host } });
+      assert.equal(res.status, 200, host);
+      await res.body?.cancel();
+    }
+    const named = dashboard(env.store, { hosts: ["herald.internal"] });
+    const ok = await named(new Request("http://x/", { headers: { host: "herald.internal:80" } }));
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  });
+
+  it("bulk retry takes a destination's failed routes; an oversized form is refused", async () => {
+    const { routeIds: [id] } = await env.store.enqueue({ kind: "bulk" }, [
+      { channel: "webhook", destination: `${server.url}/bad/bulk`, maxAttempts: 1 },
+    ]);
+    assert.equal(await worker.tick(), 1);
+    assert.equal((await env.store.getRoute(id!))?.status, "failed");
+    const key = new URL(server.url).origin;
+    const list = await text(`/routes?status=failed&destination=${encodeURIComponent(key)}`);
+    assert.match(list, /Retry every failed or poisoned route matching these filters/);
+    const res = await post("/routes/retry-failed", { csrf: csrfOf(list), destination: key });
+    assert.equal(res.status, 303);
+    assert.match(res.headers.get("location") ?? "", /done=retried-all&n=1/);
+    assert.equal((await env.store.getRoute(id!))?.status, "queued");
+    await env.store.cancel([id!]);
+    const big = await post("/routes/retry-failed", { csrf: csrfOf(list), pad: "x".repeat(20_000) });
+    assert.equal(big.status, 413);
+    await big.body?.cancel();
   });
 
   it("mounts under a base path, and refuses bad options naming the field", async () => {
     const mounted = dashboard(env.store, { basePath: "/ops/herald" });
-    const res = await mounted(new Request("http://127.0.0.1/ops/herald/routes"));
+    const at = (path: string) => mounted(new Request(`http://127.0.0.1${path}`));
+    const res = await at("/ops/herald/routes");
     assert.equal(res.status, 200);
     assert.match(await res.text(), /href="\/ops\/herald\/assets\/style.css"/);
+    for (const path of ["/ops/herald", "/ops/herald/"]) {
+      const overview = await at(path);
+      assert.equal(overview.status, 200, path);
+      assert.match(await overview.text(), /<h1>Overview<\/h1>/, path);
+    }
+    const missing = await at("/ops/herald/nothing-here");
+    assert.equal(missing.status, 404);
+    assert.match(await missing.text(), /<h1>Not found<\/h1>/, "the dashboard's own page");
+    assert.match(missing.headers.get("content-security-policy") ?? "", /default-src 'none'/);
     for (
       const [field, options] of [
         ["token", { token: "short" }],
         ["basePath", { basePath: "ops/" }],
         ["chartMinutes", { chartMinutes: 0 }],
         ["refreshSeconds", { refreshSeconds: -1 }],
+        ["hosts", { hosts: [""] }],
       ] as const
     ) {
       assert.throws(

@@ -49,6 +49,21 @@ describe("PostgresStore browsing", () => {
     assert.deepEqual(times, [...times].sort((a, b) => b - a), "last changed first");
   });
 
+  it("a page resumes without a gap when its last route changed since it was listed", async () => {
+    // One enqueue: every route shares one updated_at, to the microsecond.
+    const ids = await seed(Array(9).fill(null));
+    const first = await env.store.listRoutes({ limit: 3 });
+    const last = first[first.length - 1]!;
+    await env.store.cancel([last.id]); // it moves to the top of the list
+    const seen = new Set(first.map((r) => r.id));
+    let page = await env.store.listRoutes({ limit: 3, after: last });
+    while (page.length > 0) {
+      for (const r of page) seen.add(r.id);
+      page = await env.store.listRoutes({ limit: 3, after: page[page.length - 1]! });
+    }
+    assert.deepEqual([...seen].sort(), [...ids].sort(), "no route skipped");
+  });
+
   it("filters by destination key, kind and time, alone and together", async () => {
     const [a] = await seed([failed], { host: "a.example", kind: "order.shipped" });
     const [b] = await seed([failed], { host: "b.example", kind: "order.shipped" });
@@ -61,9 +76,15 @@ describe("PostgresStore browsing", () => {
       await ids({ kind: "order.shipped", destination: "https://b.example", status: "failed" }),
       [b],
     );
-    const [cRecord] = await env.store.listRoutes({ kind: "user.welcome" });
-    assert.deepEqual(await ids({ since: cRecord!.updatedAt }), [c]);
-    assert.deepEqual(await ids({ until: cRecord!.updatedAt }), [a, b].sort());
+    // Last changed three, two and one hours ago: the time filters see whole hours.
+    await env.sql`
+      UPDATE ${env.sql(env.schema)}.notification_routes SET updated_at = now() - CASE route_id
+        WHEN ${a!}::uuid THEN interval '3 hours' WHEN ${b!}::uuid THEN interval '2 hours'
+        ELSE interval '1 hour' END`;
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+    assert.deepEqual(await ids({ since: hoursAgo(1.5) }), [c]);
+    assert.deepEqual(await ids({ until: hoursAgo(1.5) }), [a, b].sort());
+    assert.deepEqual(await ids({ since: hoursAgo(2.5), until: hoursAgo(1.5) }), [b]);
     assert.deepEqual(await ids({ kind: "nobody" }), []);
   });
 
