@@ -141,7 +141,12 @@ async function run(
       });
     }
     if (settings.dashboard) {
-      servers.push(await startDashboard(db.store, settings.dashboard, common));
+      // On Postgres, a pool of its own: a slow page never waits behind, or
+      // delays, the worker's statements. The embedded database has one session.
+      const url = common.databaseUrl;
+      const board = url ? dashboardStore({ ...common, databaseUrl: url }) : db.store;
+      if (board !== db.store) closers.push(() => board.close());
+      servers.push(await startDashboard(board, settings.dashboard, common));
     }
     const unwire = wireSignals(worker, stopping, common);
     try {
