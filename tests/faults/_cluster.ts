@@ -11,7 +11,7 @@
  * @module
  */
 import { execFile, execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,16 +52,41 @@ export function postgresBinDir(): string | undefined {
   return undefined;
 }
 
-/** A TCP port of 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A TCP port of 127.0.0.1 that was free a moment ago, from below the
+ * kernel's ephemeral range. A port from inside it (what `listen(0)` gives)
+ * can be taken between this check and the server's bind by any outgoing
+ * connection's local end, and seconds pass before a cluster binds (initdb
+ * runs first): with many tests connecting at once, pg_ctl then failed to
+ * start. Below the range only a listener can take it.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found between 10000 and ${low}`);
+}
+
+/** The first port of the kernel's ephemeral range (Linux), 32768 where unknown. */
+function ephemeralLow(): number {
+  try {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(
+      /\s+/,
+    );
+    const n = Number(low);
+    return Number.isInteger(n) && n > 11_000 ? n : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
