@@ -176,20 +176,16 @@ export function dashboard(
     return c.redirect(`${base}/routes/${id}?${done("cancelled", result)}`, 303);
   });
   app.post("/routes/retry-failed", async (c) => {
+    // The form carries the list's filter as the list's own query does: one parser for both.
     const form = await c.req.parseBody();
-    const text = (
-      k: string,
-    ) => (typeof form[k] === "string" && form[k] !== "" ? form[k] : undefined);
-    const since = text("since");
+    const fields = Object.entries(form).flatMap(([k, v]) => typeof v === "string" ? [[k, v]] : []);
+    const { channel, destination, since } = parseFilter(Object.fromEntries(fields));
     const selection = {
       failed: true as const,
-      ...(text("channel") ? { channel: text("channel")! } : {}),
-      ...(text("destination") ? { destination: text("destination")! } : {}),
-      ...(since ? { since: new Date(since) } : {}),
+      ...(channel ? { channel } : {}),
+      ...(destination ? { destination } : {}),
+      ...(since ? { since } : {}),
     };
-    if (selection.since !== undefined && Number.isNaN(selection.since.getTime())) {
-      throw new InvalidArgumentError("since", "must be a time", since);
-    }
     const result = await store.retry(selection);
     const back = new URLSearchParams({ status: "queued" });
     if (selection.channel) back.set("channel", selection.channel);

@@ -1,25 +1,20 @@
 /** Browsing on a real database: route pages by keyset, every filter, the activity series, a notification. */
-import { after, before, beforeEach, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/route.ts";
-import { freshStore } from "../_helpers/pg.ts";
+import { useFreshStore } from "../_helpers/pg.ts";
 import { seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
 checkLeaks();
 
 describe("PostgresStore browsing", () => {
-  let env: Awaited<ReturnType<typeof freshStore>>;
-  before(async () => {
-    env = await freshStore();
-    await env.store.migrate();
-  });
+  const fresh = useFreshStore();
+  let env: ReturnType<typeof fresh>;
   beforeEach(async () => {
+    env = fresh();
     await env.sql`DELETE FROM ${env.sql(env.schema)}.notifications`;
-  });
-  after(async () => {
-    await env.cleanup();
   });
 
   const seed = (outcomes: (Outcome | null)[], options: { kind?: string; host?: string } = {}) =>
