@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteRecord, RouteStatus } from "../core/route.ts";
 import { redact } from "../core/_redact.ts";
+import { channelCount } from "../core/operator.ts";
 import { HELD_UNTIL } from "../core/destination.ts";
 import { numberFlag } from "./_flags.ts";
 import { checkRouteIds, withDatabase } from "./_command.ts";
@@ -29,10 +30,6 @@ export const statsCommand: Command = {
       }
       const channels = [...new Set(st.byChannel.map((c) => c.channel))];
       const estimated = new Set(st.estimated ?? []);
-      const count = (channel: string, status: RouteStatus): string =>
-        estimated.has(status) ? "-" : String(
-          st.byChannel.find((c) => c.channel === channel && c.status === status)?.count ?? 0,
-        );
       const total = (status: RouteStatus): string =>
         `${estimated.has(status) ? "~" : ""}${st.byStatus[status]}`;
       const oldest = (channel: string): string => {
@@ -42,7 +39,7 @@ export const statsCommand: Command = {
       io.out(table(
         ["channel", ...STATUSES, "oldest due"],
         [
-          ...channels.map((c) => [c, ...STATUSES.map((s) => count(c, s)), oldest(c)]),
+          ...channels.map((c) => [c, ...STATUSES.map((s) => channelCount(st, c, s)), oldest(c)]),
           ["(all)", ...STATUSES.map(total), ""],
         ],
       ));
@@ -50,7 +47,7 @@ export const statsCommand: Command = {
       if (estimated.size > 0) {
         io.out(
           `~ estimated from the planner's statistics (the table is large; ` +
-            `exact counts of ${[...estimated].join(", ")} would read every row)`,
+            `exact counts of ${[...estimated].join(", ")} would read too many rows)`,
         );
       }
       io.out(

@@ -25,12 +25,25 @@ export interface QueueStats {
    * Statuses whose counts are estimates: on a table of more than 100,000
    * routes, Postgres gives `sent`, `failed` and `cancelled` from the
    * planner's statistics (as fresh as the last ANALYZE) and leaves them out
-   * of `byChannel`. Queued and poisoned counts, the oldest due age and the
-   * last hour's failures are always exact. Absent or empty: all exact.
+   * of `byChannel`; it counts queued routes exactly up to 50,000 and, past
+   * that, estimates them too (never below 50,000; `byChannel` then shares
+   * the estimate out as the counted routes were). Poisoned counts, the
+   * oldest due age and the last hour's failures are always exact. Absent or
+   * empty: all exact.
    */
   readonly estimated?: readonly RouteStatus[];
   /** Destinations by state, and each one in trouble; absent from a store that keeps none. */
   readonly destinations?: DestinationStats;
+}
+
+/**
+ * A channel's count of `status` as a table cell: `~N` when estimated, `-`
+ * for an estimated status without per-channel figures (the history's).
+ */
+export function channelCount(stats: QueueStats, channel: string, status: RouteStatus): string {
+  const n = stats.byChannel.find((c) => c.channel === channel && c.status === status)?.count;
+  if (!stats.estimated?.includes(status)) return String(n ?? 0);
+  return n === undefined ? "-" : `~${n}`;
 }
 
 /** The destinations part of {@link QueueStats}. */

@@ -6,7 +6,7 @@
  */
 import { html } from "hono/html";
 import { ROUTE_STATUSES } from "../core/route.ts";
-import type { ActivityPoint, QueueStats } from "../core/operator.ts";
+import { type ActivityPoint, channelCount, type QueueStats } from "../core/operator.ts";
 import type { DestinationInfo } from "../core/destination.ts";
 import { action, age, chart, flashBox, type Html, layout, type PageContext } from "./_layout.ts";
 
@@ -21,8 +21,6 @@ export function overviewPage(
   const b = ctx.base;
   const estimated = new Set(st.estimated ?? []);
   const channels = [...new Set(st.byChannel.map((c) => c.channel))].sort();
-  const count = (channel: string, status: string) =>
-    st.byChannel.find((c) => c.channel === channel && c.status === status)?.count ?? 0;
   const troubled = st.destinations?.troubled ?? [];
   return layout(
     ctx,
@@ -61,7 +59,7 @@ export function overviewPage(
         html`<tr><td><a href="${b}/routes?channel=${encodeURIComponent(c)}">${c}</a></td>${
           ROUTE_STATUSES.map((s) =>
             html`<td class="num" data-channel="${c}" data-status="${s}">${
-              estimated.has(s) ? "-" : count(c, s)
+              channelCount(st, c, s)
             }</td>`
           )
         }<td class="num">${

@@ -144,8 +144,8 @@ export class Metrics {
     }
     if (stats) {
       out.push(
-        "# HELP herald_routes Routes in the table, by status (queued and poisoned exact; " +
-          "sent, failed and cancelled estimated on tables over 100,000 rows).",
+        "# HELP herald_routes Routes in the table, by status (poisoned exact; on tables over " +
+          "100,000 rows sent, failed and cancelled estimated, and queued past 50,000).",
         "# TYPE herald_routes gauge",
       );
       for (const [status, n] of Object.entries(stats.byStatus)) {
@@ -159,7 +159,10 @@ export class Metrics {
       out.push(`${oldest} ${(stats.oldestDueAgeMs ?? 0) / 1000}`);
       // Per channel: a channel no running worker has shows as an age that only grows.
       const queued = "herald_channel_queued_routes";
-      out.push(`# HELP ${queued} Queued routes, by channel.`, `# TYPE ${queued} gauge`);
+      out.push(
+        `# HELP ${queued} Queued routes, by channel (estimated past 50,000).`,
+        `# TYPE ${queued} gauge`,
+      );
       for (const c of stats.byChannel) {
         if (c.status === "queued") out.push(`${queued}{channel="${label(c.channel)}"} ${c.count}`);
       }

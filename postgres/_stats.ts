@@ -19,6 +19,14 @@ import { levels } from "./_claim.ts";
  */
 export const EXACT_STATS_ROWS = 100_000;
 
+/**
+ * On such a table, queued routes are counted exactly up to this many (about
+ * 5 ms of index reads); a longer queue is estimated from the planner's
+ * statistics, never below this figure, and its channels' shares from the
+ * routes counted (the first in claim order).
+ */
+export const EXACT_QUEUED_ROUTES = 50_000;
+
 /** Counts by status and channel, the oldest due age and the last hour's failures. */
 export async function stats(pool: postgres.Sql, schema: string): Promise<QueueStats> {
   // One transaction, its queries pipelined on one connection, with JIT off:
@@ -46,8 +54,10 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
   const [groups, [extra], due, troubled, states] = await Promise.all([
     estimate
       // Each from the index that holds only it: the queue's, and (status, updated_at).
-      ? sql`SELECT channel, 'queued' AS status, count(*)::int AS n FROM ${s}.notification_routes
-            WHERE status = 'queued' GROUP BY channel
+      ? sql`SELECT channel, 'queued' AS status, count(*)::int AS n FROM (
+              SELECT channel FROM ${s}.notification_routes WHERE status = 'queued'
+              LIMIT ${EXACT_QUEUED_ROUTES + 1}) q
+            GROUP BY channel
             UNION ALL
             SELECT channel, 'poisoned', count(*)::int FROM ${s}.notification_routes
             WHERE status = 'poisoned' GROUP BY channel
@@ -89,7 +99,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
   ]);
   const byStatus = Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<RouteStatus, number>;
   const estimated = estimate ? historyEstimate(byStatus, rows, size!) : [];
-  const byChannel = groups.map((g) => {
+  let byChannel = groups.map((g) => {
     byStatus[g["status"] as RouteStatus] += g["n"];
     return {
       channel: g["channel"] as string,
@@ -97,6 +107,10 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
       count: g["n"] as number,
     };
   });
+  if (estimate && byStatus.queued > EXACT_QUEUED_ROUTES) {
+    byChannel = queuedEstimate(byStatus, byChannel, rows, size!);
+    estimated.push("queued");
+  }
   const oldestDueByChannel = due.map((d) => ({
     channel: d["channel"] as string,
     ageMs: Math.max(0, Math.round(d["age"] as number)),
@@ -126,6 +140,26 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
       deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
     },
   };
+}
+
+/**
+ * Replaces the capped queued counts by an estimate: the planner's (rows x
+ * the status's share in its sample), at least the capped count, shared out
+ * to the channels as the routes counted were.
+ */
+function queuedEstimate(
+  byStatus: Record<RouteStatus, number>,
+  byChannel: { channel: string; status: RouteStatus; count: number }[],
+  rows: number,
+  size: postgres.Row,
+): { channel: string; status: RouteStatus; count: number }[] {
+  const i = (size["vals"] as string[]).indexOf("queued");
+  const planned = i < 0 ? 0 : Math.round(rows * (size["freqs"] as number[])[i]!);
+  const counted = byStatus.queued;
+  byStatus.queued = Math.max(counted, planned);
+  return byChannel.map((c) =>
+    c.status === "queued" ? { ...c, count: Math.round((c.count / counted) * byStatus.queued) } : c
+  );
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
-import { EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
+import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
 
 checkLeaks();
 
@@ -162,6 +162,48 @@ describe("PostgresStore stats on a large table", () => {
         [["sms", "poisoned", 1], ["sms", "queued", 3]],
         "per channel, only what is exact",
       );
+    } finally {
+      await env.cleanup();
+    }
+  });
+
+  it("past the exact cap, estimates the queue too, never below the cap, shared out by channel", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      // A queue past the cap (three in four routes sms, one in four email) and
+      // enough history to make the table large.
+      const queued = EXACT_QUEUED_ROUTES + 10_000;
+      const total = EXACT_STATS_ROWS + 20_000;
+      await env.sql`
+        INSERT INTO ${s}.notifications (id, kind)
+        SELECT gen_random_uuid(), 'k' FROM generate_series(1, ${total}::int)`;
+      await env.sql`
+        INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination, status)
+        SELECT gen_random_uuid(), id,
+               CASE WHEN row_number() OVER () % 4 = 0 THEN 'email' ELSE 'sms' END, 'x',
+               CASE WHEN row_number() OVER () <= ${queued} THEN 'queued' ELSE 'sent' END
+        FROM ${s}.notifications`;
+      const before = await env.store.stats();
+      assert.deepEqual(before.estimated, [], "no statistics yet: every status counted");
+      assert.equal(before.byStatus.queued, queued);
+      await env.sql.unsafe(`ANALYZE "${env.schema}".notification_routes`);
+      const st = await env.store.stats();
+      assert.ok(st.estimated?.includes("queued"), `estimated: ${st.estimated}`);
+      assert.ok(
+        st.byStatus.queued > EXACT_QUEUED_ROUTES,
+        `never below the cap: ${st.byStatus.queued}`,
+      );
+      assert.ok(
+        Math.abs(st.byStatus.queued - queued) < queued * 0.05,
+        `queued estimated at ${st.byStatus.queued} for ${queued}`,
+      );
+      const share = (channel: string): number =>
+        st.byChannel.find((c) => c.channel === channel && c.status === "queued")!.count /
+        st.byStatus.queued;
+      assert.ok(Math.abs(share("sms") - 0.75) < 0.01, `sms share ${share("sms")}`);
+      assert.ok(Math.abs(share("email") - 0.25) < 0.01, `email share ${share("email")}`);
     } finally {
       await env.cleanup();
     }
