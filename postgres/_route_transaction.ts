@@ -37,6 +37,8 @@ export class PgRouteTransaction {
   readonly #tuned: boolean;
 
   #ended = false;
+  /** `herald_finalise` is set (see {@link claimDue}). */
+  #savepoint = false;
 
   constructor(tx: postgres.TransactionSql, schema: string, tuned = false) {
     this.#tx = tx;
@@ -87,8 +89,27 @@ export class PgRouteTransaction {
     return this.#tx;
   }
 
+  /**
+   * Claims under the savepoint a refused finalise goes back to, set here (in
+   * the claim's write: no round trip of its own) rather than just before
+   * the finalise. A row locked by the transaction and then updated by a
+   * savepoint's subtransaction gets a MultiXact as its old version's
+   * remover, and index scans never mark such a version dead: every claim
+   * would then fetch every route sent since the last VACUUM from the heap.
+   * Locked and updated in the one subtransaction, it is an ordinary row.
+   */
   async claimDue(params: ClaimParams): Promise<Route[]> {
-    return await this.#query((tx) => claim(tx, this.#schema, params, this.#tuned));
+    return await this.#query((tx) => {
+      this.#setSavepoint(tx);
+      return claim(tx, this.#schema, params, this.#tuned);
+    });
+  }
+
+  /** Sends `SAVEPOINT herald_finalise` once; its failure fails the statement after it. */
+  #setSavepoint(tx: postgres.TransactionSql): void {
+    if (this.#savepoint) return;
+    this.#savepoint = true;
+    tx.unsafe("SAVEPOINT herald_finalise").execute().catch(() => {});
   }
 
   /** Applies what this transaction's sends say about their destinations; see the contract. */
@@ -117,29 +138,29 @@ export class PgRouteTransaction {
 
   /**
    * Records the outcomes. With `fallbacks` (one per record), a refusal by the
-   * database does not fail the transaction: it goes back to a savepoint
-   * taken just before (sent with the statement, so it costs no round trip)
-   * and records what it can, route by route, while the row locks are still
-   * held, so no other worker can claim a route in between.
+   * database does not fail the transaction: it goes back to the savepoint
+   * the claim was made under, locks the routes again in the same write (the
+   * rollback released them; no round trip lies between the two, so another
+   * worker can take one only in the microseconds between two statements,
+   * and then it is `skipped`, never waited for), and records what it can,
+   * route by route, while they are locked.
    */
   async finalise(
     records: readonly Finalisation[],
     fallbacks?: readonly Unrecorded[],
   ): Promise<SalvageResult[] | undefined> {
     if (!fallbacks) return void await this.#finaliseAll(records);
-    const tx = this.#open();
-    const savepoint = tx.unsafe("SAVEPOINT herald_finalise").execute();
-    savepoint.catch(() => {}); // awaited below; the finalise failing first must not leave it unhandled
+    this.#setSavepoint(this.#open());
     try {
       await this.#finaliseAll(records);
-      await savepoint;
       return undefined;
     } catch (err) {
       if (this.#ended || isConnectionLost(err)) throw err;
-      await this.#query((t) => t.unsafe("ROLLBACK TO SAVEPOINT herald_finalise"));
+      const held = await this.#query((t) => relock(t, this.#schema, fallbacks));
       const results: SalvageResult[] = [];
       for (const u of fallbacks) {
-        results.push(await this.#query((t) => fallBack(t, this.#schema, u)));
+        if (held.get(u.record.routeId) !== u.claimedAttempts) results.push("skipped");
+        else results.push(await this.#query((t) => fallBack(t, this.#schema, u)));
       }
       return results;
     }
@@ -199,4 +220,25 @@ export class PgRouteTransaction {
   async #finaliseOne(r: Finalisation): Promise<void> {
     await this.#query((tx) => finaliseOne(tx, this.#schema, r));
   }
+}
+
+/**
+ * Goes back to `herald_finalise` and locks `routes` again, both in one
+ * write; resolves with the attempts of each route still queued and locked
+ * now (one another transaction took in between is left out).
+ */
+async function relock(
+  tx: postgres.TransactionSql,
+  schema: string,
+  routes: readonly Unrecorded[],
+): Promise<Map<string, number>> {
+  const back = tx.unsafe("ROLLBACK TO SAVEPOINT herald_finalise").execute();
+  back.catch(() => {}); // awaited below; its failure fails the lock after it too
+  const ids = `{${routes.map((u) => u.record.routeId).join(",")}}`;
+  const rows = await tx`
+    SELECT route_id, attempts FROM ${tx(schema)}.notification_routes
+    WHERE route_id = ANY(${ids}::uuid[]) AND status = 'queued'
+    FOR UPDATE SKIP LOCKED`;
+  await back;
+  return new Map(rows.map((r) => [r["route_id"] as string, r["attempts"] as number]));
 }

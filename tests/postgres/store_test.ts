@@ -155,3 +155,52 @@ describe("PostgresStore on a real database", () => {
     }
   });
 });
+
+describe("PostgresStore row versions", () => {
+  // A row locked by the transaction and updated by a savepoint's
+  // subtransaction gets a MultiXact as its old version's remover; index scans
+  // never mark such a version dead, so every claim would fetch every route
+  // finalised since the last VACUUM from the heap. Read with pageinspect.
+  it("a finalised route's old row version has a plain remover (no MultiXact)", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      await env.sql.unsafe(`CREATE EXTENSION IF NOT EXISTS pageinspect SCHEMA "${env.schema}"`);
+      const [ext] = await env.sql`
+        SELECT extnamespace::regnamespace::text AS schema FROM pg_extension
+        WHERE extname = 'pageinspect'`;
+      const outcomes = [
+        { status: "sent", attempts: 1 },
+        { status: "retry", attempts: 1, delayMs: 60_000, error: "later" },
+        { status: "failed", attempts: 1, error: "no" },
+      ] as const;
+      await env.store.enqueue(
+        { kind: "k" },
+        outcomes.map((_, i) => ({
+          channel: "log",
+          destination: `d${i}`,
+        })),
+      );
+      for (const outcome of outcomes) {
+        await env.store.transaction(async (tx) => {
+          const [route] = await tx.claimDue({ limit: 1, exclude: [] });
+          const record = rec(route!.id, outcome);
+          // With fallbacks: the path whose savepoint made the MultiXact.
+          await tx.finalise([record], [{ record, claimedAttempts: 0, holdMs: 0, poison: true }]);
+        });
+      }
+      const x = env.sql(ext!["schema"] as string);
+      const table = `"${env.schema}".notification_routes`;
+      const [versions] = await env.sql`
+        SELECT count(*) FILTER (WHERE t_infomask & 4096 <> 0)::int AS multi,
+               count(*) FILTER (WHERE t_xmax <> '0' AND t_infomask & 128 = 0)::int AS replaced
+        FROM generate_series(0, (pg_relation_size(${table}) / 8192)::int - 1) AS b,
+             LATERAL ${x}.heap_page_items(${x}.get_raw_page(${table}, b))
+        WHERE lp_flags = 1`;
+      assert.equal(versions!["replaced"], outcomes.length, "each route's claimed version replaced");
+      assert.equal(versions!["multi"], 0, "no version has a MultiXact for its remover");
+    } finally {
+      await env.cleanup();
+    }
+  });
+});
