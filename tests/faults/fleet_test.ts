@@ -125,16 +125,19 @@ describe("fault: mixed-runtime fleet (Deno, Bun, Node, Node)", () => {
           WHERE application_name = ${victim.name} AND state = 'active'
             AND wait_event IS DISTINCT FROM 'ClientRead'`;
         if (busy[0]?.["n"] !== 0) return undefined;
-        // pgrowlocks names the sessions behind each row lock, a multixact
-        // included (the claim locks the row, the finalise then updates it in
-        // a savepoint, and xmax becomes a multixact of both).
+        // pgrowlocks names the transaction ids behind each row lock. The claim
+        // locks in a savepoint's subtransaction, whose id pgrowlocks cannot
+        // map to a session (its pids come out empty), so the session is found
+        // through the lock every transaction and subtransaction holds on its
+        // own id.
         const rows = await sql`
           SELECT r.route_id
           FROM pgrowlocks(${`"${schema}".notification_routes`}) p
           JOIN ${sql(schema)}.notification_routes r ON r.ctid = p.locked_row
           WHERE EXISTS (
-            SELECT 1 FROM pg_stat_activity a
-            WHERE a.application_name = ${victim.name} AND a.pid = ANY(p.pids))`;
+            SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+              AND l.transactionid = ANY(p.xids) AND a.application_name = ${victim.name})`;
         return rows.map((r) => r["route_id"] as string);
       });
       for (const id of held) inFlight.add(id);
