@@ -153,10 +153,8 @@ function queuedEstimate(
   rows: number,
   size: postgres.Row,
 ): { channel: string; status: RouteStatus; count: number }[] {
-  const i = (size["vals"] as string[]).indexOf("queued");
-  const planned = i < 0 ? 0 : Math.round(rows * (size["freqs"] as number[])[i]!);
   const counted = byStatus.queued;
-  byStatus.queued = Math.max(counted, planned);
+  byStatus.queued = Math.max(counted, planned(rows, size, "queued"));
   return byChannel.map((c) =>
     c.status === "queued" ? { ...c, count: Math.round((c.count / counted) * byStatus.queued) } : c
   );
@@ -171,12 +169,13 @@ function historyEstimate(
   rows: number,
   size: postgres.Row,
 ): RouteStatus[] {
-  const vals = size["vals"] as string[];
-  const freqs = size["freqs"] as number[];
   const history = ["sent", "failed", "cancelled"] as const;
-  for (const status of history) {
-    const i = vals.indexOf(status);
-    byStatus[status] = i < 0 ? 0 : Math.round(rows * freqs[i]!);
-  }
+  for (const status of history) byStatus[status] = planned(rows, size, status);
   return [...history];
+}
+
+/** The planner's count of `status`: rows x its share in the sample (0 when not in it). */
+function planned(rows: number, size: postgres.Row, status: RouteStatus): number {
+  const i = (size["vals"] as string[]).indexOf(status);
+  return i < 0 ? 0 : Math.round(rows * (size["freqs"] as number[])[i]!);
 }
