@@ -64,7 +64,9 @@ export async function retry(
     return await changeByIds(sql, schema, ids, !options.force, (tx) =>
       tx`
         UPDATE ${tx(schema)}.notification_routes SET status = 'queued', attempts = 0,
-               next_attempt_at = now(), held_from = NULL, sent_at = NULL, last_error = NULL, updated_at = now()
+               next_attempt_at = now(), queue_order = ${
+        queueOrder(tx, schema)
+      }, held_from = NULL, sent_at = NULL, last_error = NULL, updated_at = now()
         WHERE route_id IN (
           SELECT route_id FROM ${tx(schema)}.notification_routes
           WHERE route_id = ANY(${pgArray(ids)}::uuid[])
@@ -86,7 +88,8 @@ export async function retry(
     return { changed: row?.["n"] ?? 0, skipped: 0, notFound: [], refusedSent: 0 };
   }
   const changed = await sql`
-    UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(), held_from = NULL,
+    UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(),
+           queue_order = ${queueOrder(sql, schema)}, held_from = NULL,
            last_error = NULL, updated_at = now()
     WHERE route_id IN (
       SELECT route_id FROM ${s}.notification_routes
@@ -219,4 +222,16 @@ function checkIds(ids: readonly string[]): string[] {
  */
 function pgArray(values: readonly string[]): string {
   return `{${values.join(",")}}`;
+}
+
+/**
+ * A retried route's place in the queue: its own, or for a route written
+ * before migration 6 (no place), the next one (the claim needs every queued
+ * route numbered).
+ */
+function queueOrder(
+  sql: postgres.Sql | postgres.TransactionSql,
+  schema: string,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`coalesce(queue_order, nextval(${`"${schema}".notification_routes_queue_order`}::regclass))`;
 }

@@ -21,23 +21,40 @@ export function claimSettings(tx: postgres.TransactionSql): postgres.PendingQuer
 
 /**
  * The `levels` CTE (for a `WITH RECURSIVE`): each priority with a queued
- * route, lowest first, with its earliest due time. One index probe per
- * level, so a reader never walks the routes not yet due, and skips a level
- * with none due without reading it again. The claim and the stats read
- * each level's due end from it.
+ * route, lowest first, with its first route's due time and place. One index
+ * probe per level, so a reader never walks the routes not yet due, and skips
+ * a level with none due without reading it again. The claim and the stats
+ * start each level's scan at that first route (see {@link fromFirst}).
  */
 export function levels(
   sql: postgres.Sql | postgres.TransactionSql,
   s: postgres.Helper<string>,
 ): postgres.PendingQuery<postgres.Row[]> {
   return sql`levels AS (
-    (SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
-     WHERE p.status = 'queued' ORDER BY p.priority, p.next_attempt_at LIMIT 1)
+    (SELECT p.priority, p.next_attempt_at AS first_at, p.queue_order AS first_order
+     FROM ${s}.notification_routes p
+     WHERE p.status = 'queued' ORDER BY p.priority, p.next_attempt_at, p.queue_order LIMIT 1)
     UNION ALL
-    SELECT n.priority, n.first_at FROM levels l CROSS JOIN LATERAL (
-      SELECT p.priority, p.next_attempt_at AS first_at FROM ${s}.notification_routes p
+    SELECT n.priority, n.first_at, n.first_order FROM levels l CROSS JOIN LATERAL (
+      SELECT p.priority, p.next_attempt_at AS first_at, p.queue_order AS first_order
+      FROM ${s}.notification_routes p
       WHERE p.status = 'queued' AND p.priority > l.priority
-      ORDER BY p.priority, p.next_attempt_at LIMIT 1) n)`;
+      ORDER BY p.priority, p.next_attempt_at, p.queue_order LIMIT 1) n)`;
+}
+
+/**
+ * The condition that starts a scan of level `l`'s routes (alias `r`) at its
+ * first queued route rather than at the start of its index range. Every
+ * route sent since the last VACUUM leaves a dead entry in the queue's index,
+ * and they gather exactly there, at the front: the probe in {@link levels}
+ * steps over them once, and the scan that follows starts past them (an index
+ * start key, not a filter). Every queued route has a place (migration 8), so
+ * the comparison is never NULL for one.
+ */
+export function fromFirst(
+  sql: postgres.Sql | postgres.TransactionSql,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`(r.next_attempt_at, r.queue_order) >= (l.first_at, l.first_order)`;
 }
 
 /** Claims due routes; `tuned`: the transaction already runs under {@link claimSettings}. */
@@ -90,7 +107,7 @@ export async function claim(
                                   CASE WHEN r.destination_key <> '*' THEN ${cap}::int END)
                END AS cap) lim
       WHERE r.status = 'queued' AND r.priority = l.priority
-        AND r.next_attempt_at <= now()
+        AND r.next_attempt_at <= now() AND ${fromFirst(tx)}
         AND r.route_id <> ALL(${`{${params.exclude.join(",")}}`}::uuid[])
         AND (${anyChannel}::boolean OR r.channel = ANY(${channels}::text[]))
         -- Closed, or half-open: its cool-down over, one probe (a cap of one slot,

@@ -143,6 +143,20 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
       (status, updated_at, route_id);
     DROP INDEX ${s}.notification_routes_status_updated;
   `,
+  // 8: every queued route has its place in the queue. The claim starts its
+  // index scan at the first queued route's (due time, place), past the
+  // entries of routes sent since the last VACUUM, and a NULL place would
+  // never compare. A retry numbers a route written before migration 6 (its
+  // history had none); the check keeps any other writer from queueing one
+  // unnumbered (NOT VALID: history may keep NULL, and every queued row was
+  // numbered just above).
+  (s) => `
+    UPDATE ${s}.notification_routes
+    SET queue_order = nextval('${s}.notification_routes_queue_order')
+    WHERE status = 'queued' AND queue_order IS NULL;
+    ALTER TABLE ${s}.notification_routes ADD CONSTRAINT notification_routes_queued_in_order
+      CHECK (status <> 'queued' OR queue_order IS NOT NULL) NOT VALID;
+  `,
 ];
 
 /** The schema version this build of Herald writes. */

@@ -9,7 +9,7 @@ import type postgres from "postgres";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteStatus } from "../core/route.ts";
 import type { QueueStats } from "../core/operator.ts";
-import { levels } from "./_claim.ts";
+import { fromFirst, levels } from "./_claim.ts";
 
 /**
  * Above this many rows (the planner's estimate), `stats` counts only what
@@ -74,6 +74,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
         FROM levels l CROSS JOIN LATERAL (
           SELECT r.channel, r.next_attempt_at FROM ${s}.notification_routes r
           WHERE r.status = 'queued' AND r.priority = l.priority AND r.next_attempt_at <= now()
+            AND ${fromFirst(sql)}
           ORDER BY r.next_attempt_at) r
         WHERE l.first_at <= now()
         GROUP BY r.channel ORDER BY r.channel`,

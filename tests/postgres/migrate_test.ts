@@ -1,7 +1,9 @@
 /**
  * Upgrades: a schema written by an older Herald, with routes in it, migrated
  * to this one. Schema 6 numbers the queued routes in their enqueue order, so
- * the claim keeps FIFO across the upgrade; history stays as it was.
+ * the claim keeps FIFO across the upgrade; history stays as it was. Schema 8
+ * gives every queued route a place (the claim starts its scan at the first
+ * route's), and a retry numbers history written before 6.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -53,6 +55,57 @@ describe("migrating from schema 5 to 6", () => {
         "10000000-0000-4000-8000-000000000002",
         "10000000-0000-4000-8000-000000000003",
         fifth,
+      ]);
+    } finally {
+      await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await store.close();
+      await sql.end();
+    }
+  });
+});
+
+describe("migrating from schema 7 to 8", () => {
+  it("numbers a queued route left without a place, refuses new ones, and a retry numbers old history", async () => {
+    const sql = testSql();
+    const schema = uniqueSchema();
+    const store = new PostgresStore({ sql, schema });
+    try {
+      assert.equal(await migrate(sql, schema, 7), 7);
+      const s = sql(schema);
+      await sql`
+        INSERT INTO ${s}.notifications (id, kind)
+        SELECT ('00000000-0000-4000-8000-00000000000' || n)::uuid, 'k' FROM generate_series(1, 3) AS n`;
+      // Route 1: queued without a place, as a schema-7 retry of history from
+      // before schema 6 left it; route 2: such history, failed; route 3: numbered.
+      await sql`
+        INSERT INTO ${s}.notification_routes
+          (route_id, notification_id, channel, destination, destination_key, status,
+           next_attempt_at, queue_order)
+        VALUES
+          ('10000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000001',
+           'log', 'x', '*', 'queued', '2026-01-01T00:00:00Z', NULL),
+          ('10000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000002',
+           'log', 'x', '*', 'failed', '2026-01-01T00:00:00Z', NULL),
+          ('10000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000003',
+           'log', 'x', '*', 'queued', '2026-01-01T00:00:00Z', 1)`;
+      assert.equal(await store.migrate(), SCHEMA_VERSION);
+      const [numbered] = await sql`
+        SELECT queue_order FROM ${s}.notification_routes
+        WHERE route_id = '10000000-0000-4000-8000-000000000001'`;
+      assert.notEqual(numbered?.["queue_order"], null);
+      await assert.rejects(
+        sql`UPDATE ${s}.notification_routes SET queue_order = NULL
+            WHERE route_id = '10000000-0000-4000-8000-000000000003'`,
+        (err: { constraint_name?: string }) =>
+          err.constraint_name === "notification_routes_queued_in_order",
+      );
+      const retried = await store.retry({ ids: ["10000000-0000-4000-8000-000000000002"] });
+      assert.equal(retried.changed, 1);
+      const claimed = await store.transaction((tx) => tx.claimDue({ limit: 10, exclude: [] }));
+      assert.deepEqual(claimed.map((r) => r.id).sort(), [
+        "10000000-0000-4000-8000-000000000001",
+        "10000000-0000-4000-8000-000000000002",
+        "10000000-0000-4000-8000-000000000003",
       ]);
     } finally {
       await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
