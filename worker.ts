@@ -25,16 +25,13 @@ import { type RouteEventDetail, type WorkerEventName, WorkerEvents } from "./cor
 import type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
 import { describeError } from "./core/_redact.ts";
 import { Deadline } from "./core/_async.ts";
-import type { RouteTransaction } from "./store.ts";
-import { attempt, type Batch } from "./worker/_attempt.ts";
-import { announce, reportDestinations, TokenClock } from "./worker/_destinations.ts";
-import { checkMs, LOCK_MARGIN_MS, POLL_JITTER, resolveWorkerOptions } from "./worker/config.ts";
+import { TokenClock } from "./worker/_destinations.ts";
+import { checkMs, POLL_JITTER, resolveWorkerOptions } from "./worker/config.ts";
 import type { WorkerConfig, WorkerOptions } from "./worker/config.ts";
 import { Holds } from "./worker/_holds.ts";
 import { listenUntil } from "./worker/_listener.ts";
-import { reportOutcome, routeDetail } from "./worker/_report.ts";
-import { pendingOf, Salvager } from "./worker/_salvage.ts";
-import { batchSpan, tryTrace } from "./observe/tracing.ts";
+import { Salvager } from "./worker/_salvage.ts";
+import { tick, type TickDeps } from "./worker/_tick.ts";
 
 export { checkWorkerOptions, WORKER_DEFAULTS } from "./worker/config.ts";
 export type { SleepPurpose, WorkerOptions } from "./worker/config.ts";
@@ -75,6 +72,7 @@ export class Worker extends WorkerEvents implements Lifecycle {
   readonly #holds: Holds;
   readonly #salvager: Salvager;
   readonly #tokens = new TokenClock();
+  readonly #deps: TickDeps;
   #running = false;
   #stopping: Promise<void> | undefined;
 
@@ -84,6 +82,16 @@ export class Worker extends WorkerEvents implements Lifecycle {
     this.#config = resolveWorkerOptions(options);
     this.#holds = new Holds(this.#config.now);
     this.#salvager = new Salvager(this.#config, this.#holds, (n, d) => this.#emit(n, d));
+    this.#deps = {
+      config: this.#config,
+      holds: this.#holds,
+      salvager: this.#salvager,
+      tokens: this.#tokens,
+      emit: (n, d) => this.#emit(n, d),
+      events: this,
+      stop: this.#stop.signal,
+      hard: this.#hard.signal,
+    };
     this.onListenerError = (err, event) =>
       this.#config.logger.log("error", "an event listener threw", {
         event,
@@ -182,105 +190,11 @@ export class Worker extends WorkerEvents implements Lifecycle {
    * short). Stops when a claim finds nothing or `signal` aborts. Routes
    * handled in this tick are not claimed again in it. Every claimed route
    * counts against the cap: a tick never sends more than `routesPerTick`.
+   * In batch mode a loop claims its next batch while the current one sends,
+   * and sends it once the current one's sends are over (see worker/_tick.ts).
    */
   tick(signal?: AbortSignal): Promise<number> {
-    return this.#track(this.#tick(signal));
-  }
-
-  async #tick(signal: AbortSignal | undefined): Promise<number> {
-    const { store, routesPerTick, routesPerTransaction, sendTimeoutMs } = this.#config;
-    const seen = new Set<string>();
-    let claimed = 0;
-    let handled = 0;
-    await this.#salvager.settlePending();
-    while (claimed < routesPerTick && !signal?.aborted && !this.#stop.signal.aborted) {
-      if (this.#holds.pausedFor() > 0) break;
-      const limit = Math.min(routesPerTransaction, routesPerTick - claimed);
-      const batch: Batch = { claimed: [], results: [] };
-      try {
-        await store.transaction(
-          (tx) => this.#handleBatch(tx, seen, limit, batch),
-          { lockTimeoutMs: sendTimeoutMs + LOCK_MARGIN_MS },
-        );
-      } catch (err) {
-        // Nothing claimed: the store itself is failing; the tick fails and the loop backs off.
-        if (batch.claimed.length === 0) throw err;
-        // A lost connection fails the transaction while the sends still run.
-        if (batch.sending) batch.results = await batch.sending;
-        claimed += batch.claimed.length;
-        handled += batch.results.filter((r) => r.record).length;
-        // Excluded for the rest of the tick, so one route whose transaction
-        // always fails cannot hold up every route behind it.
-        for (const route of batch.claimed) seen.add(route.id);
-        await this.#salvager.salvage(batch, err);
-        continue;
-      }
-      claimed += batch.claimed.length;
-      const finalised = this.#recorded(batch, seen);
-      handled += finalised;
-      // Fewer than asked for: nothing else is due. Unfinalised: shutdown cut in.
-      if (batch.claimed.length < limit || finalised < batch.results.length) break;
-    }
-    return handled;
-  }
-
-  /** Reports a committed batch; returns how many outcomes it recorded. */
-  #recorded(batch: Batch, seen: Set<string>): number {
-    if (batch.fallback) {
-      this.#salvager.settled(batch.fallback.entries, batch.fallback.results);
-      return batch.fallback.entries.length;
-    }
-    this.#holds.resume();
-    announce(batch.changes, this.#config.logger, this);
-    let recorded = 0;
-    for (const result of batch.results) {
-      if (result.record) {
-        recorded++;
-        this.#holds.release(result.route.id);
-      }
-      reportOutcome(this.#config.logger, (name, detail) => this.#emit(name, detail), result);
-      // Only a retried route can be claimed again (sent and failed ones leave
-      // the queue), so only retries join the exclude list sent with every claim.
-      if (result.record?.outcome.status === "retry") seen.add(result.route.id);
-    }
-    return recorded;
-  }
-
-  async #handleBatch(
-    tx: RouteTransaction,
-    seen: ReadonlySet<string>,
-    limit: number,
-    batch: Batch,
-  ): Promise<void> {
-    const routes = await tx.claimDue({
-      limit,
-      exclude: [...seen, ...this.#holds.excluded()],
-      channels: [...this.#config.channels.keys()],
-      maxInFlight: this.#config.maxInFlight,
-      rates: this.#config.rates,
-    });
-    for (const route of routes) {
-      batch.claimed.push(route);
-      this.#tokens.note(route.nextTokenMs);
-      this.#emit(
-        "claimed",
-        routeDetail(route, route.attempts + this.#holds.unrecorded(route.id) + 1),
-      );
-    }
-    const span = tryTrace(() => batchSpan(this.#config.tracer, routes));
-    batch.sending = Promise.all(
-      routes.map((route) =>
-        attempt(route, this.#config, this.#hard.signal, this.#holds.unrecorded(route.id))
-      ),
-    );
-    batch.results = await batch.sending;
-    tryTrace(() => span?.end());
-    const entries = pendingOf(batch.results);
-    if (entries.length === 0) return;
-    const records = entries.map((e) => e.unrecorded.record);
-    const results = await tx.finalise(records, entries.map((e) => e.unrecorded));
-    if (results) batch.fallback = { entries, results };
-    else batch.changes = await reportDestinations(tx, batch.results, this.#config);
+    return this.#track(tick(this.#deps, signal));
   }
 
   #emit(name: WorkerEventName, detail: RouteEventDetail): void {

@@ -113,7 +113,8 @@ export async function drain(
   const { store, sql, queries } = await countedStore(
     db.url,
     schema,
-    concurrency + 1,
+    // As the CLI sizes it: in batch mode a loop's next batch claims while the last commits.
+    concurrency * (options.routesPerTransaction > 1 ? 2 : 1) + 1,
     options.countQueries,
   );
   const worker = new Worker({

@@ -34,7 +34,9 @@ export const runCommand: Command = {
   --concurrency N              HERALD_CONCURRENCY   claim loops (default 1); each holds one
                                connection while it sends, so the pool is N connections, plus
                                1 for LISTEN. The embedded database allows 1 only.
-  --routes-per-transaction K   HERALD_ROUTES_PER_TRANSACTION  batch mode when K > 1 (default 1)
+  --routes-per-transaction K   HERALD_ROUTES_PER_TRANSACTION  batch mode when K > 1 (default 1);
+                               a loop claims its next batch while the last one commits, so
+                               the pool is 2N connections
   --interval MS                HERALD_INTERVAL_MS   poll interval; <= 0 means 5000 (default 5000)
   --routes-per-tick N          HERALD_ROUTES_PER_TICK  routes one tick handles (default 100)
   --max-attempts N             HERALD_MAX_ATTEMPTS  attempts before a route fails (default 10)
@@ -258,7 +260,9 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
   );
   return {
     options,
-    connections: Math.max(1, numbers.concurrency ?? 1),
+    // Batch mode: each loop claims its next batch while the last one commits.
+    connections: Math.max(1, numbers.concurrency ?? 1) *
+      ((numbers.routesPerTransaction ?? 1) > 1 ? 2 : 1),
     metrics: port === undefined ? undefined : { host, port },
     dashboard,
     waitMs: wait === undefined

@@ -56,7 +56,9 @@ export interface WorkerOptions {
   /**
    * Routes claimed, sent (concurrently) and finalised per transaction; default 1,
    * the one-route-per-transaction design. Larger values trade a longer-held
-   * batch of locks for far fewer round trips.
+   * batch of locks for far fewer round trips. In batch mode a loop claims its
+   * next batch while the current one sends (two transactions, so give the
+   * store's pool two connections per loop).
    */
   readonly routesPerTransaction?: number;
   /** Claim loops, each with its own connection while it holds a route; default 1. */
