@@ -25,9 +25,10 @@ export interface QueueStats {
    * Statuses whose counts are estimates: on a table of more than 100,000
    * routes, Postgres gives `sent`, `failed` and `cancelled` from the
    * planner's statistics (as fresh as the last ANALYZE) and leaves them out
-   * of `byChannel`; it counts queued routes exactly up to 50,000 and, past
-   * that, estimates them too (never below 50,000; `byChannel` then shares
-   * the estimate out as the counted routes were). Poisoned counts, the
+   * of `byChannel`; it counts each channel's queued routes exactly up to
+   * 10,000 and, when a channel has more, estimates the queue too (the
+   * planner's count less the channels counted exactly, shared evenly among
+   * the channels past 10,000, none below it). Poisoned counts, the
    * oldest due age and the last hour's failures are always exact. Absent or
    * empty: all exact.
    */

@@ -145,7 +145,7 @@ export class Metrics {
     if (stats) {
       out.push(
         "# HELP herald_routes Routes in the table, by status (poisoned exact; on tables over " +
-          "100,000 rows sent, failed and cancelled estimated, and queued past 50,000).",
+          "100,000 rows sent, failed and cancelled estimated, and queued when a channel has more than 10,000).",
         "# TYPE herald_routes gauge",
       );
       for (const [status, n] of Object.entries(stats.byStatus)) {
@@ -160,7 +160,7 @@ export class Metrics {
       // Per channel: a channel no running worker has shows as an age that only grows.
       const queued = "herald_channel_queued_routes";
       out.push(
-        `# HELP ${queued} Queued routes, by channel (estimated past 50,000).`,
+        `# HELP ${queued} Queued routes, by channel (estimated past 10,000 in a channel).`,
         `# TYPE ${queued} gauge`,
       );
       for (const c of stats.byChannel) {

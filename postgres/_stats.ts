@@ -20,12 +20,13 @@ import { fromFirst, levels } from "./_claim.ts";
 export const EXACT_STATS_ROWS = 100_000;
 
 /**
- * On such a table, queued routes are counted exactly up to this many (about
- * 5 ms of index reads); a longer queue is estimated from the planner's
- * statistics, never below this figure, and its channels' shares from the
- * routes counted (the first in claim order).
+ * On such a table, each channel's queued routes are counted exactly up to
+ * this many (index-only reads of the destination index, which leads with the
+ * channel); a channel with more is estimated: the planner's count of the
+ * whole queue, less the channels counted exactly, shared evenly among the
+ * channels past this figure (never below it).
  */
-export const EXACT_QUEUED_ROUTES = 50_000;
+export const EXACT_QUEUED_ROUTES = 10_000;
 
 /** Counts by status and channel, the oldest due age and the last hour's failures. */
 export async function stats(pool: postgres.Sql, schema: string): Promise<QueueStats> {
@@ -53,11 +54,23 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
   const estimate = rows >= EXACT_STATS_ROWS && size?.["vals"] != null;
   const [groups, [extra], due, troubled, states] = await Promise.all([
     estimate
-      // Each from the index that holds only it: the queue's, and (status, updated_at).
-      ? sql`SELECT channel, 'queued' AS status, count(*)::int AS n FROM (
-              SELECT channel FROM ${s}.notification_routes WHERE status = 'queued'
-              LIMIT ${EXACT_QUEUED_ROUTES + 1}) q
-            GROUP BY channel
+      // Queued routes channel by channel (one index probe finds each channel,
+      // then its count, capped), from the index of queued routes that leads
+      // with the channel; poisoned ones from (status, updated_at, route_id).
+      ? sql`WITH RECURSIVE channels AS (
+              (SELECT channel FROM ${s}.notification_routes WHERE status = 'queued'
+               ORDER BY channel LIMIT 1)
+              UNION ALL
+              SELECT (SELECT r.channel FROM ${s}.notification_routes r
+                      WHERE r.status = 'queued' AND r.channel > c.channel
+                      ORDER BY r.channel LIMIT 1)
+              FROM channels c WHERE c.channel IS NOT NULL)
+            SELECT c.channel, 'queued' AS status, q.n FROM channels c CROSS JOIN LATERAL (
+              SELECT count(*)::int AS n FROM (
+                SELECT FROM ${s}.notification_routes r
+                WHERE r.status = 'queued' AND r.channel = c.channel
+                LIMIT ${EXACT_QUEUED_ROUTES + 1}) x) q
+            WHERE c.channel IS NOT NULL
             UNION ALL
             SELECT channel, 'poisoned', count(*)::int FROM ${s}.notification_routes
             WHERE status = 'poisoned' GROUP BY channel
@@ -108,7 +121,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
       count: g["n"] as number,
     };
   });
-  if (estimate && byStatus.queued > EXACT_QUEUED_ROUTES) {
+  if (estimate && byChannel.some((c) => c.status === "queued" && c.count > EXACT_QUEUED_ROUTES)) {
     byChannel = queuedEstimate(byStatus, byChannel, rows, size!);
     estimated.push("queued");
   }
@@ -144,9 +157,10 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
 }
 
 /**
- * Replaces the capped queued counts by an estimate: the planner's (rows x
- * the status's share in its sample), at least the capped count, shared out
- * to the channels as the routes counted were.
+ * Replaces the capped queued counts by an estimate: the planner's count of
+ * the queue (rows x its share in the sample, at least what was counted) less
+ * the channels counted exactly, shared evenly among the capped channels
+ * (which routes of a long queue belong to which is what was not counted).
  */
 function queuedEstimate(
   byStatus: Record<RouteStatus, number>,
@@ -154,11 +168,15 @@ function queuedEstimate(
   rows: number,
   size: postgres.Row,
 ): { channel: string; status: RouteStatus; count: number }[] {
-  const counted = byStatus.queued;
-  byStatus.queued = Math.max(counted, planned(rows, size, "queued"));
-  return byChannel.map((c) =>
-    c.status === "queued" ? { ...c, count: Math.round((c.count / counted) * byStatus.queued) } : c
-  );
+  const capped = (c: { status: RouteStatus; count: number }): boolean =>
+    c.status === "queued" && c.count > EXACT_QUEUED_ROUTES;
+  const exact = byChannel.filter((c) => c.status === "queued" && !capped(c))
+    .reduce((n, c) => n + c.count, 0);
+  const long = byChannel.filter(capped).length;
+  byStatus.queued = Math.max(byStatus.queued, planned(rows, size, "queued"));
+  const each = Math.max(EXACT_QUEUED_ROUTES + 1, Math.round((byStatus.queued - exact) / long));
+  byStatus.queued = exact + each * long;
+  return byChannel.map((c) => capped(c) ? { ...c, count: each } : c);
 }
 
 /**
