@@ -6,7 +6,9 @@
  * @module
  */
 import { InvalidArgumentError } from "../core/errors.ts";
-import { parseDuration, parseTime } from "./_flags.ts";
+import { checkPrune } from "../core/operator.ts";
+import type { PrunableStatus, PruneOptions } from "../core/operator.ts";
+import { numberFlag, parseDuration, parseTime } from "./_flags.ts";
 import { checkRouteIds, openDatabase, withDatabase } from "./_command.ts";
 import { Progress } from "./_progress.ts";
 import type { Command } from "./_command.ts";
@@ -115,10 +117,15 @@ export const pruneCommand: Command = {
 
   --older-than D   e.g. 30d, 12h (finished longer ago than this)
   --status LIST    which finished statuses (default all three); queued routes are never pruned
+  --batch-size N   routes per batch, each one short transaction (default 1000)
+  --duty-cycle F   share of the time spent deleting, above 0 to 1 (default 0.25: after each
+                   batch, rest three times as long as it took, so workers keep the database)
   --dry-run        count what would be deleted, delete nothing`,
   options: {
     "older-than": { type: "string" },
     status: { type: "string" },
+    "batch-size": { type: "string" },
+    "duty-cycle": { type: "string" },
     "dry-run": { type: "boolean" },
   },
   positionals: 0,
@@ -127,18 +134,16 @@ export const pruneCommand: Command = {
     const statuses = typeof values["status"] === "string"
       ? values["status"].split(",").map((s) => s.trim())
       : undefined;
-    if (statuses?.some((s) => !["sent", "failed", "cancelled"].includes(s))) {
-      throw new InvalidArgumentError(
-        "--status",
-        "must list only sent, failed, cancelled",
-        values["status"],
-      );
-    }
+    const batchSize = numberFlag("--batch-size", values["batch-size"] as string | undefined);
+    const dutyCycle = numberFlag("--duty-cycle", values["duty-cycle"] as string | undefined);
     const dryRun = values["dry-run"] === true;
-    const selection = {
+    const selection: PruneOptions = {
       olderThanMs,
-      ...(statuses ? { statuses: statuses as ("sent" | "failed" | "cancelled")[] } : {}),
+      ...(statuses ? { statuses: statuses as PrunableStatus[] } : {}),
+      ...(batchSize === undefined ? {} : { batchSize }),
+      ...(dutyCycle === undefined ? {} : { dutyCycle }),
     };
+    checkFlags(selection, values);
     return withDatabase(common, io, async ({ store }) => {
       // The count first, so progress can say how much is left.
       const due = await store.prune({ ...selection, dryRun: true });
@@ -162,3 +167,22 @@ export const pruneCommand: Command = {
     });
   },
 };
+
+/** The flag behind each of `PruneOptions`' fields, for errors that name what the operator typed. */
+const PRUNE_FLAGS: Readonly<Record<string, string>> = {
+  olderThanMs: "--older-than",
+  statuses: "--status",
+  batchSize: "--batch-size",
+  dutyCycle: "--duty-cycle",
+};
+
+/** Checks `options` before connecting; an error names the flag, with the value as typed. */
+function checkFlags(options: PruneOptions, values: Record<string, unknown>): void {
+  try {
+    checkPrune(options);
+  } catch (err) {
+    if (!(err instanceof InvalidArgumentError) || PRUNE_FLAGS[err.field] === undefined) throw err;
+    const flag = PRUNE_FLAGS[err.field]!;
+    throw new InvalidArgumentError(flag, err.problem, values[flag.slice(2)]);
+  }
+}

@@ -48,6 +48,8 @@ export class HeraldError extends Error {
 export class InvalidArgumentError extends HeraldError {
   /** The option, argument or column that was rejected. */
   readonly field: string;
+  /** What is wrong with it, without the field or the value (`must be a finite number`). */
+  readonly problem: string;
 
   /**
    * `got` is rendered into the message; pass nothing for values that may be
@@ -58,6 +60,7 @@ export class InvalidArgumentError extends HeraldError {
     super("HERALD_INVALID_ARGUMENT", `Invalid '${field}': ${problem}${shown}`);
     this.name = "InvalidArgumentError";
     this.field = field;
+    this.problem = problem;
   }
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { InvalidArgumentError } from "./errors.ts";
 import type { RouteStatus } from "./route.ts";
 
 /** Counts for `herald stats`. */
@@ -149,11 +150,74 @@ export interface PruneOptions {
   /** Delete routes finished (last updated) longer ago than this. */
   readonly olderThanMs: number;
   /** Which finished statuses; default all three. `queued` is never pruned. */
-  readonly statuses?: readonly ("sent" | "failed" | "cancelled")[];
-  /** Rows per delete statement; default 1,000. */
+  readonly statuses?: readonly PrunableStatus[];
+  /** Routes per batch, each batch one short transaction; default 1,000. */
   readonly batchSize?: number;
-  /** Called after each batch with the running total. */
-  readonly onProgress?: (deleted: number) => void;
+  /**
+   * The share of its time a prune keeps a batch running, from above 0 to 1:
+   * after a batch that took `t`, it waits `t × (1 − dutyCycle) / dutyCycle`
+   * before the next, so the workers beside it keep most of the database.
+   * Default 0.25: a prune beside busy workers takes about four times as long
+   * as flat out and leaves them most of the database; 1 runs batch after batch.
+   */
+  readonly dutyCycle?: number;
+  /**
+   * Called after each batch that deleted routes, with the running total and
+   * how long that batch's transaction took (as long as any row stayed locked
+   * by the prune).
+   */
+  readonly onProgress?: (deleted: number, batchMs: number) => void;
   /** Count what would be deleted, delete nothing. */
   readonly dryRun?: boolean;
+}
+
+/** A status `prune` may delete. */
+export type PrunableStatus = "sent" | "failed" | "cancelled";
+
+/** The statuses `prune` may delete, its default. */
+export const PRUNABLE: readonly PrunableStatus[] = ["sent", "failed", "cancelled"];
+
+/** {@link PruneOptions} checked, with the defaults filled in. */
+export interface PrunePlan {
+  readonly olderThanMs: number;
+  readonly statuses: readonly PrunableStatus[];
+  readonly batchSize: number;
+  readonly dutyCycle: number;
+}
+
+/** Checks `options`; throws {@link InvalidArgumentError} naming the field at fault. */
+export function checkPrune(options: PruneOptions): PrunePlan {
+  const { olderThanMs } = options;
+  if (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new InvalidArgumentError(
+      "olderThanMs",
+      "must be a number of milliseconds, 0 or more",
+      olderThanMs,
+    );
+  }
+  const statuses = options.statuses ?? PRUNABLE;
+  if (
+    !Array.isArray(statuses) || statuses.length === 0 ||
+    statuses.some((st) => !PRUNABLE.includes(st))
+  ) {
+    throw new InvalidArgumentError(
+      "statuses",
+      `must list only ${PRUNABLE.join(", ")}`,
+      Array.isArray(statuses) ? statuses.join(",") : statuses,
+    );
+  }
+  const batchSize = options.batchSize ?? 1_000;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+    throw new InvalidArgumentError("batchSize", "must be an integer from 1 to 100000", batchSize);
+  }
+  const dutyCycle = options.dutyCycle ?? 0.25;
+  if (typeof dutyCycle !== "number" || !(dutyCycle > 0 && dutyCycle <= 1)) {
+    throw new InvalidArgumentError("dutyCycle", "must be a number above 0, at most 1", dutyCycle);
+  }
+  return { olderThanMs, statuses: [...new Set(statuses)], batchSize, dutyCycle };
+}
+
+/** How long to rest after a batch that took `tookMs`, for `dutyCycle`. */
+export function pruneRestMs(tookMs: number, dutyCycle: number): number {
+  return Math.max(0, tookMs) * (1 - dutyCycle) / dutyCycle;
 }

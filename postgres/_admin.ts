@@ -7,13 +7,13 @@
 import type postgres from "postgres";
 import { InvalidArgumentError } from "../core/errors.ts";
 import type { AttemptRecord, RouteRecord } from "../core/route.ts";
+import { checkPrune, pruneRestMs } from "../core/operator.ts";
 import type { ChangeResult, PruneOptions, RetrySelection } from "../core/operator.ts";
+import { sleep } from "../core/_async.ts";
 import { checkRouteIds, isUuid } from "../core/_validate.ts";
 
 export { stats } from "./_stats.ts";
 export { activity, listRoutes, notification } from "./_browse.ts";
-
-const PRUNABLE = ["sent", "failed", "cancelled"] as const;
 
 /** Reads one route, or `undefined` (also for a malformed id). */
 export async function getRoute(
@@ -151,60 +151,78 @@ async function changeByIds(
 }
 
 /**
- * Deletes finished routes older than `olderThanMs` in batches (with their
- * attempt logs), then notifications left with no route. Queued routes are
- * never touched. Resolves with the number of routes deleted.
+ * Deletes finished routes older than `olderThanMs` (as of the call) in
+ * batches, each one short transaction: the routes (their attempt logs go by
+ * the foreign key's cascade), then their notifications left with no route.
+ * Each status is walked oldest first along its `(status, updated_at,
+ * route_id)` index, every batch starting past the last one's rows, so no
+ * batch steps over the dead entries of those before it. Between batches it
+ * rests as `dutyCycle` says, so workers beside it keep most of the database.
+ * Rows a transaction holds are skipped, never waited for (the next run takes
+ * them); queued routes are never touched. Resolves with the routes deleted.
  */
 export async function prune(
   sql: postgres.Sql,
   schema: string,
   options: PruneOptions,
 ): Promise<number> {
-  const { olderThanMs } = options;
-  if (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
-    throw new InvalidArgumentError(
-      "olderThanMs",
-      "must be a number of milliseconds, 0 or more",
-      olderThanMs,
-    );
-  }
-  const statuses = options.statuses ?? PRUNABLE;
-  if (statuses.length === 0 || statuses.some((st) => !PRUNABLE.includes(st))) {
-    throw new InvalidArgumentError(
-      "statuses",
-      `must list only ${PRUNABLE.join(", ")}`,
-      statuses.join(","),
-    );
-  }
-  const batch = options.batchSize ?? 1_000;
-  if (!Number.isInteger(batch) || batch < 1 || batch > 100_000) {
-    throw new InvalidArgumentError("batchSize", "must be an integer from 1 to 100000", batch);
-  }
+  const plan = checkPrune(options);
   const s = sql(schema);
+  // One cut for the whole run, so it deletes what a dry run counts.
+  const [cut] = await sql`
+    SELECT now() - ${plan.olderThanMs}::float8 * interval '1 millisecond' AS at`;
+  const before = cut!["at"] as Date;
   if (options.dryRun) {
     const [row] = await sql`
       SELECT count(*)::int AS n FROM ${s}.notification_routes
-      WHERE status = ANY(${pgArray(statuses)}::text[])
-        AND updated_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'`;
+      WHERE status = ANY(${pgArray(plan.statuses)}::text[]) AND updated_at < ${before}`;
     return row?.["n"] ?? 0;
   }
   let total = 0;
-  for (;;) {
-    const deleted = await sql`
-      DELETE FROM ${s}.notification_routes WHERE route_id IN (
-        SELECT route_id FROM ${s}.notification_routes
-        WHERE status = ANY(${pgArray(statuses)}::text[])
-          AND updated_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'
-        LIMIT ${batch}
-        FOR UPDATE SKIP LOCKED)`;
-    total += deleted.count;
-    options.onProgress?.(total);
-    if (deleted.count < batch) break;
+  for (const status of plan.statuses) {
+    // Where the last batch ended: its newest (updated_at, route_id), the
+    // time as text so no microsecond is lost on the way through JavaScript.
+    let after: { at: string; id: string } | undefined;
+    for (;;) {
+      const began = performance.now();
+      const gone = await sql.begin(async (tx) => {
+        // Newest first: the first row is where the next batch starts.
+        const rows = await tx`
+          WITH gone AS (
+            DELETE FROM ${s}.notification_routes WHERE route_id IN (
+              SELECT route_id FROM ${s}.notification_routes
+              WHERE status = ${status} AND updated_at < ${before}
+                ${
+          after
+            ? tx`AND (updated_at, route_id) > (${after.at}::timestamptz, ${after.id}::uuid)`
+            : tx``
+        }
+              ORDER BY updated_at, route_id
+              LIMIT ${plan.batchSize}
+              FOR UPDATE SKIP LOCKED)
+            RETURNING notification_id, route_id, updated_at)
+          SELECT notification_id, route_id, updated_at::text AS at FROM gone
+          ORDER BY updated_at DESC, route_id DESC`;
+        const notifications = [...new Set(rows.map((r) => r["notification_id"] as string))];
+        if (notifications.length > 0) {
+          await tx`
+            DELETE FROM ${s}.notifications n
+            WHERE n.id = ANY(${pgArray(notifications)}::uuid[])
+              AND NOT EXISTS (
+                SELECT 1 FROM ${s}.notification_routes r WHERE r.notification_id = n.id)`;
+        }
+        return rows;
+      });
+      const took = performance.now() - began;
+      if (gone.length > 0) {
+        total += gone.length;
+        options.onProgress?.(total, took);
+        after = { at: gone[0]!["at"] as string, id: gone[0]!["route_id"] as string };
+      }
+      if (gone.length < plan.batchSize) break;
+      await sleep(pruneRestMs(took, plan.dutyCycle));
+    }
   }
-  await sql`
-    DELETE FROM ${s}.notifications n
-    WHERE created_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'
-      AND NOT EXISTS (SELECT 1 FROM ${s}.notification_routes r WHERE r.notification_id = n.id)`;
   return total;
 }
 

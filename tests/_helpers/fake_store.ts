@@ -26,6 +26,8 @@ import type {
 } from "../../store.ts";
 import { SCHEMA_VERSION } from "../../store.ts";
 import { checkEnqueue } from "../../core/_validate.ts";
+import { checkPrune } from "../../core/operator.ts";
+import type { PruneOptions } from "../../core/operator.ts";
 import { destinationKey } from "../../core/destination_key.ts";
 import type {
   DestinationAction,
@@ -226,6 +228,46 @@ export class FakeStore implements Store, DestinationAdmin {
   allRoutes(): RouteRecord[] {
     return [...this.#t.routes.values()].sort((a, b) => a.seq - b.seq)
       .map((r) => toRecord(r, this.#kindOf(r)));
+  }
+
+  /**
+   * As `PostgresStore.prune`: finished routes older than the cut, batch by
+   * batch, with their attempt logs and their notifications once no route of
+   * one is left; rows an open transaction holds are skipped. No rest between
+   * batches: there is no database to share.
+   */
+  prune(options: PruneOptions): Promise<number> {
+    try {
+      const plan = checkPrune(options);
+      const before = this.#t.now() - plan.olderThanMs;
+      const old = (status: string) =>
+        [...this.#t.routes.values()]
+          .filter((r) => r.status === status && r.updatedAt < before)
+          .sort((a, b) => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : 1));
+      if (options.dryRun) {
+        return Promise.resolve(plan.statuses.reduce((n, st) => n + old(st).length, 0));
+      }
+      let total = 0;
+      for (const status of plan.statuses) {
+        const free = old(status).filter((r) => !this.#t.locks.has(r.id));
+        for (let from = 0; from < free.length; from += plan.batchSize) {
+          const batch = free.slice(from, from + plan.batchSize);
+          for (const r of batch) {
+            this.#t.routes.delete(r.id);
+            this.#t.attempts.delete(r.id);
+          }
+          const left = new Set([...this.#t.routes.values()].map((r) => r.notificationId));
+          for (const r of batch) {
+            if (!left.has(r.notificationId)) this.#t.notifications.delete(r.notificationId);
+          }
+          total += batch.length;
+          options.onProgress?.(total, 0);
+        }
+      }
+      return Promise.resolve(total);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** As `PostgresStore.destinations`. */

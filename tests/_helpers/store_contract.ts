@@ -19,6 +19,7 @@ import { FINALISE } from "./contract/finalise.ts";
 import { SALVAGE } from "./contract/salvage.ts";
 import { LISTEN } from "./contract/listen.ts";
 import { DESTINATIONS } from "./contract/destinations.ts";
+import { RETENTION } from "./contract/retention.ts";
 
 export { rec } from "./contract/fixtures.ts";
 export type { ContractTarget, OpenedStore } from "./contract/fixtures.ts";
@@ -31,6 +32,7 @@ const AREAS: readonly ContractArea[] = [
   SALVAGE,
   LISTEN,
   DESTINATIONS,
+  RETENTION,
 ];
 
 /** Registers the suite for `target`. */

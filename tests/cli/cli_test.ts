@@ -84,6 +84,12 @@ describe(`the herald program on ${RUNTIME}`, () => {
       [["cancel", "not-a-uuid"], /'ROUTE_ID'/],
       [["prune"], /'--older-than'/],
       [["prune", "--older-than", "30d", "--status", "queued"], /'--status'/],
+      [["prune", "--older-than", "30d", "--duty-cycle", "0"], /'--duty-cycle': .*got "0"/],
+      [
+        ["prune", "--older-than", "30d", "--duty-cycle", "half"],
+        /'--duty-cycle': must be a number/,
+      ],
+      [["prune", "--older-than", "30d", "--batch-size", "2.5"], /'--batch-size': .*got "2.5"/],
       [["show", "a", "b"], /unexpected argument 'b'/],
     ];
     for (const [args, pattern] of cases) {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { channelCount } from "../../core/operator.ts";
+import { channelCount, checkPrune, PRUNABLE, pruneRestMs } from "../../core/operator.ts";
 import type { QueueStats } from "../../core/operator.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
@@ -29,5 +29,23 @@ describe("channelCount", () => {
     assert.equal(channelCount(st, "sms", "queued"), "~45000");
     assert.equal(channelCount(st, "sms", "sent"), "-");
     assert.equal(channelCount(st, "sms", "poisoned"), "1");
+  });
+});
+
+describe("prune's options", () => {
+  it("fill in the defaults: all three finished statuses, batches of 1,000, a quarter of the time", () => {
+    assert.deepEqual(checkPrune({ olderThanMs: 0 }), {
+      olderThanMs: 0,
+      statuses: PRUNABLE,
+      batchSize: 1_000,
+      dutyCycle: 0.25,
+    });
+    assert.deepEqual(checkPrune({ olderThanMs: 5, statuses: ["sent", "sent"] }).statuses, ["sent"]);
+  });
+  it("rest after a batch in proportion to how long it took", () => {
+    assert.equal(pruneRestMs(40, 0.5), 40);
+    assert.equal(pruneRestMs(40, 0.2), 160);
+    assert.equal(pruneRestMs(40, 1), 0);
+    assert.equal(pruneRestMs(-3, 0.5), 0, "a clock that stepped back rests not at all");
   });
 });
