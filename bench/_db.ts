@@ -12,6 +12,12 @@ import { PostgresStore } from "../store.ts";
 // the clock in SQL (Postgres 15 has no uuidv7()): a v4's random bits, the
 // milliseconds over its first six bytes, version bits 0111.
 
+/** A day, in milliseconds. */
+export const DAY = 86_400_000;
+
+/** Days of history the retention rows load; a prune removes the oldest. */
+export const HISTORY_DAYS = 30;
+
 /** The database every scenario runs against. */
 export class BenchDb {
   /** The connection URL. */
@@ -105,6 +111,60 @@ export class BenchDb {
     await this.admin.unsafe(
       `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes`,
     );
+  }
+
+  /**
+   * Adds `routes` sent routes of history as workers leave them: each with its
+   * notification and one attempt-log row, finished at ages spread evenly
+   * from `newestMs` to `newestMs + spanMs` ago. Vacuumed and analysed after.
+   */
+  async addHistory(
+    schema: string,
+    routes: number,
+    ages: { newestMs: number; spanMs: number },
+    channel = "noop",
+  ): Promise<void> {
+    const s = this.admin(schema);
+    const tag = `bench.history.${crypto.randomUUID()}`;
+    await this.admin`
+      INSERT INTO ${s}.notifications (id, kind, payload, created_at)
+      SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, ${tag}, jsonb_build_object('n', i),
+             now() - (${ages.newestMs}::float8 + (i - 1)::float8 / ${routes}::int
+               * ${ages.spanMs}::float8) * interval '1 millisecond'
+      FROM generate_series(1, ${routes}::int) AS i`;
+    await this.admin`
+      WITH routes AS (
+        INSERT INTO ${s}.notification_routes
+          (route_id, notification_id, channel, destination, destination_key, status, attempts,
+           next_attempt_at, sent_at, created_at, updated_at)
+        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+            substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+            FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, id, ${channel}, 'bench', '*', 'sent',
+               1, created_at, created_at, created_at, created_at
+        FROM ${s}.notifications WHERE kind = ${tag}
+        RETURNING route_id, created_at)
+      INSERT INTO ${s}.route_attempts
+        (route_id, attempt, started_at, duration_ms, outcome, http_status)
+      SELECT route_id, 1, created_at, 20, 'sent', 200 FROM routes`;
+    await this.admin.unsafe(
+      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes, ` +
+        `"${schema}".route_attempts`,
+    );
+    await this.settle();
+  }
+
+  /**
+   * Flushes what a big load left dirty (`CHECKPOINT`, where the role may), so
+   * the rows measured next do not pay for the load's writes.
+   */
+  async settle(): Promise<void> {
+    try {
+      await this.admin`CHECKPOINT`;
+    } catch {
+      // Not a superuser nor pg_checkpoint: the figures after a big load are noisier.
+    }
   }
 
   /** Routes of `schema` in status `status`. */

@@ -36,7 +36,8 @@ const updateSql = (s: string, id: string): string =>
 
 /**
  * `concurrency` loops, each in its own connection-holding transaction per
- * route, until the table is drained or `capMs` passes.
+ * route, until the table is drained or `capMs` passes. `finalise` writes the
+ * outcome of the claimed route `$1` (default: the `UPDATE` above).
  */
 export async function rawLoop(
   db: BenchDb,
@@ -44,6 +45,7 @@ export async function rawLoop(
   concurrency: number,
   capMs: number,
   countQueries = false,
+  finalise: (schema: string, id: string) => string = updateSql,
 ): Promise<RawRun> {
   let queries = 0;
   const sql = postgres(db.url, {
@@ -52,7 +54,7 @@ export async function rawLoop(
     ...(countQueries ? { debug: () => void queries++ } : {}),
   });
   const claim = claimSql(schema);
-  const update = updateSql(schema, "$1");
+  const update = finalise(schema, "$1");
   let stop = false;
   let routes = 0;
   try {

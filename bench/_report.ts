@@ -29,6 +29,10 @@ export interface Result {
   ideal_routes_per_s?: number;
   /** Shared buffers one claim read (hit or read), from EXPLAIN (ANALYZE, BUFFERS). */
   buffers?: number;
+  /** The longest a prune batch's transaction (its row locks) lasted, in ms. */
+  lock_ms?: number;
+  /** Herald's tables on disk (heap, indexes, TOAST), in MB: the retention rows. */
+  size_mb?: number;
   /** Queries the driver sent per route (BEGIN and COMMIT included). */
   queries_per_route?: number;
   /** Ratios against references of the same run, or other context. */

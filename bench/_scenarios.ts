@@ -11,6 +11,7 @@ import { planBatch } from "./_plan_batch.ts";
 import { planBig } from "./_plan_big.ts";
 import { planPeers } from "./_plan_peers.ts";
 import { planPerRoute } from "./_plan_per_route.ts";
+import { planRetention } from "./_plan_retention.ts";
 import { planRss } from "./_plan_rss.ts";
 import { planSlow } from "./_plan_slow.ts";
 import { planStartup } from "./_plan_startup.ts";
@@ -33,6 +34,7 @@ export const SCENARIOS = [
   "trips",
   "tracing",
   "big",
+  "retention",
 ] as const;
 
 /** The planners in run order; each returns nothing unless `--only` selects its family. */
@@ -46,6 +48,7 @@ const PLANNERS: readonly ((options: Options) => Scenario[])[] = [
   planTrips,
   planTracing,
   planBig,
+  planRetention, // and the partitioned alternative, in the same run
   planPeers, // after Herald's own rows: back to back with them
 ];
 

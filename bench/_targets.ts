@@ -7,6 +7,7 @@
  */
 import type { Result } from "./_report.ts";
 import { peerLines } from "./_plan_peers.ts";
+import { retentionLines } from "./_plan_retention.ts";
 
 /** graphile-worker's published figure at concurrency 10, jobs/s. */
 export const GRAPHILE_JOBS_PER_S = 2_200;
@@ -76,6 +77,7 @@ export function targetsText(results: readonly Result[]): string {
     ...rssLines(results),
     ...startupLines(results),
     ...bigLines(results),
+    ...retentionLines(results),
     ...peerLines(results),
     ...troubleLines(results),
   ].join("\n");

@@ -1,0 +1,346 @@
+/**
+ * The retention family: `prune` on a table holding production's history
+ * (`--history` sent routes, each with its notification and attempt-log row,
+ * finished over the last 30 days), run beside a working worker.
+ *
+ * - `retention-base` / `retention-prune d=…`: one worker (per-route, c = 4,
+ *   no-op channel: it keeps the database as busy as Herald can) drains a
+ *   long queue; its send rate over a window without pruning, beside `prune`
+ *   removing the oldest day of history flat out (`dutyCycle` 1), beside it
+ *   removing the next day at the default duty cycle (0.25), and without
+ *   again. `max ms` is the longest gap between two sends in the window (a
+ *   stall shows there); a prune row's note gives its ratio to the mean of
+ *   the two base windows, its own rate and how long its batches' transactions
+ *   (the longest any row stayed locked by it) took.
+ * - `retention-size`: the three tables' size (heap, indexes, TOAST) after
+ *   the load, then after each of a few days of steady state (a day of new
+ *   history written, the oldest day pruned, then `VACUUM` as autovacuum
+ *   would run it): bounded when the space freed is used again.
+ *
+ * The alternative, history partitioned by day, is measured in the same run
+ * by bench/_partition.ts.
+ *
+ * @module
+ */
+import { silentLogger } from "../observe/logger.ts";
+import { PostgresStore } from "../store.ts";
+import { Worker } from "../worker.ts";
+import { DAY, HISTORY_DAYS as DAYS, sleep } from "./_db.ts";
+import type { BenchDb } from "./_db.ts";
+import { countedStore, noopChannel } from "./_herald.ts";
+import { HOLD_MS, partitionRows } from "./_partition.ts";
+import { scenario } from "./_plan.ts";
+import type { Options, Scenario } from "./_plan.ts";
+import { percentile, round } from "./_report.ts";
+import type { Result } from "./_report.ts";
+
+/** The newest history is this old (so the newest day never meets the cut). */
+const NEWEST_MS = 3_600_000;
+
+/** The worker runs this long before the base window opens (pool, JIT, caches). */
+const WARM_MS = 3_000;
+
+/** The window measured without pruning. */
+const BASE_MS = 10_000;
+
+/** Steady-state days in the size rows. */
+const CYCLES = 3;
+
+/** The worker beside the prune. */
+const SHAPE = { concurrency: 4, routesPerTransaction: 1 } as const;
+
+/** The bounds the retention rows are held to. */
+const BOUNDS = {
+  /** The worker beside a prune at the default duty cycle keeps this share of its rate. */
+  keeps: 0.8,
+  /** A prune batch's transaction, the longest it holds any row lock. */
+  lockMs: 1_000,
+  /** Steady state: the tables after the last day against after the first prunes. */
+  growth: 1.05,
+} as const;
+
+/** The `retention` rows, then the partitioned alternative's. */
+export function planRetention(options: Options): Scenario[] {
+  if (!options.only.has("retention")) return [];
+  return [
+    scenario(
+      { name: "retention-prune", ...SHAPE },
+      (runtime, db) => retention(db, runtime, options),
+    ),
+    scenario(
+      { name: "partition-drop", concurrency: 4, routesPerTransaction: 1 },
+      (runtime, db) => partitionRows(db, runtime, options),
+    ),
+  ];
+}
+
+async function retention(db: BenchDb, runtime: string, options: Options): Promise<Result[]> {
+  const schema = await db.fresh(0);
+  try {
+    const began = performance.now();
+    await db.addHistory(schema, options.history, { newestMs: NEWEST_MS, spanMs: DAYS * DAY });
+    const loaded = (performance.now() - began) / 1000;
+    const size0 = await sizes(db, schema);
+    // Enough queue for the windows and the prunes beside a worker at ~3,000 routes/s.
+    const queue = Math.max(options.routes, 60_000 + Math.ceil(options.history / DAYS) * 2);
+    await db.add(schema, queue);
+    const rows = await pruneBesideWorker(db, schema, runtime, options);
+    rows.push({
+      ...sizeRow(runtime, "loaded", 0, loaded, size0),
+      note: `${options.history} sent routes over ${DAYS} days, loaded in ${round(loaded, 1)} s; ${
+        describe(size0)
+      }`,
+    });
+    // What the worker sent is history now too: the steady state starts from here.
+    await db.admin.unsafe(
+      `VACUUM "${schema}".notifications, "${schema}".notification_routes, ` +
+        `"${schema}".route_attempts`,
+    );
+    const drained = await sizes(db, schema);
+    rows.push({
+      ...sizeRow(runtime, "pruned", 0, 0, drained),
+      note: `after the worker's run and the prunes beside it, VACUUM; ${describe(drained)}`,
+    });
+    rows.push(...await steadyState(db, schema, runtime, options));
+    return rows;
+  } finally {
+    await db.drop(schema);
+  }
+}
+
+/** Duty cycles measured beside the worker, one day pruned each: flat out, then the default. */
+const DUTY_CYCLES = [1, 0.25] as const;
+
+/**
+ * The worker's send rate over a window without pruning, beside a prune of
+ * the oldest day at each of {@link DUTY_CYCLES}, and without again.
+ */
+async function pruneBesideWorker(
+  db: BenchDb,
+  schema: string,
+  runtime: string,
+  options: Options,
+): Promise<Result[]> {
+  const { store, sql } = await countedStore(db.url, schema, SHAPE.concurrency + 1);
+  const pruner = new PostgresStore({ url: db.url, schema, max: 1 });
+  const worker = new Worker({
+    store,
+    channels: { noop: noopChannel },
+    ...SHAPE,
+    routesPerTick: options.routesPerTick,
+    interval: 60_000,
+    listen: false,
+    logger: silentLogger,
+  });
+  const sends: number[] = [];
+  worker.addEventListener("sent", () => void sends.push(performance.now()));
+  const running = worker.run();
+  const quiet = async (): Promise<ReturnType<typeof windowOf>> => {
+    const from = performance.now();
+    await sleep(BASE_MS);
+    return windowOf(sends, from, performance.now());
+  };
+  try {
+    await sleep(WARM_MS);
+    const before = await quiet();
+    const pruned: Result[] = [];
+    for (const [i, dutyCycle] of DUTY_CYCLES.entries()) {
+      const batches: number[] = [];
+      const from = performance.now();
+      const n = await pruner.prune({
+        olderThanMs: NEWEST_MS + (DAYS - 1 - i) * DAY,
+        dutyCycle,
+        onProgress: (_, ms) => void batches.push(ms),
+      });
+      const to = performance.now();
+      const during = windowOf(sends, from, to);
+      const seconds = (to - from) / 1000;
+      const dry = sends.length > 0 && sends[sends.length - 1]! < to - 1_000;
+      pruned.push({
+        name: `retention-prune d=${dutyCycle}`,
+        runtime,
+        ...SHAPE,
+        ...during,
+        lock_ms: round(Math.max(0, ...batches), 1),
+        note: `pruned ${n.toLocaleString("en-US")} routes (a day) in ${round(seconds, 1)} s = ${
+          Math.round(n / seconds).toLocaleString("en-US")
+        } routes/s; ${batches.length} batches, each one transaction: p50 ${
+          round(percentile(batches, 50), 1)
+        } ms, max ${round(Math.max(0, ...batches), 1)} ms`,
+        ...(dry ? { error: "the queue ran dry before the prune ended; load more routes" } : {}),
+      });
+    }
+    const after = await quiet();
+    const base = (before.routes_per_s + after.routes_per_s) / 2;
+    for (const row of pruned) {
+      row.note = `${round(row.routes_per_s / base, 2)}x of retention-base; ${row.note}`;
+    }
+    return [
+      { name: "retention-base", runtime, ...SHAPE, ...before, note: "before the prunes" },
+      ...pruned,
+      { name: "retention-base", runtime, ...SHAPE, ...after, note: "after the prunes" },
+    ];
+  } finally {
+    await worker.shutdown();
+    await running;
+    await pruner.close();
+    await store.close();
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Sends per second within `[from, to)` and the longest gap between two of them (or the edges). */
+function windowOf(
+  sends: readonly number[],
+  from: number,
+  to: number,
+): { routes: number; seconds: number; routes_per_s: number; max_ms: number } {
+  const inside = sends.filter((t) => t >= from && t < to);
+  let gap = 0;
+  let prev = from;
+  for (const t of [...inside, to]) {
+    gap = Math.max(gap, t - prev);
+    prev = t;
+  }
+  const seconds = (to - from) / 1000;
+  return {
+    routes: inside.length,
+    seconds: round(seconds, 3),
+    routes_per_s: round(inside.length / seconds, 1),
+    max_ms: round(gap, 1),
+  };
+}
+
+/** A few days of steady state: a day of history in, the oldest day out, VACUUM. */
+async function steadyState(
+  db: BenchDb,
+  schema: string,
+  runtime: string,
+  options: Options,
+): Promise<Result[]> {
+  const rows: Result[] = [];
+  const perDay = Math.ceil(options.history / DAYS);
+  const pruner = new PostgresStore({ url: db.url, schema, max: 1 });
+  try {
+    for (let day = 1; day <= CYCLES; day++) {
+      // Today's history is `day` days younger than the load's newest; the
+      // cut moves a day forward each time, so each prune takes one day.
+      await db.addHistory(schema, perDay, { newestMs: 0, spanMs: NEWEST_MS });
+      const began = performance.now();
+      const pruned = await pruner.prune({
+        olderThanMs: NEWEST_MS + (DAYS - DUTY_CYCLES.length - day) * DAY,
+      });
+      const seconds = (performance.now() - began) / 1000;
+      await db.admin.unsafe(
+        `VACUUM "${schema}".notifications, "${schema}".notification_routes, ` +
+          `"${schema}".route_attempts`,
+      );
+      const size = await sizes(db, schema);
+      rows.push({
+        ...sizeRow(runtime, `day ${day}`, pruned, seconds, size),
+        note: `day ${day}: +${perDay} routes, pruned ${pruned} in ${round(seconds, 1)} s; ${
+          describe(size)
+        }`,
+      });
+    }
+  } finally {
+    await pruner.close();
+  }
+  return rows;
+}
+
+/** Bytes on disk (heap, indexes, TOAST) of the three tables a prune touches. */
+interface Sizes {
+  routes: number;
+  attempts: number;
+  notifications: number;
+}
+
+async function sizes(db: BenchDb, schema: string): Promise<Sizes> {
+  const total = async (table: string): Promise<number> => {
+    const [row] = await db
+      .admin`SELECT pg_total_relation_size(${`"${schema}".${table}`})::float8 AS b`;
+    return Number(row?.["b"] ?? 0);
+  };
+  return {
+    routes: await total("notification_routes"),
+    attempts: await total("route_attempts"),
+    notifications: await total("notifications"),
+  };
+}
+
+function mb(bytes: number): string {
+  return `${Math.round(bytes / 1048576)} MB`;
+}
+
+function describe(s: Sizes): string {
+  return `routes ${mb(s.routes)}, attempts ${mb(s.attempts)}, notifications ${
+    mb(s.notifications)
+  }, total ${mb(s.routes + s.attempts + s.notifications)}`;
+}
+
+function sizeRow(
+  runtime: string,
+  label: string,
+  routes: number,
+  seconds: number,
+  size: Sizes,
+): Result {
+  return {
+    name: `retention-size ${label}`,
+    runtime,
+    concurrency: 1,
+    routesPerTransaction: 1,
+    routes,
+    seconds: round(seconds, 3),
+    routes_per_s: seconds > 0 ? round(routes / seconds, 1) : 0,
+    size_mb: round((size.routes + size.attempts + size.notifications) / 1048576, 1),
+  };
+}
+
+/** The Targets block's lines for the retention rows and the partitioned alternative. */
+export function retentionLines(results: readonly Result[]): string[] {
+  const lines: string[] = [];
+  const ok = (pass: boolean): string => (pass ? "PASS" : "MISS");
+  for (const r of results.filter((r) => r.name.startsWith("retention-prune") && !r.error)) {
+    const ratio = Number(/^([\d.]+)x/.exec(r.note ?? "")?.[1] ?? 0);
+    const flatOut = r.name.endsWith("d=1");
+    lines.push(
+      `  worker beside a prune (${r.name.split(" ")[1]}) keeps >= ${BOUNDS.keeps}x of its rate: ${
+        ratio.toFixed(2)
+      }x ${flatOut ? "(flat out: reported)" : ok(ratio >= BOUNDS.keeps)}`,
+      `  a prune batch holds its locks <= ${BOUNDS.lockMs} ms (${
+        r.name.split(" ")[1]
+      }): max ${r.lock_ms} ms ${ok((r.lock_ms ?? Infinity) <= BOUNDS.lockMs)}`,
+    );
+  }
+  const sized = results.filter((r) => r.name.startsWith("retention-size") && !r.error);
+  const start = sized.find((r) => r.name === "retention-size pruned");
+  const end = sized.at(-1);
+  if (start?.size_mb && end?.size_mb && end !== start) {
+    const growth = end.size_mb / start.size_mb;
+    lines.push(
+      `  history's size bounded (${CYCLES} days in, a day out, VACUUM): ${start.size_mb} -> ${end.size_mb} MB = ${
+        growth.toFixed(3)
+      }x ${ok(growth <= BOUNDS.growth)}`,
+    );
+  }
+  const update = results.find((r) => r.name === "finalise-update" && !r.error);
+  const move = results.find((r) => r.name === "finalise-move" && !r.error);
+  if (update && move) {
+    lines.push(
+      `  partitioned history, moving a route at its outcome (reported): ${
+        (move.routes_per_s / update.routes_per_s).toFixed(2)
+      }x of finishing it in place`,
+    );
+  }
+  for (const r of results.filter((r) => r.name.startsWith("partition-") && !r.error)) {
+    lines.push(
+      `  ${r.name} beside a transaction open ${HOLD_MS} ms (reported): ${
+        r.seconds.toFixed(2)
+      } s, ` +
+        `writers' longest insert ${r.max_ms} ms`,
+    );
+  }
+  return lines;
+}
