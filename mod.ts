@@ -67,6 +67,7 @@ export type {
   Enqueued,
   NotificationInput,
   PostgresStoreOptions,
+  PrunableStatus,
   PruneOptions,
   QueueStats,
   RetrySelection,

@@ -179,9 +179,13 @@ export const PRUNABLE: readonly PrunableStatus[] = ["sent", "failed", "cancelled
 
 /** {@link PruneOptions} checked, with the defaults filled in. */
 export interface PrunePlan {
+  /** As given. */
   readonly olderThanMs: number;
+  /** As given (each once), or all three. */
   readonly statuses: readonly PrunableStatus[];
+  /** As given, or 1,000. */
   readonly batchSize: number;
+  /** As given, or 0.25. */
   readonly dutyCycle: number;
 }
 

@@ -157,6 +157,16 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
     ALTER TABLE ${s}.notification_routes ADD CONSTRAINT notification_routes_queued_in_order
       CHECK (status <> 'queued' OR queue_order IS NOT NULL) NOT VALID;
   `,
+  // 9: a prune deletes a day of history from the attempt log and the
+  // notifications too. Vacuum them at 2% of their rows dead (not
+  // autovacuum's 20%: six daily prunes of a 30-day history), so the space
+  // each prune frees is reused before the next day is written.
+  (s) => `
+    ALTER TABLE ${s}.route_attempts SET (autovacuum_vacuum_scale_factor = 0.02,
+      autovacuum_vacuum_threshold = 1000);
+    ALTER TABLE ${s}.notifications SET (autovacuum_vacuum_scale_factor = 0.02,
+      autovacuum_vacuum_threshold = 1000);
+  `,
 ];
 
 /** The schema version this build of Herald writes. */

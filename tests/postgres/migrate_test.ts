@@ -3,7 +3,8 @@
  * to this one. Schema 6 numbers the queued routes in their enqueue order, so
  * the claim keeps FIFO across the upgrade; history stays as it was. Schema 8
  * gives every queued route a place (the claim starts its scan at the first
- * route's), and a retry numbers history written before 6.
+ * route's), and a retry numbers history written before 6. Schema 9 has
+ * autovacuum clean the attempt log and the notifications after a prune.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -110,6 +111,35 @@ describe("migrating from schema 7 to 8", () => {
     } finally {
       await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await store.close();
+      await sql.end();
+    }
+  });
+});
+
+describe("migrating to schema 9", () => {
+  it("asks autovacuum to clean the attempt log and the notifications after each day's prune", async () => {
+    const sql = testSql();
+    const schema = uniqueSchema();
+    try {
+      assert.equal(await migrate(sql, schema, 8), 8);
+      assert.equal(await migrate(sql, schema), SCHEMA_VERSION);
+      const rows = await sql`
+        SELECT c.relname, c.reloptions FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ${schema} AND c.relname IN ('route_attempts', 'notifications')
+        ORDER BY c.relname`;
+      assert.deepEqual(rows.map((r) => [r["relname"], r["reloptions"]]), [
+        ["notifications", [
+          "autovacuum_vacuum_scale_factor=0.02",
+          "autovacuum_vacuum_threshold=1000",
+        ]],
+        ["route_attempts", [
+          "autovacuum_vacuum_scale_factor=0.02",
+          "autovacuum_vacuum_threshold=1000",
+        ]],
+      ]);
+    } finally {
+      await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await sql.end();
     }
   });
