@@ -170,9 +170,11 @@ async function dropBesideWriters(
     VALUES (gen_random_uuid(), gen_random_uuid(), 'noop', 'bench', 'sent', 1, now(), now())`;
   const done: { at: number; took: number }[] = [];
   let stop = false;
+  let loops: Promise<void>[] = [];
+  let sender: Promise<unknown> = Promise.resolve();
   try {
     await Promise.all(Array.from({ length: WRITERS + 2 }, () => writers`SELECT 1`));
-    const loops = Array.from({ length: WRITERS }, async () => {
+    loops = Array.from({ length: WRITERS }, async () => {
       while (!stop) {
         const began = performance.now();
         await writers.unsafe(insert, [], { prepare: true });
@@ -185,7 +187,7 @@ async function dropBesideWriters(
     // A send in flight: its transaction has written and is not over yet.
     let held!: () => void;
     const inserted = new Promise<void>((resolve) => (held = resolve));
-    const sender = writers.begin(async (tx) => {
+    sender = writers.begin(async (tx) => {
       await tx.unsafe(insert);
       held();
       await sleep(HOLD_MS);
@@ -231,6 +233,8 @@ async function dropBesideWriters(
     };
   } finally {
     stop = true;
+    // Also when the drop threw: every writer and the open transaction end before the pool does.
+    await Promise.allSettled([...loops, sender]);
     await writers.end({ timeout: 5 });
   }
 }

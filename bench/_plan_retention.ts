@@ -132,6 +132,7 @@ async function pruneBesideWorker(
   const sends: number[] = [];
   worker.addEventListener("sent", () => void sends.push(performance.now()));
   const running = worker.run();
+  running.catch(() => {}); // awaited in `finally`; not unhandled meanwhile
   // Autovacuum may be off (it is on this project's CI machine): each window
   // starts from a vacuumed queue, as autovacuum keeps it in production, or
   // the dead entries of the routes just sent would slow whichever came later.
@@ -182,9 +183,8 @@ async function pruneBesideWorker(
     return rows;
   } finally {
     await worker.shutdown();
-    await running;
-    await pruner.close();
-    await store.close();
+    // Each closes even when one before it fails; a failed run shows in its rows.
+    await Promise.allSettled([running, pruner.close(), store.close()]);
     await sql.end({ timeout: 5 });
   }
 }

@@ -169,6 +169,8 @@ export interface PruneOptions {
   readonly onProgress?: (deleted: number, batchMs: number) => void;
   /** Count what would be deleted, delete nothing. */
   readonly dryRun?: boolean;
+  /** Stops the prune between batches; it resolves with the routes deleted by then. */
+  readonly signal?: AbortSignal;
 }
 
 /** A status `prune` may delete. */
@@ -189,13 +191,19 @@ export interface PrunePlan {
   readonly dutyCycle: number;
 }
 
+/** The oldest cut a prune takes: 100 years (Postgres's timestamps end long after, JavaScript's dates too). */
+const MAX_AGE_MS = 100 * 365.25 * 86_400_000;
+
 /** Checks `options`; throws {@link InvalidArgumentError} naming the field at fault. */
 export function checkPrune(options: PruneOptions): PrunePlan {
   const { olderThanMs } = options;
-  if (typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+  if (
+    typeof olderThanMs !== "number" || !Number.isFinite(olderThanMs) || olderThanMs < 0 ||
+    olderThanMs > MAX_AGE_MS
+  ) {
     throw new InvalidArgumentError(
       "olderThanMs",
-      "must be a number of milliseconds, 0 or more",
+      "must be a number of milliseconds from 0 to 100 years",
       olderThanMs,
     );
   }
@@ -217,6 +225,15 @@ export function checkPrune(options: PruneOptions): PrunePlan {
   const dutyCycle = options.dutyCycle ?? 0.25;
   if (typeof dutyCycle !== "number" || !(dutyCycle > 0 && dutyCycle <= 1)) {
     throw new InvalidArgumentError("dutyCycle", "must be a number above 0, at most 1", dutyCycle);
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
+    throw new InvalidArgumentError("onProgress", "must be a function", typeof options.onProgress);
+  }
+  if (options.dryRun !== undefined && typeof options.dryRun !== "boolean") {
+    throw new InvalidArgumentError("dryRun", "must be true or false", options.dryRun);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError("signal", "must be an AbortSignal");
   }
   return { olderThanMs, statuses: [...new Set(statuses)], batchSize, dutyCycle };
 }

@@ -152,14 +152,12 @@ async function changeByIds(
 
 /**
  * Deletes finished routes older than `olderThanMs` (as of the call) in
- * batches, each one short transaction: the routes (their attempt logs go by
- * the foreign key's cascade), then their notifications left with no route.
- * Each status is walked oldest first along its `(status, updated_at,
- * route_id)` index, every batch starting past the last one's rows, so no
- * batch steps over the dead entries of those before it. Between batches it
- * rests as `dutyCycle` says, so workers beside it keep most of the database.
- * Rows a transaction holds are skipped, never waited for (the next run takes
- * them); queued routes are never touched. Resolves with the routes deleted.
+ * batches, each one short transaction ({@link pruneBatch}). Each status is
+ * walked oldest first along its `(status, updated_at, route_id)` index,
+ * every batch starting past the last one's rows, so no batch steps over the
+ * dead entries of those before it. Between batches it rests as `dutyCycle`
+ * says, so workers beside it keep most of the database; `signal` stops it
+ * between batches. Resolves with the routes deleted.
  */
 export async function prune(
   sql: postgres.Sql,
@@ -168,7 +166,7 @@ export async function prune(
 ): Promise<number> {
   const plan = checkPrune(options);
   const s = sql(schema);
-  // One cut for the whole run, so it deletes what a dry run counts.
+  // One cut for the whole run: routes that finish while it runs wait for the next.
   const [cut] = await sql`
     SELECT now() - ${plan.olderThanMs}::float8 * interval '1 millisecond' AS at`;
   const before = cut!["at"] as Date;
@@ -178,52 +176,88 @@ export async function prune(
       WHERE status = ANY(${pgArray(plan.statuses)}::text[]) AND updated_at < ${before}`;
     return row?.["n"] ?? 0;
   }
+  const signal = options.signal;
   let total = 0;
   for (const status of plan.statuses) {
-    // Where the last batch ended: its newest (updated_at, route_id), the
-    // time as text so no microsecond is lost on the way through JavaScript.
-    let after: { at: string; id: string } | undefined;
-    for (;;) {
+    let after: Keyset | undefined;
+    while (!signal?.aborted) {
       const began = performance.now();
-      const gone = await sql.begin(async (tx) => {
-        // Newest first: the first row is where the next batch starts.
-        const rows = await tx`
-          WITH gone AS (
-            DELETE FROM ${s}.notification_routes WHERE route_id IN (
-              SELECT route_id FROM ${s}.notification_routes
-              WHERE status = ${status} AND updated_at < ${before}
-                ${
-          after
-            ? tx`AND (updated_at, route_id) > (${after.at}::timestamptz, ${after.id}::uuid)`
-            : tx``
-        }
-              ORDER BY updated_at, route_id
-              LIMIT ${plan.batchSize}
-              FOR UPDATE SKIP LOCKED)
-            RETURNING notification_id, route_id, updated_at)
-          SELECT notification_id, route_id, updated_at::text AS at FROM gone
-          ORDER BY updated_at DESC, route_id DESC`;
-        const notifications = [...new Set(rows.map((r) => r["notification_id"] as string))];
-        if (notifications.length > 0) {
-          await tx`
-            DELETE FROM ${s}.notifications n
-            WHERE n.id = ANY(${pgArray(notifications)}::uuid[])
-              AND NOT EXISTS (
-                SELECT 1 FROM ${s}.notification_routes r WHERE r.notification_id = n.id)`;
-        }
-        return rows;
-      });
+      const batch = await pruneBatch(sql, s, { status, before, after, limit: plan.batchSize });
       const took = performance.now() - began;
-      if (gone.length > 0) {
-        total += gone.length;
+      if (batch.deleted > 0) {
+        total += batch.deleted;
         options.onProgress?.(total, took);
-        after = { at: gone[0]!["at"] as string, id: gone[0]!["route_id"] as string };
+        after = batch.last;
       }
-      if (gone.length < plan.batchSize) break;
-      await sleep(pruneRestMs(took, plan.dutyCycle));
+      if (batch.deleted < plan.batchSize) break;
+      await sleep(pruneRestMs(took, plan.dutyCycle), signal);
     }
   }
   return total;
+}
+
+/**
+ * Where a prune's last batch ended: its newest `(updated_at, route_id)`, the
+ * time in ISO 8601 (`to_json`'s, whatever the session's DateStyle) so no
+ * microsecond is lost on the way through JavaScript.
+ */
+interface Keyset {
+  readonly at: string;
+  readonly id: string;
+}
+
+/**
+ * One batch of a prune, in one transaction: up to `limit` routes of
+ * `status` finished before `before` and past `after` (rows another
+ * transaction holds are skipped, never waited for; the next run takes them),
+ * their attempt logs by the foreign key's cascade, then their notifications
+ * left with no route. Those are locked first, in a statement of their own,
+ * so of two prunes deleting routes of one notification at once the second
+ * sees what the first committed and deletes it; a lock held elsewhere is
+ * waited for.
+ */
+async function pruneBatch(
+  sql: postgres.Sql,
+  s: postgres.Helper<string>,
+  { status, before, after, limit }: {
+    status: string;
+    before: Date;
+    after: Keyset | undefined;
+    limit: number;
+  },
+): Promise<{ deleted: number; last: Keyset | undefined }> {
+  return await sql.begin(async (tx) => {
+    // Newest first: the first row is where the next batch starts.
+    const rows = await tx`
+      WITH gone AS (
+        DELETE FROM ${s}.notification_routes WHERE route_id IN (
+          SELECT route_id FROM ${s}.notification_routes
+          WHERE status = ${status} AND updated_at < ${before}
+            ${
+      after ? tx`AND (updated_at, route_id) > (${after.at}::timestamptz, ${after.id}::uuid)` : tx``
+    }
+          ORDER BY updated_at, route_id
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING notification_id, route_id, updated_at)
+      SELECT notification_id, route_id, to_json(updated_at) #>> '{}' AS at FROM gone
+      ORDER BY updated_at DESC, route_id DESC`;
+    const ids = pgArray([...new Set(rows.map((r) => r["notification_id"] as string))].sort());
+    if (rows.length > 0) {
+      await tx`
+        SELECT 1 FROM ${s}.notifications WHERE id = ANY(${ids}::uuid[])
+        ORDER BY id FOR UPDATE`;
+      await tx`
+        DELETE FROM ${s}.notifications n
+        WHERE n.id = ANY(${ids}::uuid[])
+          AND NOT EXISTS (SELECT 1 FROM ${s}.notification_routes r WHERE r.notification_id = n.id)`;
+    }
+    const [last] = rows;
+    return {
+      deleted: rows.length,
+      last: last ? { at: last["at"] as string, id: last["route_id"] as string } : undefined,
+    };
+  });
 }
 
 function checkIds(ids: readonly string[]): string[] {

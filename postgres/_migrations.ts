@@ -161,11 +161,14 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
   // notifications too. Vacuum them at 2% of their rows dead (not
   // autovacuum's 20%: six daily prunes of a 30-day history), so the space
   // each prune frees is reused before the next day is written.
+  // Their TOAST tables too (long payloads and error texts live there).
   (s) => `
     ALTER TABLE ${s}.route_attempts SET (autovacuum_vacuum_scale_factor = 0.02,
-      autovacuum_vacuum_threshold = 1000);
+      autovacuum_vacuum_threshold = 1000, toast.autovacuum_vacuum_scale_factor = 0.02,
+      toast.autovacuum_vacuum_threshold = 1000);
     ALTER TABLE ${s}.notifications SET (autovacuum_vacuum_scale_factor = 0.02,
-      autovacuum_vacuum_threshold = 1000);
+      autovacuum_vacuum_threshold = 1000, toast.autovacuum_vacuum_scale_factor = 0.02,
+      toast.autovacuum_vacuum_threshold = 1000);
   `,
 ];
 

@@ -233,8 +233,8 @@ export class FakeStore implements Store, DestinationAdmin {
   /**
    * As `PostgresStore.prune`: finished routes older than the cut, batch by
    * batch, with their attempt logs and their notifications once no route of
-   * one is left; rows an open transaction holds are skipped. No rest between
-   * batches: there is no database to share.
+   * one is left; rows an open transaction holds are skipped; `signal` stops
+   * it between batches. No rest between batches: there is no database to share.
    */
   prune(options: PruneOptions): Promise<number> {
     try {
@@ -251,6 +251,7 @@ export class FakeStore implements Store, DestinationAdmin {
       for (const status of plan.statuses) {
         const free = old(status).filter((r) => !this.#t.locks.has(r.id));
         for (let from = 0; from < free.length; from += plan.batchSize) {
+          if (options.signal?.aborted) return Promise.resolve(total);
           const batch = free.slice(from, from + plan.batchSize);
           for (const r of batch) {
             this.#t.routes.delete(r.id);

@@ -124,10 +124,15 @@ describe("migrating to schema 9", () => {
       assert.equal(await migrate(sql, schema, 8), 8);
       assert.equal(await migrate(sql, schema), SCHEMA_VERSION);
       const rows = await sql`
-        SELECT c.relname, c.reloptions FROM pg_class c
+        SELECT c.relname, c.reloptions, t.reloptions AS toast FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_class t ON t.oid = c.reltoastrelid
         WHERE n.nspname = ${schema} AND c.relname IN ('route_attempts', 'notifications')
         ORDER BY c.relname`;
+      assert.deepEqual(rows.map((r) => r["toast"]), [
+        ["autovacuum_vacuum_scale_factor=0.02", "autovacuum_vacuum_threshold=1000"],
+        ["autovacuum_vacuum_scale_factor=0.02", "autovacuum_vacuum_threshold=1000"],
+      ], "their TOAST tables too");
       assert.deepEqual(rows.map((r) => [r["relname"], r["reloptions"]]), [
         ["notifications", [
           "autovacuum_vacuum_scale_factor=0.02",

@@ -71,6 +71,7 @@ export const RETENTION: ContractArea = {
         const deleted = await s.prune({
           olderThanMs: 0,
           batchSize: 1,
+          dutyCycle: 1,
           onProgress: (n) => progress.push(n),
         });
         assert.equal(deleted, 2);
@@ -81,7 +82,6 @@ export const RETENTION: ContractArea = {
         }
         const kept = await store.getRoute(retrying!);
         assert.equal(kept?.status, "queued", "a route waiting for its retry is never pruned");
-        assert.equal(kept?.kind, "k", "its notification stays while a route of it does");
         assert.equal((await store.attempts(retrying!)).length, 1);
         // A notification with no route left is gone, and its idempotency key with it.
         const again = await store.enqueue({ kind: "k", idempotencyKey: "gone" }, [{
@@ -127,6 +127,9 @@ export const RETENTION: ContractArea = {
           ["batchSize", { olderThanMs: 0, batchSize: 1.5 }],
           ["dutyCycle", { olderThanMs: 0, dutyCycle: 0 }],
           ["dutyCycle", { olderThanMs: 0, dutyCycle: 1.5 }],
+          ["olderThanMs", { olderThanMs: 1e15 }],
+          ["onProgress", { olderThanMs: 0, onProgress: "log" as never }],
+          ["dryRun", { olderThanMs: 0, dryRun: "yes" as never }],
         ];
         for (const [field, options] of bad) {
           await assert.rejects(
@@ -136,6 +139,47 @@ export const RETENTION: ContractArea = {
           );
         }
         assert.equal((await store.getRoute(sent!))?.status, "sent");
+      },
+    },
+    {
+      name: "a notification goes once its last route is pruned, in whichever run that is",
+      run: async (c, t) => {
+        if (!canElapse(c, t)) return;
+        const { store, opened } = c;
+        await finished(store, ["sent", "failed"], "mixed");
+        await opened.elapse!(2);
+        const s = pruning(store);
+        const duplicate = async (): Promise<boolean> =>
+          (await store.enqueue({ kind: "k", idempotencyKey: "mixed" }, [{
+            channel: "log",
+            destination: "d0",
+          }])).duplicate;
+        assert.equal(await s.prune({ olderThanMs: 0, statuses: ["sent"] }), 1);
+        assert.equal(await duplicate(), true, "its failed route keeps the notification");
+        assert.equal(await s.prune({ olderThanMs: 0, statuses: ["failed"] }), 1);
+        assert.equal(await duplicate(), false, "gone with its last route: its key is free");
+      },
+    },
+    {
+      name: "prune stops between batches once its signal aborts, with what it deleted by then",
+      run: async (c, t) => {
+        if (!canElapse(c, t)) return;
+        const { store, opened } = c;
+        const ids = await finished(store, ["sent", "sent", "sent"]);
+        await opened.elapse!(2);
+        const stop = new AbortController();
+        const deleted = await pruning(store).prune({
+          olderThanMs: 0,
+          batchSize: 1,
+          dutyCycle: 1,
+          signal: stop.signal,
+          onProgress: () => stop.abort(),
+        });
+        assert.equal(deleted, 1);
+        const left = await Promise.all(ids.map((id) => store.getRoute(id)));
+        assert.equal(left.filter((r) => r !== undefined).length, 2);
+        const none = await pruning(store).prune({ olderThanMs: 0, signal: stop.signal });
+        assert.equal(none, 0, "an aborted signal deletes nothing");
       },
     },
   ],
