@@ -182,7 +182,12 @@ export async function prune(
     let after: Keyset | undefined;
     while (!signal?.aborted) {
       const began = performance.now();
-      const batch = await pruneBatch(sql, s, { status, before, after, limit: plan.batchSize });
+      const batch = await pruneBatch(sql, schema, {
+        status,
+        before,
+        after,
+        limit: plan.batchSize,
+      });
       const took = performance.now() - began;
       if (batch.deleted > 0) {
         total += batch.deleted;
@@ -211,14 +216,16 @@ interface Keyset {
  * `status` finished before `before` and past `after` (rows another
  * transaction holds are skipped, never waited for; the next run takes them),
  * their attempt logs by the foreign key's cascade, then their notifications
- * left with no route. Those are locked first, in a statement of their own,
- * so of two prunes deleting routes of one notification at once the second
- * sees what the first committed and deletes it; a lock held elsewhere is
- * waited for.
+ * left with no route. That step takes the schema's prune lock (an advisory
+ * lock for the rest of the transaction, which needs no privilege and works
+ * through a transaction pooler) in a statement of its own: of two prunes
+ * deleting the last routes of one notification at once, the second waits
+ * for the first to commit and then sees its deletes, so one of them deletes
+ * the notification.
  */
 async function pruneBatch(
   sql: postgres.Sql,
-  s: postgres.Helper<string>,
+  schema: string,
   { status, before, after, limit }: {
     status: string;
     before: Date;
@@ -226,6 +233,7 @@ async function pruneBatch(
     limit: number;
   },
 ): Promise<{ deleted: number; last: Keyset | undefined }> {
+  const s = sql(schema);
   return await sql.begin(async (tx) => {
     // Newest first: the first row is where the next batch starts.
     const rows = await tx`
@@ -244,9 +252,7 @@ async function pruneBatch(
       ORDER BY updated_at DESC, route_id DESC`;
     const ids = pgArray([...new Set(rows.map((r) => r["notification_id"] as string))].sort());
     if (rows.length > 0) {
-      await tx`
-        SELECT 1 FROM ${s}.notifications WHERE id = ANY(${ids}::uuid[])
-        ORDER BY id FOR UPDATE`;
+      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.prune:${schema}`}, 0))`;
       await tx`
         DELETE FROM ${s}.notifications n
         WHERE n.id = ANY(${ids}::uuid[])
