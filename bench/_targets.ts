@@ -7,7 +7,8 @@
  */
 import type { Result } from "./_report.ts";
 import { peerLines } from "./_plan_peers.ts";
-import { retentionLines } from "./_plan_retention.ts";
+import { CYCLES } from "./_plan_retention.ts";
+import { HOLD_MS } from "./_partition.ts";
 
 /** graphile-worker's published figure at concurrency 10, jobs/s. */
 export const GRAPHILE_JOBS_PER_S = 2_200;
@@ -23,6 +24,16 @@ export const TARGETS = {
   claimBuffers: 20,
   idlePollMs: 1,
   statsMs: 10,
+} as const;
+
+/** The bounds the retention rows are held to. */
+const RETENTION = {
+  /** The worker beside a prune at the default duty cycle keeps this share of its rate. */
+  keeps: 0.8,
+  /** A prune batch's transaction, the longest it holds any row lock. */
+  lockMs: 1_000,
+  /** Steady state: the tables after the last day against after the first prunes. */
+  growth: 1.05,
 } as const;
 
 const ok = (pass: boolean): string => (pass ? "PASS" : "MISS");
@@ -254,5 +265,58 @@ function troubleLines(results: readonly Result[]): string[] {
   if (failed.length > 0) lines.push(`  ${failed.length} scenario(s) failed: see ERROR notes`);
   const cappedRows = results.filter((r) => r.capped);
   if (cappedRows.length > 0) lines.push(`  ${cappedRows.length} scenario(s) hit the time cap`);
+  return lines;
+}
+
+/** The Targets block's lines for the retention rows and the partitioned alternative. */
+function retentionLines(results: readonly Result[]): string[] {
+  const lines: string[] = [];
+  const rate = (rows: readonly Result[]): number =>
+    rows.reduce((n, r) => n + r.routes, 0) / rows.reduce((n, r) => n + r.seconds, 0);
+  const prunes = results.filter((r) => r.name.startsWith("retention-prune") && !r.error);
+  for (const name of new Set(prunes.map((r) => r.name))) {
+    const d = name.split(" ")[1]!;
+    const mine = prunes.filter((r) => r.name === name);
+    const bases = results.filter((r) => r.name === `retention-base ${d}` && !r.error);
+    if (bases.length === 0) continue;
+    const ratio = rate(mine) / rate(bases);
+    const flatOut = d === "d=1";
+    lines.push(
+      `  worker beside a prune (${d}, ${mine.length} window(s)) keeps >= ${RETENTION.keeps}x of its rate: ${
+        ratio.toFixed(2)
+      }x ${flatOut ? "(flat out: reported)" : ok(ratio >= RETENTION.keeps)}`,
+      `  a prune batch holds its locks <= ${RETENTION.lockMs} ms (${d}): max ${
+        Math.max(...mine.map((r) => r.lock_ms ?? Infinity))
+      } ms ${ok(mine.every((r) => (r.lock_ms ?? Infinity) <= RETENTION.lockMs))}`,
+    );
+  }
+  const sized = results.filter((r) => r.name.startsWith("retention-size") && !r.error);
+  const start = sized.find((r) => r.name === "retention-size pruned");
+  const end = sized.at(-1);
+  if (start?.size_mb && end?.size_mb && end !== start) {
+    const growth = end.size_mb / start.size_mb;
+    lines.push(
+      `  history's size bounded (${CYCLES} days in, a day out, VACUUM): ${start.size_mb} -> ${end.size_mb} MB = ${
+        growth.toFixed(3)
+      }x ${ok(growth <= RETENTION.growth)}`,
+    );
+  }
+  const update = results.find((r) => r.name === "finalise-update" && !r.error);
+  const move = results.find((r) => r.name === "finalise-move" && !r.error);
+  if (update && move) {
+    lines.push(
+      `  partitioned history, moving a route at its outcome (reported): ${
+        (move.routes_per_s / update.routes_per_s).toFixed(2)
+      }x of finishing it in place`,
+    );
+  }
+  for (const r of results.filter((r) => r.name.startsWith("partition-") && !r.error)) {
+    lines.push(
+      `  ${r.name} beside a transaction open ${HOLD_MS} ms (reported): ${
+        r.seconds.toFixed(2)
+      } s, ` +
+        `writers' longest insert ${r.max_ms} ms`,
+    );
+  }
   return lines;
 }
