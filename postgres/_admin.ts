@@ -250,8 +250,8 @@ async function pruneBatch(
         RETURNING notification_id, route_id, updated_at)
       SELECT notification_id, route_id, to_json(updated_at) #>> '{}' AS at FROM gone
       ORDER BY updated_at DESC, route_id DESC`;
-    const ids = pgArray([...new Set(rows.map((r) => r["notification_id"] as string))].sort());
     if (rows.length > 0) {
+      const ids = pgArray([...new Set(rows.map((r) => r["notification_id"] as string))]);
       await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`herald.prune:${schema}`}, 0))`;
       await tx`
         DELETE FROM ${s}.notifications n
