@@ -21,14 +21,25 @@ import { round } from "./_report.ts";
 /** Per-route at c = 8 and batch K = 100 at c = 4. */
 const RSS_RUNS = [[8, 1], [4, 100]] as const;
 
+/**
+ * The V8 flag docs/scaling.md#memory recommends for a long-running worker on
+ * Deno and Node: a young generation of 2 MB semi-spaces instead of the
+ * default that grows to 16-32 MB each. Bun has no V8, so no `rss-lean` row.
+ */
+export const LEAN_HEAP_FLAG = "--max-semi-space-size=2";
+
 /** The peers as bench/_peer_child.ts names them, with their concurrency. */
 const PEER_RUNS = [["graphile", 10], ["graphile-fastest", 24], ["pg-boss-batch", 1]] as const;
 
 /** The `rss-child` rows, then the `rss-peer` rows. */
 export function planRss(options: Options): Scenario[] {
   if (!options.only.has("rss")) return [];
+  const lean = runtimeKey() === "bun"
+    ? []
+    : RSS_RUNS.map(([c, k]) => rssChild(options, c, k, true));
   return [
-    ...RSS_RUNS.map(([c, k]) => rssChild(options, c, k)),
+    ...RSS_RUNS.map(([c, k]) => rssChild(options, c, k, false)),
+    ...lean,
     ...PEER_RUNS.map(([peer, c]) => rssPeer(options, peer, c)),
   ];
 }
@@ -71,14 +82,17 @@ function nodeBinary(): string | undefined {
   return candidates.find((p) => existsSync(p));
 }
 
-function rssChild({ routes, capMs, url }: Options, c: number, k: number): Scenario {
-  const shape = { name: "rss-child", concurrency: c, routesPerTransaction: k };
+/** `rss-child`, or with {@link LEAN_HEAP_FLAG} on the child's command line `rss-lean`. */
+function rssChild({ routes, capMs, url }: Options, c: number, k: number, lean: boolean): Scenario {
+  const shape = { name: lean ? "rss-lean" : "rss-child", concurrency: c, routesPerTransaction: k };
   return loaded(shape, routes, async (_db, schema) => {
-    const child = await workerChild([url, schema, c, k, routes, capMs].map(String), capMs);
+    const args = [url, schema, c, k, routes, capMs].map(String);
+    const child = await workerChild(args, capMs, lean);
+    const how = lean ? `, started with ${LEAN_HEAP_FLAG}` : "";
     return {
       ...fromDrain(child),
       rss_peak_mb: child.peakMb,
-      note: `worker alone in a child process (RSS ${child.startMb} MB at start)`,
+      note: `worker alone in a child process${how} (RSS ${child.startMb} MB at start)`,
     };
   });
 }
@@ -87,9 +101,19 @@ function rssChild({ routes, capMs, url }: Options, c: number, k: number): Scenar
 function workerChild(
   args: readonly string[],
   capMs: number,
+  lean: boolean,
 ): Promise<DrainRun & { startMb: number; peakMb: number }> {
   const script = fileURLToPath(new URL("./_worker_child.ts", import.meta.url));
-  return jsonChild(process.execPath, scriptArgv(runtimeKey(), script, args), capMs);
+  const runtime = runtimeKey();
+  const argv = scriptArgv(runtime, script, args);
+  // Deno takes V8 flags after `run`; Node before the script.
+  if (lean) argv.splice(runtime === "deno" ? 1 : 0, 0, leanFlagArg(runtime));
+  return jsonChild(process.execPath, argv, capMs);
+}
+
+/** {@link LEAN_HEAP_FLAG} as `runtime`'s command line takes it. */
+function leanFlagArg(runtime: string): string {
+  return runtime === "deno" ? `--v8-flags=${LEAN_HEAP_FLAG}` : LEAN_HEAP_FLAG;
 }
 
 /** Runs `bin argv`; resolves with the last line it printed, parsed as JSON. */
