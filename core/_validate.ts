@@ -5,9 +5,9 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
-import type { JsonValue, TraceHeaders } from "./route.ts";
+import type { JsonValue, NotificationInput, RouteInput, TraceHeaders } from "./route.ts";
 import type { DestinationSettings } from "./destination.ts";
-import { isTracestate, parseTraceparent } from "./_trace_context.ts";
+import { checkTrace } from "./_trace_context.ts";
 
 /** Limits on what one `enqueue` call may carry. */
 export const LIMITS = {
@@ -91,6 +91,7 @@ function checkNotification(input: unknown): CheckedNotification {
   if (!isPlainObject(input)) {
     throw new InvalidArgumentError("notification", "must be an object with a 'kind'", input);
   }
+  refuseUnknown(input, NOTIFICATION_FIELDS, "notification");
   const kind = checkText(input["kind"], "notification.kind", LIMITS.maxKeyLength);
   const given = read(input, "payload", "notification.payload");
   const payload = snapshotJson(given === undefined ? {} : given, "notification.payload", 0, []);
@@ -109,36 +110,6 @@ function checkNotification(input: unknown): CheckedNotification {
   return { kind, payload, payloadJson, idempotencyKey, trace: checkTrace(input) };
 }
 
-/** An explicit trace context given with the notification, checked. */
-function checkTrace(input: Record<string, unknown>): TraceHeaders | null {
-  const parent = input["traceparent"];
-  const state = input["tracestate"];
-  if (parent === undefined || parent === null) {
-    if (state !== undefined && state !== null) {
-      throw new InvalidArgumentError(
-        "notification.tracestate",
-        "goes with notification.traceparent",
-      );
-    }
-    return null;
-  }
-  if (parseTraceparent(parent) === undefined) {
-    throw new InvalidArgumentError(
-      "notification.traceparent",
-      "must be a W3C traceparent: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, ids not all zero",
-      parent,
-    );
-  }
-  if (state !== undefined && state !== null && !isTracestate(state)) {
-    throw new InvalidArgumentError(
-      "notification.tracestate",
-      "must be printable ASCII, at most 512 characters",
-    );
-  }
-  const tracestate = typeof state === "string" && state !== "" ? state : null;
-  return { traceparent: (parent as string).trim(), tracestate };
-}
-
 function checkRoutes(input: unknown): CheckedRoute[] {
   if (!Array.isArray(input)) throw new InvalidArgumentError("routes", "must be an array", input);
   if (input.length === 0) throw new InvalidArgumentError("routes", "must hold at least one route");
@@ -155,6 +126,7 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
   if (!isPlainObject(input)) {
     throw new InvalidArgumentError(at, "must be an object with 'channel' and 'destination'", input);
   }
+  refuseUnknown(input, ROUTE_FIELDS, at);
   const channel = input["channel"];
   if (typeof channel !== "string" || !CHANNEL_NAME.test(channel)) {
     throw new InvalidArgumentError(
@@ -213,6 +185,35 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
     priority: priority as number,
     maxAttempts: maxAttempts as number | null,
   };
+}
+
+const NOTIFICATION_FIELDS: readonly (keyof NotificationInput)[] = [
+  "kind",
+  "payload",
+  "idempotencyKey",
+  "traceparent",
+  "tracestate",
+];
+const ROUTE_FIELDS: readonly (keyof RouteInput)[] = [
+  "channel",
+  "destination",
+  "deliverAt",
+  "priority",
+  "maxAttempts",
+];
+
+/**
+ * Refuses a field `enqueue` does not know, so a misspelt `deliverAt` or
+ * `maxAttempts` fails the call instead of being dropped without a word.
+ */
+function refuseUnknown(input: Record<string, unknown>, known: readonly string[], at: string): void {
+  const extra = Object.keys(input).find((key) => !known.includes(key) && input[key] !== undefined);
+  if (extra === undefined) return;
+  throw new InvalidArgumentError(
+    `${at}.${extra.length <= 64 ? extra : `${extra.slice(0, 64)}…`}`,
+    `is not a field of ${at.startsWith("routes") ? "a route" : "a notification"}; ` +
+      `the fields are ${known.join(", ")}`,
+  );
 }
 
 function checkText(value: unknown, field: string, max: number): string {

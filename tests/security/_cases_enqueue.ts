@@ -279,4 +279,17 @@ export const ENQUEUE: readonly EnqueueCase[] = [
   ["maxAttempts 0", OK_NOTE, [{ ...OK_ROUTE, maxAttempts: 0 }], "routes[0].maxAttempts"],
   ["maxAttempts 1001", OK_NOTE, [{ ...OK_ROUTE, maxAttempts: 1001 }], "routes[0].maxAttempts"],
   ["maxAttempts 2.5", OK_NOTE, [{ ...OK_ROUTE, maxAttempts: 2.5 }], "routes[0].maxAttempts"],
+  // A misspelt field would otherwise be dropped: sent now, not tomorrow.
+  [
+    "a route field misspelt (deliver_at)",
+    OK_NOTE,
+    [{ ...OK_ROUTE, deliver_at: new Date(Date.now() + 86_400_000) }],
+    "routes[0].deliver_at",
+  ],
+  [
+    "a notification field misspelt (idempotency_key), its value a secret",
+    { ...OK_NOTE, idempotency_key: SECRET },
+    [OK_ROUTE],
+    "notification.idempotency_key",
+  ],
 ];
