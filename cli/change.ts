@@ -5,12 +5,15 @@
  *
  * @module
  */
+import process from "node:process";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { checkPrune } from "../core/operator.ts";
 import type { PrunableStatus, PruneOptions } from "../core/operator.ts";
 import { numberFlag, parseDuration, parseTime } from "./_flags.ts";
 import { checkRouteIds, openDatabase, withDatabase } from "./_command.ts";
 import { Progress } from "./_progress.ts";
+import { onStopSignals } from "./_signals.ts";
+import type { StopSignal } from "./_signals.ts";
 import type { Command } from "./_command.ts";
 
 /** `herald migrate` */
@@ -120,7 +123,10 @@ export const pruneCommand: Command = {
   --batch-size N   routes per batch, each one short transaction (default 1000)
   --duty-cycle F   share of the time spent deleting, above 0 to 1 (default 0.25: after each
                    batch, rest three times as long as it took, so workers keep the database)
-  --dry-run        count what would be deleted, delete nothing`,
+  --dry-run        count what would be deleted, delete nothing
+
+Ctrl-C (SIGINT) or SIGTERM stops it after the batch running, says how far it got and exits 130
+(143); a second signal quits at once, and that batch is rolled back.`,
   options: {
     "older-than": { type: "string" },
     status: { type: "string" },
@@ -147,26 +153,60 @@ export const pruneCommand: Command = {
     return withDatabase(common, io, async ({ store }) => {
       // The count first, so progress can say how much is left.
       const due = await store.prune({ ...selection, dryRun: true });
+      if (dryRun) {
+        io.out(
+          values["json"] ? JSON.stringify({ pruned: due, dryRun }) : `would prune ${due} route(s)`,
+        );
+        return 0;
+      }
+      // The first SIGINT/SIGTERM stops it between batches (the batch running
+      // commits); a second ends the process, and the database rolls that batch back.
+      const stop = new AbortController();
+      let stoppedBy: StopSignal | undefined;
+      const unwire = onStopSignals((name, count) => {
+        if (count > 1) process.exit(EXIT_ON[name]);
+        stoppedBy = name;
+        io.err(`herald: ${name}: stopping after the batch running now (again to quit at once)`);
+        stop.abort();
+      });
       const progress = new Progress(io, "deleted", due);
       let logged = performance.now();
-      const total = dryRun ? due : await store.prune({
-        ...selection,
-        onProgress: (n) => {
-          progress.update(n);
-          const now = performance.now();
-          if (!progress.live && now - logged >= 5_000) {
-            logged = now;
-            io.err(`herald: deleted ${n} of ${due} route(s) so far`);
-          }
-        },
-      });
-      progress.done();
-      if (values["json"]) io.out(JSON.stringify({ pruned: total, dryRun }));
-      else io.out(`${dryRun ? "would prune" : "pruned"} ${total} route(s)`);
-      return 0;
+      let total: number;
+      try {
+        total = await store.prune({
+          ...selection,
+          signal: stop.signal,
+          onProgress: (n) => {
+            progress.update(n);
+            const now = performance.now();
+            if (!progress.live && now - logged >= 5_000) {
+              logged = now;
+              io.err(`herald: deleted ${n} of ${due} route(s) so far`);
+            }
+          },
+        });
+      } finally {
+        unwire();
+        progress.done();
+      }
+      if (values["json"]) {
+        io.out(
+          JSON.stringify({ pruned: total, dryRun, ...(stoppedBy ? { stopped: stoppedBy } : {}) }),
+        );
+      } else if (stoppedBy) {
+        io.out(
+          `pruned ${total} of ${due} route(s), stopped by ${stoppedBy}; run it again to go on`,
+        );
+      } else {
+        io.out(`pruned ${total} route(s)`);
+      }
+      return stoppedBy ? EXIT_ON[stoppedBy] : 0;
     });
   },
 };
+
+/** The exit code of a command a signal stopped: 128 and the signal's number, as shells report it. */
+const EXIT_ON: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /** The flag behind each of `PruneOptions`' fields, for errors that name what the operator typed. */
 const PRUNE_FLAGS: Readonly<Record<string, string>> = {

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import process from "node:process";
 import type { Server } from "node:http";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { PostgresStore } from "../store.ts";
@@ -16,6 +15,7 @@ import type { Common, Env, Values } from "./_flags.ts";
 import { withDatabase } from "./_command.ts";
 import type { Command, Io } from "./_command.ts";
 import { portOf, serve, stop } from "./_serve.ts";
+import { onStopSignals } from "./_signals.ts";
 
 /** Where and how to serve the dashboard, checked. */
 export interface DashboardSettings {
@@ -129,13 +129,10 @@ Stops on SIGINT/SIGTERM.`,
       const host = settings.host.includes(":") ? `[${settings.host}]` : settings.host;
       io.err(`herald: dashboard at http://${host}:${portOf(server)}/ (Ctrl-C stops it)`);
       await new Promise<void>((resolve) => {
-        const done = () => {
-          process.off("SIGINT", done);
-          process.off("SIGTERM", done);
+        const unwire = onStopSignals(() => {
+          unwire();
           resolve();
-        };
-        process.on("SIGINT", done);
-        process.on("SIGTERM", done);
+        });
       });
       await stop(server);
       return 0;

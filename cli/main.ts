@@ -7,7 +7,7 @@
  *
  * Exit codes: 0 success, 1 runtime failure (database unreachable, data
  * directory locked, route not found), 2 usage error (unknown command, bad
- * flag or value).
+ * flag or value), 130 or 143 a prune stopped by SIGINT or SIGTERM.
  *
  * @module
  */
@@ -63,7 +63,7 @@ Without DATABASE_URL, Herald runs on an embedded Postgres (PGlite) in ${"./.hera
 one connection, so concurrency 1; for development and demos. Set DATABASE_URL for
 real deployments.
 
-Exit codes: 0 ok, 1 runtime failure, 2 usage error.`;
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130/143 prune stopped by SIGINT/SIGTERM.`;
 }
 
 /** Runs the program with `argv` (without the runtime and script); resolves with the exit code. */

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import process from "node:process";
 import type { Server } from "node:http";
 import { channelsFromEnv } from "../channels/env.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
@@ -22,6 +21,7 @@ import type { Io } from "./_command.ts";
 import type { Command } from "./_command.ts";
 import { Progress } from "./_progress.ts";
 import { serve, stop } from "./_serve.ts";
+import { onStopSignals } from "./_signals.ts";
 import { dashboardSettings, dashboardStore, startDashboard } from "./dashboard.ts";
 import type { DashboardSettings } from "./dashboard.ts";
 
@@ -311,24 +311,14 @@ async function migrateWhenReachable(
  * now. Returns the function that removes the handlers.
  */
 function wireSignals(worker: Worker, stop: AbortController, common: Common): () => void {
-  let signals = 0;
-  const onSignal = (name: string) => (): void => {
-    signals++;
+  return onStopSignals((name, count) => {
     common.logger.log(
       "info",
-      signals === 1 ? `${name}: shutting down` : `${name}: aborting sends now`,
+      count === 1 ? `${name}: shutting down` : `${name}: aborting sends now`,
     );
-    if (signals === 1) stop.abort();
+    if (count === 1) stop.abort();
     else void worker.shutdown({ timeoutMs: 0 });
-  };
-  const onInt = onSignal("SIGINT");
-  const onTerm = onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
-  return () => {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
-  };
+  });
 }
 
 /** Serves the metrics handler with `node:http`, which all three runtimes have. */
