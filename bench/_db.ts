@@ -25,10 +25,23 @@ export class BenchDb {
   /** A small pool for setup, checks and cleanup; never measured. */
   readonly admin: postgres.Sql;
   readonly #schemas = new Set<string>();
+  /** A time-ordered (version 7) UUID, as Herald's own ids are: a SQL fragment for the loaders. */
+  readonly #uuid: postgres.PendingQuery<postgres.Row[]>;
 
   constructor(url: string) {
     this.url = url;
     this.admin = postgres(url, { max: 2, onnotice: () => {} });
+    this.#uuid = this.admin.unsafe(
+      `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+         substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+         FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`,
+    );
+  }
+
+  /** `VACUUM` (with `ANALYZE` when `analyse`) of `tables` in `schema`. */
+  async vacuum(schema: string, tables: readonly string[], analyse = false): Promise<void> {
+    const list = tables.map((t) => `"${schema}".${t}`).join(", ");
+    await this.admin.unsafe(`VACUUM ${analyse ? "ANALYZE " : ""}${list}`);
   }
 
   /**
@@ -50,27 +63,20 @@ export class BenchDb {
     if (routes > 0) {
       await this.admin`
         INSERT INTO ${s}.notifications (id, kind, payload)
-        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, 'bench.event', jsonb_build_object('n', i)
+        SELECT ${this.#uuid}, 'bench.event', jsonb_build_object('n', i)
         FROM generate_series(1, ${routes}::int) AS i`;
       // As enqueue writes them: each route names its destination ('bench' is not a
       // URL, so the channel's one destination, '*'), whose row exists.
       await this.admin`
         INSERT INTO ${s}.notification_routes
           (route_id, notification_id, channel, destination, destination_key)
-        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, id, ${channel}, 'bench', '*' FROM ${s}.notifications`;
+        SELECT ${this.#uuid}, id, ${channel}, 'bench', '*' FROM ${s}.notifications`;
       await this.admin`
         INSERT INTO ${s}.destinations (channel, key) VALUES (${channel}, '*')
         ON CONFLICT DO NOTHING`;
     }
     // Autovacuum may be off: give the planner statistics and a clean heap.
-    await this.admin.unsafe(
-      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes, ` +
-        `"${schema}".destinations`,
-    );
+    await this.vacuum(schema, ["notifications", "notification_routes", "destinations"], true);
     return schema;
   }
 
@@ -89,18 +95,14 @@ export class BenchDb {
     const tag = `bench.${kind}.${crypto.randomUUID()}`;
     await this.admin`
       INSERT INTO ${s}.notifications (id, kind, payload, created_at)
-      SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, ${tag}, jsonb_build_object('n', i),
+      SELECT ${this.#uuid}, ${tag}, jsonb_build_object('n', i),
              now() - CASE WHEN ${kind} = 'sent' THEN interval '1 day' ELSE interval '0' END
       FROM generate_series(1, ${routes}::int) AS i`;
     await this.admin`
       INSERT INTO ${s}.notification_routes
         (route_id, notification_id, channel, destination, destination_key, status, attempts,
          next_attempt_at, sent_at, created_at, updated_at)
-      SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, id, ${channel}, 'bench', '*',
+      SELECT ${this.#uuid}, id, ${channel}, 'bench', '*',
              CASE WHEN ${kind} = 'sent' THEN 'sent' ELSE 'queued' END,
              CASE WHEN ${kind} = 'sent' THEN 1 ELSE 0 END,
              CASE WHEN ${kind} = 'future'
@@ -108,9 +110,7 @@ export class BenchDb {
                   ELSE created_at END,
              CASE WHEN ${kind} = 'sent' THEN created_at END, created_at, created_at
       FROM ${s}.notifications WHERE kind = ${tag}`;
-    await this.admin.unsafe(
-      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes`,
-    );
+    await this.vacuum(schema, ["notifications", "notification_routes"], true);
   }
 
   /**
@@ -128,9 +128,7 @@ export class BenchDb {
     const tag = `bench.history.${crypto.randomUUID()}`;
     await this.admin`
       INSERT INTO ${s}.notifications (id, kind, payload, created_at)
-      SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-          substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-          FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, ${tag}, jsonb_build_object('n', i),
+      SELECT ${this.#uuid}, ${tag}, jsonb_build_object('n', i),
              now() - (${ages.newestMs}::float8 + (i - 1)::float8 / ${routes}::int
                * ${ages.spanMs}::float8) * interval '1 millisecond'
       FROM generate_series(1, ${routes}::int) AS i`;
@@ -139,19 +137,14 @@ export class BenchDb {
         INSERT INTO ${s}.notification_routes
           (route_id, notification_id, channel, destination, destination_key, status, attempts,
            next_attempt_at, sent_at, created_at, updated_at)
-        SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
-            substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-            FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid, id, ${channel}, 'bench', '*', 'sent',
+        SELECT ${this.#uuid}, id, ${channel}, 'bench', '*', 'sent',
                1, created_at, created_at, created_at, created_at
         FROM ${s}.notifications WHERE kind = ${tag}
         RETURNING route_id, created_at)
       INSERT INTO ${s}.route_attempts
         (route_id, attempt, started_at, duration_ms, outcome, http_status)
       SELECT route_id, 1, created_at, 20, 'sent', 200 FROM routes`;
-    await this.admin.unsafe(
-      `VACUUM ANALYZE "${schema}".notifications, "${schema}".notification_routes, ` +
-        `"${schema}".route_attempts`,
-    );
+    await this.vacuum(schema, ["notifications", "notification_routes", "route_attempts"], true);
     await this.settle();
   }
 

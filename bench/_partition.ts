@@ -131,7 +131,7 @@ async function finaliseCost(
         ? await rawLoop(db, schema, 4, options.capMs)
         : await rawLoop(db, schema, 4, options.capMs, false, moveSql);
       rates[kind].push(run.seconds > 0 ? run.routes / run.seconds : 0);
-      await db.admin.unsafe(`VACUUM "${schema}".notification_routes`);
+      await db.vacuum(schema, ["notification_routes"]);
     }
   }
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

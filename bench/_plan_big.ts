@@ -113,7 +113,7 @@ async function claimCost(
     // then after the VACUUM autovacuum would run, the steady state.
     await claim();
     const unvacuumed = await explain(sql, captured!);
-    await db.admin.unsafe(`VACUUM "${schema}".notification_routes`);
+    await db.vacuum(schema, ["notification_routes"]);
     const shape = { runtime, concurrency: 1, routesPerTransaction: 1 };
     // After VACUUM: a due route of a priority the ballast does not have, then one of its own.
     const rows: Result[] = [];

@@ -80,10 +80,7 @@ async function retention(db: BenchDb, runtime: string, options: Options): Promis
       }`,
     });
     // What the worker sent is history now too: the steady state starts from here.
-    await db.admin.unsafe(
-      `VACUUM "${schema}".notifications, "${schema}".notification_routes, ` +
-        `"${schema}".route_attempts`,
-    );
+    await db.vacuum(schema, ["notifications", "notification_routes", "route_attempts"]);
     const drained = await sizes(db, schema);
     rows.push({
       ...sizeRow(runtime, "pruned", 0, 0, drained),
@@ -135,8 +132,7 @@ async function pruneBesideWorker(
   // Autovacuum may be off (it is on this project's CI machine): each window
   // starts from a vacuumed queue, as autovacuum keeps it in production, or
   // the dead entries of the routes just sent would slow whichever came later.
-  const vacuumed = (): Promise<unknown> =>
-    db.admin.unsafe(`VACUUM "${schema}".notification_routes`);
+  const vacuumed = (): Promise<unknown> => db.vacuum(schema, ["notification_routes"]);
   const baseWindow = async (ms: number): Promise<ReturnType<typeof windowOf>> => {
     await vacuumed();
     const from = performance.now();
@@ -241,10 +237,7 @@ async function steadyState(
         olderThanMs: NEWEST_MS + (DAYS - PAIRS.length - day) * DAY,
       });
       const seconds = (performance.now() - began) / 1000;
-      await db.admin.unsafe(
-        `VACUUM "${schema}".notifications, "${schema}".notification_routes, ` +
-          `"${schema}".route_attempts`,
-      );
+      await db.vacuum(schema, ["notifications", "notification_routes", "route_attempts"]);
       const size = await sizes(db, schema);
       rows.push({
         ...sizeRow(runtime, `day ${day}`, pruned, seconds, size),
