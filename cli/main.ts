@@ -1,9 +1,10 @@
 /**
  * The `herald` program: picks the subcommand, parses its flags, and turns
- * errors into messages and exit codes. This (with the signal wiring in
- * `run.ts` and the V8 flags `_command.ts` sets before opening the embedded
- * database on Node) is the only place that touches process-wide things; the
- * library never does.
+ * errors into messages and exit codes. This (with the signal wiring of
+ * `_signals.ts`, which `run`, `dashboard` and `prune` use, the exit of a
+ * prune's second signal, and the V8 flags `_command.ts` sets before opening
+ * the embedded database on Node) is the only place that touches
+ * process-wide things; the library never does.
  *
  * Exit codes: 0 success, 1 runtime failure (database unreachable, data
  * directory locked, route not found), 2 usage error (unknown command, bad
