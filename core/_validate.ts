@@ -187,27 +187,36 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
   };
 }
 
-const NOTIFICATION_FIELDS: readonly (keyof NotificationInput)[] = [
-  "kind",
-  "payload",
-  "idempotencyKey",
-  "traceparent",
-  "tracestate",
-];
-const ROUTE_FIELDS: readonly (keyof RouteInput)[] = [
-  "channel",
-  "destination",
-  "deliverAt",
-  "priority",
-  "maxAttempts",
-];
+// Every field of the public types: `satisfies` fails when one is added there and not here.
+const NOTIFICATION_FIELDS = Object.keys(
+  {
+    kind: true,
+    payload: true,
+    idempotencyKey: true,
+    traceparent: true,
+    tracestate: true,
+  } satisfies Record<keyof NotificationInput, true>,
+);
+const ROUTE_FIELDS = Object.keys(
+  {
+    channel: true,
+    destination: true,
+    deliverAt: true,
+    priority: true,
+    maxAttempts: true,
+  } satisfies Record<keyof RouteInput, true>,
+);
 
 /**
- * Refuses a field `enqueue` does not know, so a misspelt `deliverAt` or
- * `maxAttempts` fails the call instead of being dropped without a word.
+ * Refuses a field `enqueue` does not take (a misspelt `deliverAt` would be dropped without a
+ * word); one set to `undefined` is no field. Reads no getter.
  */
-function refuseUnknown(input: Record<string, unknown>, known: readonly string[], at: string): void {
-  const extra = Object.keys(input).find((key) => !known.includes(key) && input[key] !== undefined);
+function refuseUnknown(input: object, known: readonly string[], at: string): void {
+  const extra = Object.keys(input).find((key) => {
+    if (known.includes(key)) return false;
+    const field = Object.getOwnPropertyDescriptor(input, key);
+    return field?.get !== undefined || field?.value !== undefined;
+  });
   if (extra === undefined) return;
   throw new InvalidArgumentError(
     `${at}.${extra.length <= 64 ? extra : `${extra.slice(0, 64)}…`}`,

@@ -287,6 +287,17 @@ export const ENQUEUE: readonly EnqueueCase[] = [
     "routes[0].deliver_at",
   ],
   [
+    "an unknown field behind a getter that throws (never run)",
+    OK_NOTE,
+    [{
+      ...OK_ROUTE,
+      get deliver_at(): Date {
+        throw new Error("the getter ran");
+      },
+    }],
+    "routes[0].deliver_at",
+  ],
+  [
     "a notification field misspelt (idempotency_key), its value a secret",
     { ...OK_NOTE, idempotency_key: SECRET },
     [OK_ROUTE],
