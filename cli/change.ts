@@ -14,7 +14,8 @@ import { checkRouteIds, openDatabase, withDatabase } from "./_command.ts";
 import { Progress } from "./_progress.ts";
 import { onStopSignals } from "./_signals.ts";
 import type { StopSignal } from "./_signals.ts";
-import type { Command } from "./_command.ts";
+import type { Command, Io } from "./_command.ts";
+import type { PostgresStore } from "../store.ts";
 
 /** `herald migrate` */
 export const migrateCommand: Command = {
@@ -151,59 +152,90 @@ Ctrl-C (SIGINT) or SIGTERM stops it after the batch running, says how far it got
     };
     checkFlags(selection, values);
     return withDatabase(common, io, async ({ store }) => {
-      // The count first, so progress can say how much is left.
-      const due = await store.prune({ ...selection, dryRun: true });
-      if (dryRun) {
-        io.out(
-          values["json"] ? JSON.stringify({ pruned: due, dryRun }) : `would prune ${due} route(s)`,
-        );
-        return 0;
-      }
-      // The first SIGINT/SIGTERM stops it between batches (the batch running
-      // commits); a second ends the process, and the database rolls that batch back.
-      const stop = new AbortController();
-      let stoppedBy: StopSignal | undefined;
-      const unwire = onStopSignals((name, count) => {
-        if (count > 1) process.exit(EXIT_ON[name]);
-        stoppedBy = name;
-        io.err(`herald: ${name}: stopping after the batch running now (again to quit at once)`);
-        stop.abort();
-      });
-      const progress = new Progress(io, "deleted", due);
-      let logged = performance.now();
-      let total: number;
+      const stop = stopBetweenBatches(io);
       try {
-        total = await store.prune({
-          ...selection,
-          signal: stop.signal,
-          onProgress: (n) => {
-            progress.update(n);
-            const now = performance.now();
-            if (!progress.live && now - logged >= 5_000) {
-              logged = now;
-              io.err(`herald: deleted ${n} of ${due} route(s) so far`);
-            }
-          },
-        });
+        // The count first, so progress can say how much is left.
+        const due = await store.prune({ ...selection, dryRun: true });
+        if (dryRun) {
+          io.out(
+            values["json"]
+              ? JSON.stringify({ pruned: due, dryRun })
+              : `would prune ${due} route(s)`,
+          );
+          return 0;
+        }
+        const total = await pruneWithProgress(
+          store,
+          { ...selection, signal: stop.signal },
+          due,
+          io,
+        );
+        const stoppedBy = stop.by();
+        if (values["json"]) {
+          io.out(
+            JSON.stringify({ pruned: total, dryRun, ...(stoppedBy ? { stopped: stoppedBy } : {}) }),
+          );
+        } else if (stoppedBy) {
+          io.out(
+            `pruned ${total} of ${due} route(s), stopped by ${stoppedBy}; run it again to go on`,
+          );
+        } else {
+          io.out(`pruned ${total} route(s)`);
+        }
+        return stoppedBy ? EXIT_ON[stoppedBy] : 0;
       } finally {
-        unwire();
-        progress.done();
+        stop.unwire();
       }
-      if (values["json"]) {
-        io.out(
-          JSON.stringify({ pruned: total, dryRun, ...(stoppedBy ? { stopped: stoppedBy } : {}) }),
-        );
-      } else if (stoppedBy) {
-        io.out(
-          `pruned ${total} of ${due} route(s), stopped by ${stoppedBy}; run it again to go on`,
-        );
-      } else {
-        io.out(`pruned ${total} route(s)`);
-      }
-      return stoppedBy ? EXIT_ON[stoppedBy] : 0;
     });
   },
 };
+
+/**
+ * The first SIGINT/SIGTERM aborts the returned signal, which stops a prune
+ * after the batch running (it commits); a second ends the process at once,
+ * and the database rolls that batch back.
+ */
+function stopBetweenBatches(io: Io): {
+  signal: AbortSignal;
+  by(): StopSignal | undefined;
+  unwire(): void;
+} {
+  const stop = new AbortController();
+  let stoppedBy: StopSignal | undefined;
+  const unwire = onStopSignals((name, count) => {
+    if (count > 1) process.exit(EXIT_ON[name]);
+    stoppedBy = name;
+    io.err(`herald: ${name}: stopping after the batch running now (again to quit at once)`);
+    stop.abort();
+  });
+  return { signal: stop.signal, by: () => stoppedBy, unwire };
+}
+
+/** Runs the prune, keeping a terminal's progress line (or, in a log, a line every 5 s). */
+async function pruneWithProgress(
+  store: PostgresStore,
+  options: PruneOptions,
+  due: number,
+  io: Io,
+): Promise<number> {
+  const progress = new Progress(io, "deleted", due);
+  let logged = performance.now();
+  try {
+    return await store.prune({
+      ...options,
+      onProgress: (n) => {
+        progress.update(n);
+        const now = performance.now();
+        if (!progress.live && now - logged >= 5_000) {
+          logged = now;
+          io.err(`herald: deleted ${n} of ${due} route(s) so far`);
+        }
+      },
+    });
+  } finally {
+    progress.done();
+  }
+}
 
 /** The exit code of a command a signal stopped: 128 and the signal's number, as shells report it. */
 const EXIT_ON: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGTERM: 143 };

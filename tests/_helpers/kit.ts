@@ -1,4 +1,7 @@
-/** Small deterministic tools for worker tests: a recording logger, a hand-driven sleep, events. */
+/**
+ * Small deterministic tools for tests: a recording logger, a hand-driven
+ * sleep, events, and a bounded wait on an observed condition.
+ */
 import type { Logger, LogLevel } from "../../observe/logger.ts";
 import type { Channel } from "../../channels/channel.ts";
 import type { Route } from "../../core/route.ts";
@@ -100,4 +103,23 @@ export function withoutRateLimits(channels: Record<string, Channel>): Record<str
   return Object.fromEntries(
     Object.entries(channels).map(([name, c]) => [name, { send: c.send.bind(c) }]),
   );
+}
+
+/**
+ * Polls `check` until it returns a value other than `undefined`, or fails
+ * after `timeoutMs` naming `what`. The pause between polls only paces the
+ * queries; the wait ends on the observed state, never on the clock.
+ */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -8,24 +8,9 @@
 import type postgres from "postgres";
 import type { Store } from "../../store.ts";
 
-/**
- * Polls `check` until it returns a value other than `undefined`, or fails
- * after `timeoutMs` naming `what`. The pause between polls only paces the
- * queries; the wait ends on the observed state, never on the clock.
- */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from "../_helpers/kit.ts";
+
+export { until };
 
 /**
  * The `application_name`s (of those starting with `prefix`), one per
