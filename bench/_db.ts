@@ -38,8 +38,12 @@ export class BenchDb {
     );
   }
 
-  /** `VACUUM` (with `ANALYZE` when `analyse`) of `tables` in `schema`. */
-  async vacuum(schema: string, tables: readonly string[], analyse = false): Promise<void> {
+  /** `VACUUM` of `tables` in `schema`, with `ANALYZE` when asked. */
+  async vacuum(
+    schema: string,
+    tables: readonly string[],
+    { analyse = false }: { analyse?: boolean } = {},
+  ): Promise<void> {
     const list = tables.map((t) => `"${schema}".${t}`).join(", ");
     await this.admin.unsafe(`VACUUM ${analyse ? "ANALYZE " : ""}${list}`);
   }
@@ -76,7 +80,9 @@ export class BenchDb {
         ON CONFLICT DO NOTHING`;
     }
     // Autovacuum may be off: give the planner statistics and a clean heap.
-    await this.vacuum(schema, ["notifications", "notification_routes", "destinations"], true);
+    await this.vacuum(schema, ["notifications", "notification_routes", "destinations"], {
+      analyse: true,
+    });
     return schema;
   }
 
@@ -110,7 +116,7 @@ export class BenchDb {
                   ELSE created_at END,
              CASE WHEN ${kind} = 'sent' THEN created_at END, created_at, created_at
       FROM ${s}.notifications WHERE kind = ${tag}`;
-    await this.vacuum(schema, ["notifications", "notification_routes"], true);
+    await this.vacuum(schema, ["notifications", "notification_routes"], { analyse: true });
   }
 
   /**
@@ -144,7 +150,9 @@ export class BenchDb {
       INSERT INTO ${s}.route_attempts
         (route_id, attempt, started_at, duration_ms, outcome, http_status)
       SELECT route_id, 1, created_at, 20, 'sent', 200 FROM routes`;
-    await this.vacuum(schema, ["notifications", "notification_routes", "route_attempts"], true);
+    await this.vacuum(schema, ["notifications", "notification_routes", "route_attempts"], {
+      analyse: true,
+    });
     await this.settle();
   }
 

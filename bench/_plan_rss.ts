@@ -12,6 +12,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runtimeKey, scriptArgv } from "../core/_runtime.ts";
+import type { RuntimeKey } from "../core/_runtime.ts";
 import type { DrainRun } from "./_herald.ts";
 import type { PeerThroughput } from "./_peers.ts";
 import { empty, fromDrain, loaded, scenario } from "./_plan.ts";
@@ -22,9 +23,10 @@ import { round } from "./_report.ts";
 const RSS_RUNS = [[8, 1], [4, 100]] as const;
 
 /**
- * The V8 flag docs/scaling.md#memory recommends for a long-running worker on
- * Deno and Node: a young generation of 2 MB semi-spaces instead of the
- * default that grows to 16-32 MB each. Bun has no V8, so no `rss-lean` row.
+ * The V8 flag docs/scaling.md#a-workers-memory recommends for a long-running worker on
+ * Deno and Node: 2 MB young-generation semi-spaces instead of the default,
+ * which grows to tens of MB under a worker's load. Bun has no V8, so no
+ * `rss-lean` row.
  */
 export const LEAN_HEAP_FLAG = "--max-semi-space-size=2";
 
@@ -112,7 +114,7 @@ function workerChild(
 }
 
 /** {@link LEAN_HEAP_FLAG} as `runtime`'s command line takes it. */
-function leanFlagArg(runtime: string): string {
+function leanFlagArg(runtime: RuntimeKey): string {
   return runtime === "deno" ? `--v8-flags=${LEAN_HEAP_FLAG}` : LEAN_HEAP_FLAG;
 }
 
