@@ -12,7 +12,6 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runtimeKey, scriptArgv } from "../core/_runtime.ts";
-import type { RuntimeKey } from "../core/_runtime.ts";
 import type { DrainRun } from "./_herald.ts";
 import type { PeerThroughput } from "./_peers.ts";
 import { empty, fromDrain, loaded, scenario } from "./_plan.ts";
@@ -38,9 +37,9 @@ export function planRss(options: Options): Scenario[] {
   if (!options.only.has("rss")) return [];
   const lean = runtimeKey() === "bun"
     ? []
-    : RSS_RUNS.map(([c, k]) => rssChild(options, c, k, true));
+    : RSS_RUNS.map(([c, k]) => rssChild(options, c, k, [LEAN_HEAP_FLAG]));
   return [
-    ...RSS_RUNS.map(([c, k]) => rssChild(options, c, k, false)),
+    ...RSS_RUNS.map(([c, k]) => rssChild(options, c, k, [])),
     ...lean,
     ...PEER_RUNS.map(([peer, c]) => rssPeer(options, peer, c)),
   ];
@@ -84,13 +83,19 @@ function nodeBinary(): string | undefined {
   return candidates.find((p) => existsSync(p));
 }
 
-/** `rss-child`, or with {@link LEAN_HEAP_FLAG} on the child's command line `rss-lean`. */
-function rssChild({ routes, capMs, url }: Options, c: number, k: number, lean: boolean): Scenario {
+/** `rss-child`, or with `v8Flags` on the child's command line `rss-lean`. */
+function rssChild(
+  { routes, capMs, url }: Options,
+  c: number,
+  k: number,
+  v8Flags: readonly string[],
+): Scenario {
+  const lean = v8Flags.length > 0;
   const shape = { name: lean ? "rss-lean" : "rss-child", concurrency: c, routesPerTransaction: k };
   return loaded(shape, routes, async (_db, schema) => {
     const args = [url, schema, c, k, routes, capMs].map(String);
-    const child = await workerChild(args, capMs, lean);
-    const how = lean ? `, started with ${LEAN_HEAP_FLAG}` : "";
+    const child = await workerChild(args, capMs, v8Flags);
+    const how = lean ? `, started with ${v8Flags.join(" ")}` : "";
     return {
       ...fromDrain(child),
       rss_peak_mb: child.peakMb,
@@ -103,19 +108,10 @@ function rssChild({ routes, capMs, url }: Options, c: number, k: number, lean: b
 function workerChild(
   args: readonly string[],
   capMs: number,
-  lean: boolean,
+  v8Flags: readonly string[],
 ): Promise<DrainRun & { startMb: number; peakMb: number }> {
   const script = fileURLToPath(new URL("./_worker_child.ts", import.meta.url));
-  const runtime = runtimeKey();
-  const argv = scriptArgv(runtime, script, args);
-  // Deno takes V8 flags after `run`; Node before the script.
-  if (lean) argv.splice(runtime === "deno" ? 1 : 0, 0, leanFlagArg(runtime));
-  return jsonChild(process.execPath, argv, capMs);
-}
-
-/** {@link LEAN_HEAP_FLAG} as `runtime`'s command line takes it. */
-function leanFlagArg(runtime: RuntimeKey): string {
-  return runtime === "deno" ? `--v8-flags=${LEAN_HEAP_FLAG}` : LEAN_HEAP_FLAG;
+  return jsonChild(process.execPath, scriptArgv(runtimeKey(), script, args, v8Flags), capMs);
 }
 
 /** Runs `bin argv`; resolves with the last line it printed, parsed as JSON. */

@@ -80,9 +80,8 @@ function start(
   }
   const started = performance.now();
   const key: RuntimeKey = runtime === "deno+flags" ? "deno" : runtime;
-  const argv = scriptArgv(key, script, args);
-  if (runtime === "deno+flags") argv.splice(2, 0, `--v8-flags=${LIGHT_V8_FLAGS.join(",")}`);
-  const child = spawn(join(BIN, key), argv, { env });
+  const flags = runtime === "deno+flags" ? LIGHT_V8_FLAGS : [];
+  const child = spawn(join(BIN, key), scriptArgv(key, script, args, flags), { env });
   let peak = 0;
   const sample = (): void => {
     try {

@@ -28,13 +28,25 @@ export function runtimeVersion(): string {
   return `node ${g.process?.versions?.node ?? "?"}`;
 }
 
-/** The arguments that make `runtime`'s executable run the TypeScript file `script`. */
+/**
+ * The arguments that make `runtime`'s executable run the TypeScript file
+ * `script`, with `v8Flags` (e.g. `--max-semi-space-size=2`) where each
+ * runtime takes them: Deno in one `--v8-flags=`, Node before the script.
+ * Bun runs on JavaScriptCore and has none.
+ */
 export function scriptArgv(
   runtime: RuntimeKey,
   script: string,
   args: readonly string[],
+  v8Flags: readonly string[] = [],
 ): string[] {
-  if (runtime === "deno") return ["run", "-A", script, ...args];
-  if (runtime === "bun") return ["run", script, ...args];
-  return [script, ...args];
+  if (runtime === "deno") {
+    const flags = v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : [];
+    return ["run", "-A", ...flags, script, ...args];
+  }
+  if (runtime === "bun") {
+    if (v8Flags.length > 0) throw new Error("Bun has no V8: it takes no V8 flags");
+    return ["run", script, ...args];
+  }
+  return [...v8Flags, script, ...args];
 }
