@@ -170,7 +170,7 @@ Ctrl-C (SIGINT) or SIGTERM stops it after the batch running, says how far it got
           due,
           io,
         );
-        const stoppedBy = stop.by();
+        const stoppedBy = stop.signal.aborted ? stop.signal.reason as StopSignal : undefined;
         if (values["json"]) {
           io.out(
             JSON.stringify({ pruned: total, dryRun, ...(stoppedBy ? { stopped: stoppedBy } : {}) }),
@@ -191,24 +191,19 @@ Ctrl-C (SIGINT) or SIGTERM stops it after the batch running, says how far it got
 };
 
 /**
- * The first SIGINT/SIGTERM aborts the returned signal, which stops a prune
- * after the batch running (it commits); a second ends the process at once,
- * and the database rolls that batch back.
+ * The first SIGINT/SIGTERM aborts the returned signal (its reason: the
+ * signal's name), which stops a prune after the batch running (it
+ * commits); a second ends the process at once, and the database rolls that
+ * batch back.
  */
-function stopBetweenBatches(io: Io): {
-  signal: AbortSignal;
-  by(): StopSignal | undefined;
-  unwire(): void;
-} {
+function stopBetweenBatches(io: Io): { signal: AbortSignal; unwire(): void } {
   const stop = new AbortController();
-  let stoppedBy: StopSignal | undefined;
   const unwire = onStopSignals((name, count) => {
     if (count > 1) process.exit(EXIT_ON[name]);
-    stoppedBy = name;
     io.err(`herald: ${name}: stopping after the batch running now (again to quit at once)`);
-    stop.abort();
+    stop.abort(name);
   });
-  return { signal: stop.signal, by: () => stoppedBy, unwire };
+  return { signal: stop.signal, unwire };
 }
 
 /** Runs the prune, keeping a terminal's progress line (or, in a log, a line every 5 s). */
