@@ -48,8 +48,7 @@ import type {
 import type * as Op from "./core/operator.ts";
 import { isUuid } from "./core/_validate.ts";
 import { migrate, SCHEMA_VERSION, schemaVersion } from "./postgres/_migrations.ts";
-import { abandoned, PgRouteTransaction } from "./postgres/_route_transaction.ts";
-import { claimSettings } from "./postgres/_claim.ts";
+import { routeTransaction } from "./postgres/_route_transaction.ts";
 import * as admin from "./postgres/_admin.ts";
 import { salvage } from "./postgres/_salvage.ts";
 import { listen } from "./postgres/_listen.ts";
@@ -194,44 +193,7 @@ export class PostgresStore implements Store, D.DestinationAdmin {
     fn: (tx: RouteTransaction) => Promise<T>,
     options: TransactionOptions = {},
   ): Promise<T> {
-    const schema = this.#schema;
-    let handle: PgRouteTransaction | undefined;
-    try {
-      return await this.#sql.begin(async (tx) => {
-        // Not awaited before `fn`: it goes down the connection in the same
-        // write as the claim `fn` issues next and runs before it, so the safety
-        // net costs no round trip of its own. Should it fail, the claim fails too.
-        const ms = options.lockTimeoutMs === undefined
-          ? undefined
-          : String(Math.ceil(options.lockTimeoutMs));
-        // With it, the claim's planner settings (see claimDue): one statement for both.
-        const limits = ms === undefined ? undefined : tx`
-          SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
-                 set_config('statement_timeout', ${ms}, true), ${claimSettings(tx)}`.execute();
-        limits?.catch(() => {}); // awaited below; `fn` failing first must not leave it unhandled
-        const mine = new PgRouteTransaction(tx, schema, limits !== undefined);
-        handle = mine;
-        try {
-          const result = await fn(mine);
-          await limits;
-          return result;
-        } catch (err) {
-          if (mine.ended) await abandoned();
-          throw err;
-        } finally {
-          // When the connection drops, `begin` rejects at once while `fn` may still
-          // be running (a send in flight). Once `fn` settles the driver would send
-          // COMMIT or ROLLBACK down a connection that may since have been reused by
-          // another transaction (or crash writing to a dead socket), so an
-          // abandoned scope is never allowed to settle.
-          if (mine.ended) await abandoned();
-        }
-      }) as T;
-    } finally {
-      // The driver must not be handed queries for a transaction that is over:
-      // on a dropped connection it would throw outside any promise.
-      handle?.end();
-    }
+    return await routeTransaction(this.#sql, this.#schema, fn, options);
   }
 
   /** Records outcomes whose route transaction failed; see {@link Store.salvage}. */

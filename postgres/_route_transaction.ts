@@ -1,18 +1,24 @@
 /**
- * The Postgres side of one route transaction: the claim and the finalise
- * queries, and the guard that keeps a transaction whose connection was lost
- * from reaching the driver again.
+ * The Postgres side of one route transaction: the driver's `begin` scope it
+ * runs in, the claim and the finalise queries, and the guards that keep a
+ * transaction that is over (its connection lost, or committed by hand after
+ * a refused statement was undone) from reaching the driver again.
  *
  * @module
  */
 import type postgres from "postgres";
 import { HeraldError } from "../core/errors.ts";
 import type { Finalisation, Route } from "../core/route.ts";
-import type { ClaimParams, SalvageResult, Unrecorded } from "../core/transaction.ts";
+import type {
+  ClaimParams,
+  SalvageResult,
+  TransactionOptions,
+  Unrecorded,
+} from "../core/transaction.ts";
 import { CONNECTION_LOST, finaliseOne, isConnectionLost } from "./_statements.ts";
 import { fallBack } from "./_fallback.ts";
 import { reportDestinations } from "./destinations.ts";
-import { claim } from "./_claim.ts";
+import { claim, claimSettings } from "./_claim.ts";
 import type {
   DestinationChange,
   DestinationPolicy,
@@ -25,8 +31,84 @@ import type {
  * scope, so scope and promise are collected together (one promise shared by
  * every scope would keep each one, and its routes, alive for ever).
  */
-export function abandoned(): Promise<never> {
+function abandoned(): Promise<never> {
   return new Promise<never>(() => {});
+}
+
+/**
+ * Commits a {@link PgRouteTransaction.recovered} transaction in place of the
+ * driver, whose `begin` scope must then never go on (see `abandoned`): once
+ * this COMMIT is answered the connection is back in the pool, and whatever
+ * the scope sent next would reach another transaction. Rejects when the
+ * database rolled back instead (a failed statement was left in it).
+ */
+async function commitByHand(tx: postgres.TransactionSql): Promise<void> {
+  const done = await tx.unsafe("COMMIT");
+  if (done.command !== "COMMIT") {
+    throw new HeraldError(
+      "HERALD_STORE",
+      "the route's transaction was rolled back: one of its statements failed and was not undone",
+    );
+  }
+}
+
+/**
+ * Runs `fn` on a {@link PgRouteTransaction}: commits when it resolves, rolls
+ * back when it throws; see `PostgresStore.transaction`.
+ */
+export async function routeTransaction<T>(
+  sql: postgres.Sql,
+  schema: string,
+  fn: (tx: PgRouteTransaction) => Promise<T>,
+  options: TransactionOptions,
+): Promise<T> {
+  let handle: PgRouteTransaction | undefined;
+  // Settled by the driver's `begin`, or, for a transaction committed by
+  // hand, from inside its scope (which then never settles).
+  let settle!: { resolve: (value: T) => void; reject: (err: unknown) => void };
+  const settled = new Promise<T>((resolve, reject) => (settle = { resolve, reject }));
+  try {
+    sql.begin(async (tx) => {
+      // Not awaited before `fn`: it goes down the connection in the same
+      // write as the claim `fn` issues next and runs before it, so the safety
+      // net costs no round trip of its own. Should it fail, the claim fails too.
+      const ms = options.lockTimeoutMs === undefined
+        ? undefined
+        : String(Math.ceil(options.lockTimeoutMs));
+      // With it, the claim's planner settings (see claimDue): one statement for both.
+      const limits = ms === undefined ? undefined : tx`
+        SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
+               set_config('statement_timeout', ${ms}, true), ${claimSettings(tx)}`.execute();
+      limits?.catch(() => {}); // awaited below; `fn` failing first must not leave it unhandled
+      const mine = new PgRouteTransaction(tx, schema, limits !== undefined);
+      handle = mine;
+      try {
+        const result = await fn(mine);
+        await limits;
+        if (mine.recovered) {
+          mine.end();
+          await commitByHand(tx).then(() => settle.resolve(result), settle.reject);
+          await abandoned();
+        }
+        return result;
+      } catch (err) {
+        if (mine.ended) await abandoned();
+        throw err;
+      } finally {
+        // When the connection drops, `begin` rejects at once while `fn` may still
+        // be running (a send in flight). Once `fn` settles the driver would send
+        // COMMIT or ROLLBACK down a connection that may since have been reused by
+        // another transaction (or crash writing to a dead socket), so an
+        // abandoned scope is never allowed to settle.
+        if (mine.ended) await abandoned();
+      }
+    }).then((value) => settle.resolve(value as T), settle.reject);
+    return await settled;
+  } finally {
+    // The driver must not be handed queries for a transaction that is over:
+    // on a dropped connection it would throw outside any promise.
+    handle?.end();
+  }
 }
 
 /** A {@link RouteTransaction} on an open `postgres` transaction. */
@@ -39,6 +121,8 @@ export class PgRouteTransaction {
   #ended = false;
   /** `herald_finalise` is set (see {@link claimDue}). */
   #savepoint = false;
+  /** A statement was refused and undone to its savepoint; see {@link recovered}. */
+  #recovered = false;
 
   constructor(tx: postgres.TransactionSql, schema: string, tuned = false) {
     this.#tx = tx;
@@ -52,6 +136,17 @@ export class PgRouteTransaction {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /**
+   * A statement the database refused was undone to its savepoint and what
+   * it meant to record was written another way: the transaction is sound,
+   * but the driver's `begin` rolls back any transaction one of whose
+   * statements failed, so this one must be committed by hand
+   * ({@link commitByHand}).
+   */
+  get recovered(): boolean {
+    return this.#recovered;
   }
 
   /**
@@ -130,6 +225,7 @@ export class PgRouteTransaction {
       if (this.#ended || isConnectionLost(err)) throw err;
       // Undone, so the outcomes finalised before it still commit.
       await this.#query((t) => t.unsafe("ROLLBACK TO SAVEPOINT herald_destinations"));
+      this.#recovered = true;
       throw new HeraldError("HERALD_STORE", "destination health could not be recorded", {
         cause: err,
       });
@@ -157,6 +253,7 @@ export class PgRouteTransaction {
     } catch (err) {
       if (this.#ended || isConnectionLost(err)) throw err;
       const held = await this.#query((t) => relock(t, this.#schema, fallbacks));
+      this.#recovered = true;
       const results: SalvageResult[] = [];
       for (const u of fallbacks) {
         if (held.get(u.record.routeId) !== u.claimedAttempts) results.push("skipped");

@@ -78,6 +78,20 @@ export class Salvager {
   }
 
   /**
+   * The route transaction's finalise was refused, and its own fallback,
+   * route by route while it held them, recorded `results` (committed).
+   */
+  fellBack(entries: readonly Pending[], results: readonly SalvageResult[]): void {
+    const written = results.filter((r) => r === "recorded" || r === "recorded_without_log");
+    this.#config.logger.log(
+      "warn",
+      "the database refused the outcomes as one write; recorded route by route in the same transaction",
+      { routes: entries.length, recorded: written.length },
+    );
+    this.settled(entries, results);
+  }
+
+  /**
    * Reports what was recorded of `entries` (by a salvage, or by the route
    * transaction's own fallback), holding and pausing where nothing was.
    */

@@ -236,7 +236,7 @@ async function handleBatch(deps: TickDeps, tx: RouteTransaction, run: Run): Prom
 function recorded(deps: TickDeps, batch: Batch, seen: Set<string>): number {
   const { config, holds, salvager, emit } = deps;
   if (batch.fallback) {
-    salvager.settled(batch.fallback.entries, batch.fallback.results);
+    salvager.fellBack(batch.fallback.entries, batch.fallback.results);
     return batch.fallback.entries.length;
   }
   holds.resume();

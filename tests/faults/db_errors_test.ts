@@ -6,12 +6,13 @@
  *
  * - a tick never sends more than `routesPerTick` routes;
  * - a route whose outcome cannot be recorded is not sent again and again:
- *   its outcome is salvaged in a transaction of its own (without the attempt
- *   log if that is what is refused), or it is held back with its attempt
- *   counted, or poisoned (visible, and retried only by an operator); where the
- *   database refuses every write to the row, the worker remembers it and
- *   pauses claiming, so it is sent at most once more per worker for a
- *   delivered route;
+ *   its outcome is recorded route by route by its own transaction, which
+ *   still holds it, and commits (without the attempt log if that is what is
+ *   refused; salvaged in a transaction of its own when that one failed
+ *   outright), or it is held back with its attempt counted, or poisoned
+ *   (visible, and retried only by an operator); where the database refuses
+ *   every write to the row, the worker remembers it and pauses claiming, so
+ *   it is sent at most once more per worker for a delivered route;
  * - in batch mode one refused record does not roll back the others';
  * - a nonsense HTTP status from a channel never reaches SQL.
  *
@@ -125,7 +126,7 @@ describe("fault: the database refuses a route's outcome", () => {
     );
   });
 
-  it("a finalise refused once: the outcome is salvaged in its own transaction, sent once", async () => {
+  it("a finalise refused once: recorded route by route in the same transaction, sent once", async () => {
     const [id] = await enqueue(1);
     await poison(id!, "once");
     const { w, channel, lines } = worker();
@@ -134,7 +135,8 @@ describe("fault: the database refuses a route's outcome", () => {
     assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
     assert.deepEqual((await env!.store.attempts(id!)).map((a) => a.outcome), ["sent"]);
     assert.equal(channel.calls.length, 1);
-    assert.ok(lines.some((l) => l.level === "warn" && /poisoned route/.test(JSON.stringify(l))));
+    assert.ok(lines.some((l) => l.level === "warn" && /recorded route by route/.test(l.msg)));
+    assert.ok(!lines.some((l) => /rolled back/.test(l.msg)), "its own transaction committed");
     assert.equal(lines.filter((l) => l.level === "error").length, 0);
   });
 
