@@ -85,7 +85,9 @@ export async function routeTransaction<T>(
       try {
         const result = await fn(mine);
         await limits;
-        if (mine.recovered) {
+        // Not once the connection is lost: the driver's scope is parked below,
+        // and a COMMIT now would reach a dead socket or someone else's session.
+        if (mine.recovered && !mine.ended) {
           mine.end();
           await commitByHand(tx).then(() => settle.resolve(result), settle.reject);
           await abandoned();

@@ -237,6 +237,12 @@ function recorded(deps: TickDeps, batch: Batch, seen: Set<string>): number {
   const { config, holds, salvager, emit } = deps;
   if (batch.fallback) {
     salvager.fellBack(batch.fallback.entries, batch.fallback.results);
+    // As after a salvage: a route the database refused is not claimed again
+    // in this tick, whatever its fallback wrote (a retry may be due at once).
+    for (const route of batch.claimed) seen.add(route.id);
+    for (const result of batch.results) {
+      if (!result.record) reportOutcome(config.logger, emit, result);
+    }
     return batch.fallback.entries.length;
   }
   holds.resume();

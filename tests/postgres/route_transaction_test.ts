@@ -93,6 +93,49 @@ describe("a route transaction on Postgres, when a statement is refused", () => {
     }
   });
 
+  it("a connection lost after the fallback recorded: nothing more is sent down it", async () => {
+    const id = await enqueueOne("https://d.example/hook");
+    const s = env!.sql(env!.schema);
+    await env!.sql`INSERT INTO ${s}.refuse_once VALUES (${id})`;
+    const record = rec(id, { status: "sent", attempts: 1 });
+    const store = new PostgresStore({ url: DATABASE_URL, schema: env!.schema, max: 1 });
+    let recovered!: () => void;
+    const fellBack = new Promise<void>((r) => (recovered = r));
+    let go!: () => void;
+    const gate = new Promise<void>((r) => (go = r));
+    let returned!: () => void;
+    const done = new Promise<void>((r) => (returned = r));
+    try {
+      const running = store.transaction(async (tx) => {
+        try {
+          await tx.claimDue({ limit: 1, exclude: [] });
+          await tx.finalise([record], [{ record, claimedAttempts: 0, holdMs: 0, poison: true }]);
+          recovered();
+          await gate; // a send still running when the connection goes
+        } finally {
+          returned();
+        }
+      });
+      running.catch(() => {});
+      await fellBack;
+      // The transaction's backend: the one session holding a lock on this schema's routes.
+      const [holder] = await env!.sql`
+        SELECT l.pid FROM pg_locks l
+        WHERE l.relation = ${`"${env!.schema}".notification_routes`}::regclass
+          AND l.pid <> pg_backend_pid()`;
+      await env!.sql`SELECT pg_terminate_backend(${holder!["pid"] as number})`;
+      await assert.rejects(running, (err: { code?: string }) => err.code === "CONNECTION_CLOSED");
+      go();
+      await done;
+      // Its one connection serves the next caller; a late COMMIT would have
+      // thrown outside any promise, or landed in this session.
+      assert.equal((await store.getRoute(id))?.status, "queued", "rolled back with the session");
+    } finally {
+      go();
+      await store.close();
+    }
+  });
+
   it("a refused destination report leaves the outcomes finalised before it committed", async () => {
     const id = await enqueueOne("https://b.example/hook");
     const s = env!.sql(env!.schema);

@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HeraldError } from "../../core/errors.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
+import { scriptedChannel } from "../_helpers/kit.ts";
 import { ok, setup } from "./_setup.ts";
 
 checkLeaks();
@@ -49,5 +50,21 @@ describe("a refused outcome falls back inside the route's own transaction", () =
     assert.deepEqual([b?.status, b?.attempts], ["poisoned", 1], "delivered, outcome refused");
     assert.ok(b?.sentAt instanceof Date, "a delivered poisoned route says so");
     assert.ok(!lines.some((l) => /no second transaction expected/.test(JSON.stringify(l))));
+    assert.ok(lines.some((l) => l.level === "warn" && /recorded route by route/.test(l.msg)));
+  });
+
+  it("a retry it recorded, due again at once, is not claimed again in the same tick", async () => {
+    const channel = scriptedChannel(() => Promise.reject(new Error("HTTP 503")));
+    const { worker, store, enqueue } = setup({
+      channels: { log: channel },
+      retry: { baseMs: 0, maxMs: 0 },
+      maxAttempts: 5,
+    });
+    const { routeIds: [id] } = await enqueue();
+    store.refuse(id!, "log"); // the outcome goes in by the fallback, without its log row
+    assert.equal(await worker.tick(), 1);
+    assert.equal(channel.calls.length, 1, "one attempt per tick");
+    const route = await store.getRoute(id!);
+    assert.deepEqual([route?.status, route?.attempts], ["queued", 1]);
   });
 });
