@@ -1,8 +1,7 @@
 /**
- * The Postgres side of one route transaction: the driver's `begin` scope it
- * runs in, the claim and the finalise queries, and the guards that keep a
- * transaction that is over (its connection lost, or committed by hand after
- * a refused statement was undone) from reaching the driver again.
+ * The Postgres side of one route transaction: the claim and the finalise
+ * queries, the fallback when the finalise is refused, and the guard that
+ * keeps a transaction that is over from reaching the driver again.
  *
  * @module
  */
@@ -19,6 +18,7 @@ import { CONNECTION_LOST, finaliseOne, isConnectionLost } from "./_statements.ts
 import { fallBack } from "./_fallback.ts";
 import { reportDestinations } from "./destinations.ts";
 import { claim, claimSettings } from "./_claim.ts";
+import { type Guard, inTransaction } from "./_transaction.ts";
 import type {
   DestinationChange,
   DestinationPolicy,
@@ -26,35 +26,8 @@ import type {
 } from "../core/destination.ts";
 
 /**
- * Never settles: parks the driver's transaction scope after its connection
- * was lost. A fresh promise each time, referenced by nothing but the parked
- * scope, so scope and promise are collected together (one promise shared by
- * every scope would keep each one, and its routes, alive for ever).
- */
-function abandoned(): Promise<never> {
-  return new Promise<never>(() => {});
-}
-
-/**
- * Commits a {@link PgRouteTransaction.recovered} transaction in place of the
- * driver, whose `begin` scope must then never go on (see `abandoned`): once
- * this COMMIT is answered the connection is back in the pool, and whatever
- * the scope sent next would reach another transaction. Rejects when the
- * database rolled back instead (a failed statement was left in it).
- */
-async function commitByHand(tx: postgres.TransactionSql): Promise<void> {
-  const done = await tx.unsafe("COMMIT");
-  if (done.command !== "COMMIT") {
-    throw new HeraldError(
-      "HERALD_STORE",
-      "the route's transaction was rolled back: one of its statements failed and was not undone",
-    );
-  }
-}
-
-/**
  * Runs `fn` on a {@link PgRouteTransaction}: commits when it resolves, rolls
- * back when it throws; see `PostgresStore.transaction`.
+ * back when it throws; see `PostgresStore.transaction` and {@link inTransaction}.
  */
 export async function routeTransaction<T>(
   sql: postgres.Sql,
@@ -62,55 +35,22 @@ export async function routeTransaction<T>(
   fn: (tx: PgRouteTransaction) => Promise<T>,
   options: TransactionOptions,
 ): Promise<T> {
-  let handle: PgRouteTransaction | undefined;
-  // Settled by the driver's `begin`, or, for a transaction committed by
-  // hand, from inside its scope (which then never settles).
-  let settle!: { resolve: (value: T) => void; reject: (err: unknown) => void };
-  const settled = new Promise<T>((resolve, reject) => (settle = { resolve, reject }));
-  try {
-    sql.begin(async (tx) => {
-      // Not awaited before `fn`: it goes down the connection in the same
-      // write as the claim `fn` issues next and runs before it, so the safety
-      // net costs no round trip of its own. Should it fail, the claim fails too.
-      const ms = options.lockTimeoutMs === undefined
-        ? undefined
-        : String(Math.ceil(options.lockTimeoutMs));
-      // With it, the claim's planner settings (see claimDue): one statement for both.
-      const limits = ms === undefined ? undefined : tx`
-        SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
-               set_config('statement_timeout', ${ms}, true), ${claimSettings(tx)}`.execute();
-      limits?.catch(() => {}); // awaited below; `fn` failing first must not leave it unhandled
-      const mine = new PgRouteTransaction(tx, schema, limits !== undefined);
-      handle = mine;
-      try {
-        const result = await fn(mine);
-        await limits;
-        // Not once the connection is lost: the driver's scope is parked below,
-        // and a COMMIT now would reach a dead socket or someone else's session.
-        if (mine.recovered && !mine.ended) {
-          mine.end();
-          await commitByHand(tx).then(() => settle.resolve(result), settle.reject);
-          await abandoned();
-        }
-        return result;
-      } catch (err) {
-        if (mine.ended) await abandoned();
-        throw err;
-      } finally {
-        // When the connection drops, `begin` rejects at once while `fn` may still
-        // be running (a send in flight). Once `fn` settles the driver would send
-        // COMMIT or ROLLBACK down a connection that may since have been reused by
-        // another transaction (or crash writing to a dead socket), so an
-        // abandoned scope is never allowed to settle.
-        if (mine.ended) await abandoned();
-      }
-    }).then((value) => settle.resolve(value as T), settle.reject);
-    return await settled;
-  } finally {
-    // The driver must not be handed queries for a transaction that is over:
-    // on a dropped connection it would throw outside any promise.
-    handle?.end();
-  }
+  return await inTransaction(sql, async (tx, guard) => {
+    // Not awaited before `fn`: it goes down the connection in the same
+    // write as the claim `fn` issues next and runs before it, so the safety
+    // net costs no round trip of its own. Should it fail, the claim fails too.
+    const ms = options.lockTimeoutMs === undefined
+      ? undefined
+      : String(Math.ceil(options.lockTimeoutMs));
+    // With it, the claim's planner settings (see claimDue): one statement for both.
+    const limits = ms === undefined ? undefined : tx`
+      SELECT set_config('idle_in_transaction_session_timeout', ${ms}, true),
+             set_config('statement_timeout', ${ms}, true), ${claimSettings(tx)}`.execute();
+    limits?.catch(() => {}); // awaited below; `fn` failing first must not leave it unhandled
+    const result = await fn(new PgRouteTransaction(tx, schema, guard, limits !== undefined));
+    await limits;
+    return result;
+  });
 }
 
 /** A {@link RouteTransaction} on an open `postgres` transaction. */
@@ -119,36 +59,34 @@ export class PgRouteTransaction {
   readonly #schema: string;
   /** The transaction's first statement already applied the claim's settings. */
   readonly #tuned: boolean;
+  /** Over, or recovered: shared with {@link inTransaction}, which acts on both. */
+  readonly #guard: Guard;
 
-  #ended = false;
   /** `herald_finalise` is set (see {@link claimDue}). */
   #savepoint = false;
-  /** A statement was refused and undone to its savepoint; see {@link recovered}. */
-  #recovered = false;
 
-  constructor(tx: postgres.TransactionSql, schema: string, tuned = false) {
+  constructor(tx: postgres.TransactionSql, schema: string, guard: Guard, tuned = false) {
     this.#tx = tx;
+    this.#guard = guard;
     this.#schema = schema;
     this.#tuned = tuned;
   }
 
   end(): void {
-    this.#ended = true;
+    this.#guard.ended = true;
   }
 
   get ended(): boolean {
-    return this.#ended;
+    return this.#guard.ended;
   }
 
   /**
    * A statement the database refused was undone to its savepoint and what
    * it meant to record was written another way: the transaction is sound,
-   * but the driver's `begin` rolls back any transaction one of whose
-   * statements failed, so this one must be committed by hand
-   * ({@link commitByHand}).
+   * and {@link inTransaction} commits it by hand (the driver would not).
    */
   get recovered(): boolean {
-    return this.#recovered;
+    return this.#guard.recovered;
   }
 
   /**
@@ -177,7 +115,7 @@ export class PgRouteTransaction {
   }
 
   #open(): postgres.TransactionSql {
-    if (this.#ended) {
+    if (this.ended) {
       throw new HeraldError(
         "HERALD_STORE",
         "the route's transaction has already ended (connection lost or lock timeout); nothing was recorded",
@@ -224,10 +162,10 @@ export class PgRouteTransaction {
       await savepoint;
       return changes;
     } catch (err) {
-      if (this.#ended || isConnectionLost(err)) throw err;
+      if (this.ended || isConnectionLost(err)) throw err;
       // Undone, so the outcomes finalised before it still commit.
       await this.#query((t) => t.unsafe("ROLLBACK TO SAVEPOINT herald_destinations"));
-      this.#recovered = true;
+      this.#guard.recovered = true;
       throw new HeraldError("HERALD_STORE", "destination health could not be recorded", {
         cause: err,
       });
@@ -253,13 +191,13 @@ export class PgRouteTransaction {
       await this.#finaliseAll(records);
       return undefined;
     } catch (err) {
-      if (this.#ended || isConnectionLost(err)) throw err;
+      if (this.ended || isConnectionLost(err)) throw err;
       const held = await this.#query((t) => relock(t, this.#schema, fallbacks));
-      this.#recovered = true;
+      this.#guard.recovered = true;
       const results: SalvageResult[] = [];
       for (const u of fallbacks) {
         if (held.get(u.record.routeId) !== u.claimedAttempts) results.push("skipped");
-        else results.push(await this.#query((t) => fallBack(t, this.#schema, u)));
+        else results.push(await this.#query((t) => fallBack(t, this.#schema, u, this.#guard)));
       }
       return results;
     }

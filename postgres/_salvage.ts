@@ -20,6 +20,7 @@ import { HeraldError } from "../core/errors.ts";
 import type { SalvageResult, Unrecorded } from "../core/transaction.ts";
 import { isConnectionLost } from "./_statements.ts";
 import { fallBack } from "./_fallback.ts";
+import { type Guard, inTransaction } from "./_transaction.ts";
 
 /** Salvages `routes` in one transaction; see the module doc. */
 export async function salvage(
@@ -28,11 +29,17 @@ export async function salvage(
   routes: readonly Unrecorded[],
 ): Promise<SalvageResult[]> {
   try {
-    return await sql.begin(async (tx) => {
+    // Committed by hand when a step was refused and undone (see inTransaction).
+    return await inTransaction(sql, async (tx, guard) => {
       const results: SalvageResult[] = [];
-      for (const route of routes) results.push(await salvageOne(tx, schema, route));
+      try {
+        for (const route of routes) results.push(await salvageOne(tx, schema, route, guard));
+      } catch (err) {
+        if (isConnectionLost(err)) guard.ended = true;
+        throw err;
+      }
       return results;
-    }) as SalvageResult[];
+    });
   } catch (err) {
     if (!isConnectionLost(err)) throw err;
     throw new HeraldError(
@@ -47,6 +54,7 @@ async function salvageOne(
   tx: postgres.TransactionSql,
   schema: string,
   u: Unrecorded,
+  guard: Guard,
 ): Promise<SalvageResult> {
   const s = tx(schema);
   const [row] = await tx`
@@ -54,5 +62,5 @@ async function salvageOne(
     WHERE route_id = ${u.record.routeId}::uuid
     FOR UPDATE SKIP LOCKED`;
   if (row?.["status"] !== "queued" || row["attempts"] !== u.claimedAttempts) return "skipped";
-  return await fallBack(tx, schema, u);
+  return await fallBack(tx, schema, u, guard);
 }
