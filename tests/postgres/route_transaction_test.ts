@@ -164,6 +164,19 @@ describe("a route transaction on Postgres, when a statement is refused", () => {
     assert.equal((await env!.store.getRoute(id))?.status, "sent");
   });
 
+  it("a salvage whose first step is refused goes down its ladder, and that commits", async () => {
+    const id = await enqueueOne("https://e.example/hook");
+    await env!.sql`INSERT INTO ${env!.sql(env!.schema)}.refuse_once VALUES (${id})`;
+    const record = rec(id, { status: "sent", attempts: 1 });
+    const results = await env!.store.salvage([
+      { record, claimedAttempts: 0, holdMs: 0, poison: true },
+    ]);
+    assert.deepEqual(results, ["recorded_without_log"]);
+    const route = await env!.store.getRoute(id);
+    assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
+    assert.deepEqual(await env!.store.attempts(id), []);
+  });
+
   it("a statement that failed unhandled rolls the whole transaction back", async () => {
     const id = await enqueueOne("https://c.example/hook");
     await env!.sql`INSERT INTO ${env!.sql(env!.schema)}.refuse_once VALUES (${id})`;
