@@ -81,15 +81,6 @@ export class PgRouteTransaction {
   }
 
   /**
-   * A statement the database refused was undone to its savepoint and what
-   * it meant to record was written another way: the transaction is sound,
-   * and {@link inTransaction} commits it by hand (the driver would not).
-   */
-  get recovered(): boolean {
-    return this.#guard.recovered;
-  }
-
-  /**
    * Runs a query, and marks the transaction over when the error says the
    * connection is gone: decided here, not by which rejection reaches
    * `PostgresStore.transaction` first, so the driver is never handed a late
