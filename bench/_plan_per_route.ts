@@ -1,14 +1,17 @@
 /**
- * The per-route family: at each concurrency, the two ceiling references
- * (`raw`, the same driver; `pgbench`, the C client) right before Herald's
- * own `per-route` run, so the three are measured side by side.
+ * The per-route family: at each concurrency, the ceiling references (`raw`,
+ * the same driver; `pgbench`, the C client; `pgbench-herald`, Herald's own
+ * statements in the C client) right before Herald's own `per-route` run, so
+ * they are measured side by side, each with its CPU per route on both sides.
  *
  * @module
  */
+import { cpuMeter } from "./_cpu.ts";
 import { drain, noopChannel } from "./_herald.ts";
 import { empty, fromDrain, loaded } from "./_plan.ts";
-import type { Options, Scenario } from "./_plan.ts";
+import type { Options, Scenario, Shape } from "./_plan.ts";
 import { findPgbench, pgbench, rawLoop } from "./_raw.ts";
+import { heraldScript } from "./_replay.ts";
 import { round } from "./_report.ts";
 
 /** Concurrencies of the per-route comparisons (10: graphile-worker's published figure). */
@@ -20,7 +23,9 @@ export function planPerRoute(options: Options): Scenario[] {
   const bin = only.has("pgbench") ? findPgbench() : undefined;
   return PER_ROUTE_CONCURRENCY.flatMap((c) => [
     ...(only.has("raw") ? [raw(options, c)] : []),
-    ...(only.has("pgbench") ? [pgbenchRow(options, c, bin)] : []),
+    ...(only.has("pgbench")
+      ? [pgbenchRow(options, c, bin), pgbenchRow(options, c, bin, true)]
+      : []),
     ...(only.has("per-route") ? [perRoute(options, c)] : []),
   ]);
 }
@@ -28,48 +33,63 @@ export function planPerRoute(options: Options): Scenario[] {
 function raw({ routes, capMs }: Options, c: number): Scenario {
   const shape = { name: "raw", concurrency: c, routesPerTransaction: 1 };
   return loaded(shape, routes, async (db, schema) => {
+    const cpu = await cpuMeter(db.url);
     const run = await rawLoop(db, schema, c, capMs);
     return {
       routes: run.routes,
       seconds: round(run.seconds, 3),
       routes_per_s: round(run.routes / run.seconds, 1),
       capped: run.capped,
+      ...(await cpu(run.routes)),
     };
   });
 }
 
-/** pgbench's row, or a skipped row when `bin` (pgbench's path) is not known. */
-function pgbenchRow({ routes, capMs, url }: Options, c: number, bin?: string): Scenario {
-  const shape = { name: "pgbench", concurrency: c, routesPerTransaction: 1 };
+/**
+ * pgbench's row (`herald`: with Herald's own transaction), or a skipped row
+ * when `bin` (pgbench's path) is not known.
+ */
+function pgbenchRow(
+  { routes, capMs, url }: Options,
+  c: number,
+  bin: string | undefined,
+  herald = false,
+): Scenario {
+  const name = herald ? "pgbench-herald" : "pgbench";
+  const shape: Shape = { name, concurrency: c, routesPerTransaction: 1 };
   if (!bin) {
     return {
       run: (_db, runtime) =>
         Promise.resolve([{ ...empty(shape, runtime), note: "pgbench not found; skipped" }]),
     };
   }
-  return loaded(shape, routes, async (_db, schema) => {
-    const run = await pgbench(bin, url, schema, c, routes, capMs);
+  return loaded(shape, routes, async (db, schema) => {
+    const script = herald ? await heraldScript(db, schema) : undefined;
+    const cpu = await cpuMeter(db.url, false);
+    const run = await pgbench(bin, url, schema, c, routes, capMs, script);
     return {
       routes: run.transactions,
       seconds: run.tps > 0 ? round(run.transactions / run.tps, 3) : 0,
       routes_per_s: round(run.tps, 1),
       capped: run.capped,
-      note: "C client, -M prepared",
+      ...(await cpu(run.transactions)),
+      note: herald ? "Herald's statements for one route, in the C client" : "C client, -M prepared",
     };
   });
 }
 
 function perRoute({ routes, capMs, routesPerTick }: Options, c: number): Scenario {
   const shape = { name: "per-route", concurrency: c, routesPerTransaction: 1 };
-  return loaded(shape, routes, async (db, schema) =>
-    fromDrain(
-      await drain(db, schema, {
-        concurrency: c,
-        routesPerTransaction: 1,
-        routesPerTick,
-        routes,
-        capMs,
-        channel: noopChannel,
-      }),
-    ));
+  return loaded(shape, routes, async (db, schema) => {
+    const cpu = await cpuMeter(db.url);
+    const run = await drain(db, schema, {
+      concurrency: c,
+      routesPerTransaction: 1,
+      routesPerTick,
+      routes,
+      capMs,
+      channel: noopChannel,
+    });
+    return { ...fromDrain(run), ...(await cpu(run.routes)) };
+  });
 }

@@ -98,7 +98,8 @@ export function findPgbench(): string | undefined {
 /**
  * The same transaction in pgbench's own C client, `-n -c C -j 2 -M prepared`
  * with `routes / C` transactions per client; resolves with its tps
- * (without connection time). Killed at `capMs`.
+ * (without connection time). Killed at `capMs`. `text`: another script
+ * (Herald's own transaction, from bench/_replay.ts) instead.
  */
 export async function pgbench(
   bin: string,
@@ -107,10 +108,11 @@ export async function pgbench(
   concurrency: number,
   routes: number,
   capMs: number,
+  text: string = pgbenchScript(schema),
 ): Promise<{ tps: number; transactions: number; capped: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), "herald-bench-"));
   const script = join(dir, "claim.sql");
-  writeFileSync(script, pgbenchScript(schema));
+  writeFileSync(script, text);
   const u = new URL(url);
   const env: Record<string, string | undefined> = { ...process.env };
   if (u.password) env["PGPASSWORD"] = decodeURIComponent(u.password);

@@ -33,6 +33,10 @@ export interface Result {
   lock_ms?: number;
   /** Herald's tables on disk (heap, indexes, TOAST), in MB: the retention rows. */
   size_mb?: number;
+  /** CPU ms per route of the client (this process), where measured (bench/_cpu.ts). */
+  client_cpu_ms?: number;
+  /** CPU ms per route of the Postgres server, when it runs on this host. */
+  db_cpu_ms?: number;
   /** Queries the driver sent per route (BEGIN and COMMIT included). */
   queries_per_route?: number;
   /** Ratios against references of the same run, or other context. */
@@ -107,6 +111,13 @@ const COLUMNS: readonly [string, (r: Result) => string][] = [
   ["p99 ms", (r) => (r.p99_ms === undefined ? "" : r.p99_ms.toFixed(2))],
   ["max ms", (r) => (r.max_ms === undefined ? "" : r.max_ms.toFixed(2))],
   ["q/route", (r) => (r.queries_per_route === undefined ? "" : r.queries_per_route.toFixed(2))],
+  [
+    "CPU/route ms",
+    (r) =>
+      r.client_cpu_ms === undefined && r.db_cpu_ms === undefined
+        ? ""
+        : `${r.client_cpu_ms?.toFixed(2) ?? "-"} + ${r.db_cpu_ms?.toFixed(2) ?? "-"}`,
+  ],
   ["RSS MB", (r) => (r.rss_peak_mb === undefined ? "" : r.rss_peak_mb.toFixed(0))],
   [
     "notes",

@@ -58,13 +58,15 @@ export function summarise(results: Result[]): void {
       const bench = find(results, "pgbench", r.concurrency);
       if (raw) addNote(r, `${x(r.routes_per_s / raw.routes_per_s)} raw`);
       if (bench) addNote(r, `${x(r.routes_per_s / bench.routes_per_s)} pgbench`);
+      const replay = find(results, "pgbench-herald", r.concurrency);
+      if (replay) addNote(r, `${x(r.routes_per_s / replay.routes_per_s)} pgbench-herald`);
       if (r.concurrency === 10) {
         addNote(
           r,
           `${x(r.routes_per_s / GRAPHILE_JOBS_PER_S)} graphile-worker's published 2,200/s`,
         );
       }
-    } else if (r.name === "raw") {
+    } else if (r.name === "raw" || r.name === "pgbench-herald") {
       const bench = find(results, "pgbench", r.concurrency);
       if (bench) addNote(r, `${x(r.routes_per_s / bench.routes_per_s)} pgbench`);
     } else if (r.name === "batch") {
@@ -117,6 +119,19 @@ function perRouteLines(results: readonly Result[]): string[] {
     return bench ? [`c${r.concurrency} ${x(r.routes_per_s / bench.routes_per_s)}`] : [];
   });
   if (vsBench.length > 0) lines.push(`  per-route vs pgbench (reported): ${vsBench.join(", ")}`);
+  // What Herald's statements allow in a client that costs next to nothing.
+  const ceiling = perRoute.flatMap((r) => {
+    const replay = find(results, "pgbench-herald", r.concurrency);
+    const bench = find(results, "pgbench", r.concurrency);
+    return replay && bench
+      ? [`c${r.concurrency} ${x(replay.routes_per_s / bench.routes_per_s)}`]
+      : [];
+  });
+  if (ceiling.length > 0) {
+    lines.push(
+      `  Herald's SQL in pgbench vs the raw SQL in pgbench (reported): ${ceiling.join(", ")}`,
+    );
+  }
   const c10 = perRoute.find((r) => r.concurrency === 10);
   if (c10) {
     lines.push(
