@@ -64,10 +64,10 @@ export class Worker extends WorkerEvents implements Lifecycle {
   /** Aborted at the shutdown deadline: in-flight sends are cut. */
   readonly #hard = new AbortController();
   readonly #busy = new Set<Promise<unknown>>();
-  /** Sleeping loops, woken early by a notification. */
+  /** Sleeping loops, longest asleep first; a wake-up takes one (see {@link #wake}). */
   readonly #sleepers = new Set<() => void>();
-  /** Bumped by every wake-up, so a loop busy at the time ticks again instead of sleeping. */
-  #wakes = 0;
+  /** A wake-up came while no loop slept: the next loop done with its tick ticks again. */
+  #owed = false;
   /** Routes sent but recorded nowhere, and the pause while outcomes cannot be recorded. */
   readonly #holds: Holds;
   readonly #salvager: Salvager;
@@ -88,6 +88,7 @@ export class Worker extends WorkerEvents implements Lifecycle {
       salvager: this.#salvager,
       tokens: this.#tokens,
       emit: (n, d) => this.#emit(n, d),
+      relay: () => void this.#wakeOne(),
       events: this,
       stop: this.#stop.signal,
       hard: this.#hard.signal,
@@ -137,17 +138,36 @@ export class Worker extends WorkerEvents implements Lifecycle {
     logger.log("info", "worker stopped");
   }
 
-  /** Wakes sleeping loops now; loops busy ticking tick again when done. */
+  /**
+   * A wake-up (a notification, a new subscription's catch-up): one sleeping
+   * loop ticks now or, with none asleep, the next loop done with its tick
+   * ticks again. One tick answers any number of wake-ups that came before it
+   * began, since it claims until nothing is due. More loops join only as
+   * routes turn up: each claim that finds some wakes one more (`relay` in
+   * worker/_tick.ts), so a burst fans out loop by loop and a lone route
+   * costs one claim that finds nothing, not one per loop.
+   */
   #wake(): void {
-    this.#wakes++;
-    for (const wake of this.#sleepers) wake();
+    if (!this.#wakeOne()) this.#owed = true;
+  }
+
+  /** Wakes the loop asleep longest; false when none sleeps. */
+  #wakeOne(): boolean {
+    for (const wake of this.#sleepers) {
+      // Taken off at once: a second wake-up goes to another loop.
+      this.#sleepers.delete(wake);
+      wake();
+      return true;
+    }
+    return false;
   }
 
   async #loop(): Promise<void> {
     const { interval, random, routesPerTick, logger } = this.#config;
     const stop = this.#stop.signal;
     while (!stop.aborted) {
-      const wakes = this.#wakes;
+      // This tick begins after every wake-up so far: it answers them.
+      this.#owed = false;
       let handled = 0;
       try {
         handled = await this.tick();
@@ -160,8 +180,8 @@ export class Worker extends WorkerEvents implements Lifecycle {
         await this.#sleep(Math.min(paused, interval));
         continue;
       }
-      // A full tick means more is due; a wake-up during the tick may mean so.
-      if (handled >= routesPerTick || this.#wakes !== wakes) continue;
+      // A full tick means more is due; a wake-up no loop took may mean so.
+      if (handled >= routesPerTick || this.#owed) continue;
       await this.#sleep(this.#tokens.sleepFor(interval * (1 - POLL_JITTER * random())));
     }
   }

@@ -35,6 +35,8 @@ export interface TickDeps {
   readonly tokens: TokenClock;
   /** Route events. */
   readonly emit: Emit;
+  /** A claim found routes: more may be due, so one more sleeping loop wakes. */
+  readonly relay: () => void;
   /** Where destination events are dispatched (the worker). */
   readonly events: EventTarget;
   /** Aborted on shutdown: no new claims. */
@@ -198,6 +200,7 @@ async function handleBatch(deps: TickDeps, tx: RouteTransaction, run: Run): Prom
     maxInFlight: config.maxInFlight,
     rates: config.rates,
   });
+  if (routes.length > 0) deps.relay();
   for (const route of routes) {
     batch.claimed.push(route);
     tokens.note(route.nextTokenMs);

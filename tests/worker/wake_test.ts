@@ -1,11 +1,14 @@
 /**
- * Wake-ups: a notification sends a route without waiting for the interval, a lost subscription is replaced and catches up, and the poll that is the floor.
+ * Wake-ups: a notification sends a route without waiting for the interval, one loop at a
+ * time, a lost subscription is replaced and catches up, and the poll that is the floor.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { checkLeaks } from "../_helpers/leaks.ts";
 import { ManualSleep, nextEvent } from "../_helpers/kit.ts";
 import { setup } from "./_setup.ts";
+import type { Channel } from "../../channels/channel.ts";
+import type { RouteTransaction, TransactionOptions } from "../../store.ts";
 
 checkLeaks();
 
@@ -129,6 +132,142 @@ describe("wake-ups (LISTEN): polling", () => {
     const running = worker.run(stop.signal);
     await sleeper.nextSleep();
     assert.deepEqual(sleeper.calls, [950]);
+    stop.abort();
+    await running;
+  });
+});
+
+/**
+ * A sleep for several loops: each loop's wait ends only when the worker wakes
+ * it (or shuts down). The listener's waits (its probe) never end on their
+ * own. `until` re-checks a condition at every change of `asleep` (loops
+ * waiting now) and whenever `changed` is called.
+ */
+function loopSleeps(): {
+  sleep: (ms: number, signal: AbortSignal, purpose?: string) => Promise<void>;
+  asleep: () => number;
+  changed: () => void;
+  until: (condition: () => boolean) => Promise<void>;
+} {
+  let count = 0;
+  const waiting = new Set<{ condition: () => boolean; resolve: () => void }>();
+  const changed = (): void => {
+    for (const w of waiting) {
+      if (!w.condition()) continue;
+      waiting.delete(w);
+      w.resolve();
+    }
+  };
+  return {
+    sleep: (_ms, signal, purpose = "poll") =>
+      new Promise<void>((resolve) => {
+        const poll = purpose === "poll";
+        if (poll) count++;
+        signal.addEventListener("abort", () => {
+          if (poll) count--;
+          resolve();
+          if (poll) changed();
+        }, { once: true });
+        if (poll) changed();
+      }),
+    asleep: () => count,
+    changed,
+    until: (condition) =>
+      new Promise<void>((resolve) => {
+        if (condition()) resolve();
+        else waiting.add({ condition, resolve });
+      }),
+  };
+}
+
+/** A channel whose sends wait until `open()`; `started` counts sends begun. */
+function gatedChannel(onStart: () => void): Channel & { started: () => number; open: () => void } {
+  let started = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  return {
+    send: () => {
+      started++;
+      onStart();
+      return gate;
+    },
+    started: () => started,
+    open: () => open(),
+  };
+}
+
+describe("wake-ups (LISTEN): one loop at a time", () => {
+  it("a notification wakes one sleeping loop: a lone route costs one claim that finds nothing, not one per loop", async () => {
+    const loops = loopSleeps();
+    const { worker, enqueue, store } = setup({
+      concurrency: 4,
+      sleep: loops.sleep,
+      interval: 3_600_000,
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await loops.until(() => loops.asleep() === 4);
+    const before = store.lockTimeouts.length; // one transaction per claim
+    const sent = nextEvent(worker, "sent");
+    await enqueue();
+    await sent;
+    await loops.until(() => loops.asleep() === 4);
+    // The woken loop's claim (it finds the route and wakes one more loop),
+    // its next claim and the other loop's claim (both find nothing).
+    assert.equal(store.lockTimeouts.length - before, 3);
+    stop.abort();
+    await running;
+  });
+
+  it("routes enqueued together fan out: each claim that finds one wakes another loop", async () => {
+    const loops = loopSleeps();
+    const channel = gatedChannel(loops.changed);
+    const { worker, enqueue, store } = setup({
+      concurrency: 3,
+      sleep: loops.sleep,
+      interval: 3_600_000,
+      channels: { log: channel },
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await loops.until(() => loops.asleep() === 3);
+    await enqueue(3); // one notification
+    // Every loop is sending or asleep again (a loop wakes the next before it sends).
+    await loops.until(() => channel.started() + loops.asleep() === 3);
+    assert.equal(channel.started(), 3, "three sends in flight at once, one per loop");
+    channel.open();
+    await loops.until(() => loops.asleep() === 3);
+    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent"]);
+    stop.abort();
+    await running;
+  });
+
+  it("a notification that comes after a tick's last claim, before its loop sleeps, makes it tick again", async () => {
+    const loops = loopSleeps();
+    const { worker, enqueue, store } = setup({ sleep: loops.sleep, interval: 3_600_000 });
+    // Enqueues one route the first time a claim finds nothing: its
+    // notification comes while the only loop is still ticking.
+    let late: Promise<unknown> | undefined;
+    const transaction = store.transaction.bind(store);
+    store.transaction = <T>(
+      fn: (tx: RouteTransaction) => Promise<T>,
+      options?: TransactionOptions,
+    ): Promise<T> =>
+      transaction((tx) =>
+        fn({
+          finalise: tx.finalise.bind(tx),
+          claimDue: async (params) => {
+            const routes = await tx.claimDue(params);
+            if (routes.length === 0 && store.allRoutes().length === 1) late ??= enqueue();
+            return routes;
+          },
+        }), options);
+    await enqueue();
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await loops.until(() => loops.asleep() === 1);
+    await late;
+    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent"]);
     stop.abort();
     await running;
   });
