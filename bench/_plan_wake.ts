@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { cpuMeter } from "./_cpu.ts";
+import type { CpuPerRoute } from "./_cpu.ts";
 import { summary } from "./_herald.ts";
 import { wakeLatency } from "./_wake.ts";
 import type { WakeRun } from "./_wake.ts";
@@ -14,7 +16,8 @@ import type { Options, Scenario } from "./_plan.ts";
 import { round } from "./_report.ts";
 import type { Result } from "./_report.ts";
 
-const WAKE_CONCURRENCY = [1, 4] as const;
+/** 10: every loop but one sleeps between routes, so a wake-up that woke them all would show. */
+const WAKE_CONCURRENCY = [1, 4, 10] as const;
 const WAKE_ROUTES = 1000;
 const WAKE_RATE = 200;
 
@@ -28,13 +31,14 @@ function wake({ capMs }: Options, c: number): Scenario {
   const shape = { name: "wakeup", concurrency: c, routesPerTransaction: 1 };
   // The schema starts empty: the run enqueues its own routes.
   return loaded(shape, 0, async (db, schema, runtime) => {
+    const cpu = await cpuMeter(db.url);
     const run = await wakeLatency(db, schema, {
       concurrency: c,
       routes: WAKE_ROUTES,
       rate: WAKE_RATE,
       capMs,
     });
-    return wakeRows(run, c, runtime);
+    return wakeRows(run, c, runtime, await cpu(run.fromCall.length));
   });
 }
 
@@ -46,8 +50,11 @@ const rounded = (s: Latency): Latency => ({
   max_ms: round(s.max_ms, 3),
 });
 
-/** The two rows of one run at concurrency `c`. */
-function wakeRows(run: WakeRun, c: number, runtime: string): Result[] {
+/**
+ * The two rows of one run at concurrency `c`; the first carries the run's
+ * CPU per route (producer and worker in this process, and the server).
+ */
+function wakeRows(run: WakeRun, c: number, runtime: string, cpu: CpuPerRoute): Result[] {
   const n = run.fromResolved.length;
   const early = run.fromResolved.filter((x) => x < 0).length;
   const common = {
@@ -65,6 +72,7 @@ function wakeRows(run: WakeRun, c: number, runtime: string): Result[] {
       name: "wakeup",
       ...common,
       ...rounded(summary(run.fromResolved, true)),
+      ...cpu,
       note: `enqueue resolved -> send start at ${WAKE_RATE}/s; ${early} of ${n} ` +
         `sends started before enqueue resolved (counted as 0)${missing}`,
     },
