@@ -57,6 +57,9 @@ export type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
  * }
  * ```
  */
+/** What ended a loop's sleep: its timer (or shutdown), a wake-up, or a failed tick's wake-up handed on. */
+type Woken = "timer" | "wake" | "handed on";
+
 export class Worker extends WorkerEvents implements Lifecycle {
   readonly #config: WorkerConfig;
   /** Aborted first on shutdown: no new claims. */
@@ -64,10 +67,10 @@ export class Worker extends WorkerEvents implements Lifecycle {
   /** Aborted at the shutdown deadline: in-flight sends are cut. */
   readonly #hard = new AbortController();
   readonly #busy = new Set<Promise<unknown>>();
-  /** Sleeping loops, longest asleep first; a wake-up takes one (see {@link #wake}). */
-  readonly #sleepers = new Set<() => void>();
-  /** A wake-up came while no loop slept: the next loop done with its tick ticks again. */
-  #owed = false;
+  /** Sleeping loops, longest asleep first, each woken with why (see {@link #wake}). */
+  readonly #sleepers = new Set<(why: Woken) => void>();
+  /** Bumped by every wake-up, so a loop busy at the time ticks again when done. */
+  #wakes = 0;
   /** Routes sent but recorded nowhere, and the pause while outcomes cannot be recorded. */
   readonly #holds: Holds;
   readonly #salvager: Salvager;
@@ -88,7 +91,7 @@ export class Worker extends WorkerEvents implements Lifecycle {
       salvager: this.#salvager,
       tokens: this.#tokens,
       emit: (n, d) => this.#emit(n, d),
-      relay: () => void this.#wakeOne(),
+      relay: () => void this.#wakeOne("wake"),
       events: this,
       stop: this.#stop.signal,
       hard: this.#hard.signal,
@@ -139,24 +142,25 @@ export class Worker extends WorkerEvents implements Lifecycle {
   }
 
   /**
-   * A wake-up (a notification, a new subscription's catch-up): one sleeping
-   * loop ticks now or, with none asleep, the next loop done with its tick
-   * ticks again. One tick answers any number of wake-ups that came before it
-   * began, since it claims until nothing is due. More loops join only as
-   * routes turn up: each claim that finds some wakes one more (`relay` in
-   * worker/_tick.ts), so a burst fans out loop by loop and a lone route
-   * costs one claim that finds nothing, not one per loop.
+   * A wake-up (a notification, a new subscription's catch-up) wakes one
+   * sleeping loop, and every loop busy at the time ticks again when done
+   * (its tick may have ended before the route was there, or it held what the
+   * woken loop needed: a destination's slot, the pause). More sleeping loops
+   * join only as routes turn up: each claim that finds a full batch wakes one
+   * more (`relay` in worker/_tick.ts), so a burst fans out loop by loop and a
+   * lone route costs one claim that finds nothing, not one per sleeping loop.
    */
   #wake(): void {
-    if (!this.#wakeOne()) this.#owed = true;
+    this.#wakes++;
+    this.#wakeOne("wake");
   }
 
   /** Wakes the loop asleep longest; false when none sleeps. */
-  #wakeOne(): boolean {
+  #wakeOne(why: Woken): boolean {
     for (const wake of this.#sleepers) {
       // Taken off at once: a second wake-up goes to another loop.
       this.#sleepers.delete(wake);
-      wake();
+      wake(why);
       return true;
     }
     return false;
@@ -165,43 +169,55 @@ export class Worker extends WorkerEvents implements Lifecycle {
   async #loop(): Promise<void> {
     const { interval, random, routesPerTick, logger } = this.#config;
     const stop = this.#stop.signal;
+    let why: Woken = "timer";
     while (!stop.aborted) {
-      // This tick begins after every wake-up so far: it answers them.
-      this.#owed = false;
+      const wakes = this.#wakes;
       let handled = 0;
       try {
         handled = await this.tick();
       } catch (err) {
         logger.log("warn", "tick failed; the loop goes on", { error: describeError(err) });
+        // The wake-up it took may have been the only one: another loop tries
+        // (its connection may be sound), once, so a database that is down
+        // costs each wake-up two failed ticks, not a round of every loop.
+        if (why === "wake") this.#wakeOne("handed on");
       }
       if (stop.aborted) break;
       const paused = this.#holds.pausedFor();
       if (paused > 0) {
-        await this.#sleep(Math.min(paused, interval));
+        why = await this.#sleep(Math.min(paused, interval));
         continue;
       }
-      // A full tick means more is due; a wake-up no loop took may mean so.
-      if (handled >= routesPerTick || this.#owed) continue;
-      await this.#sleep(this.#tokens.sleepFor(interval * (1 - POLL_JITTER * random())));
+      // A full tick means more is due; a wake-up during the tick may mean so.
+      why = "timer";
+      if (handled >= routesPerTick || this.#wakes !== wakes) continue;
+      why = await this.#sleep(this.#tokens.sleepFor(interval * (1 - POLL_JITTER * random())));
     }
   }
 
-  async #sleep(ms: number): Promise<void> {
+  /** Sleeps up to `ms`; resolves with what ended the sleep. */
+  async #sleep(ms: number): Promise<Woken> {
     // Its own controller, aborted by a wake-up or by shutdown; plain listeners
     // rather than `AbortSignal.any`, so nothing accumulates on the long-lived
     // stop signal over millions of sleeps.
     const woken = new AbortController();
-    const wake = (): void => woken.abort();
+    let why: Woken = "timer";
+    const wake = (w: Woken): void => {
+      why = w;
+      woken.abort();
+    };
+    const stopped = (): void => wake("timer");
     const stop = this.#stop.signal;
     this.#sleepers.add(wake);
-    stop.addEventListener("abort", wake, { once: true });
-    if (stop.aborted) wake();
+    stop.addEventListener("abort", stopped, { once: true });
+    if (stop.aborted) stopped();
     try {
       await this.#config.sleep(ms, woken.signal, "poll");
     } finally {
       this.#sleepers.delete(wake);
-      stop.removeEventListener("abort", wake);
+      stop.removeEventListener("abort", stopped);
     }
+    return why;
   }
 
   /**

@@ -35,7 +35,7 @@ export interface TickDeps {
   readonly tokens: TokenClock;
   /** Route events. */
   readonly emit: Emit;
-  /** A claim found routes: more may be due, so one more sleeping loop wakes. */
+  /** A claim found all it asked for: more may be due, so one more sleeping loop wakes. */
   readonly relay: () => void;
   /** Where destination events are dispatched (the worker). */
   readonly events: EventTarget;
@@ -200,7 +200,8 @@ async function handleBatch(deps: TickDeps, tx: RouteTransaction, run: Run): Prom
     maxInFlight: config.maxInFlight,
     rates: config.rates,
   });
-  if (routes.length > 0) deps.relay();
+  // A full claim: more may be due (fewer than asked means nothing else is).
+  if (routes.length === run.limit) deps.relay();
   for (const route of routes) {
     batch.claimed.push(route);
     tokens.note(route.nextTokenMs);

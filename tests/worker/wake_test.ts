@@ -8,7 +8,8 @@ import { checkLeaks } from "../_helpers/leaks.ts";
 import { ManualSleep, nextEvent } from "../_helpers/kit.ts";
 import { setup } from "./_setup.ts";
 import type { Channel } from "../../channels/channel.ts";
-import type { RouteTransaction, TransactionOptions } from "../../store.ts";
+import type { Enqueued, RouteTransaction, TransactionOptions } from "../../store.ts";
+import type { FakeStore } from "../_helpers/fake_store.ts";
 
 checkLeaks();
 
@@ -230,24 +231,126 @@ describe("wake-ups (LISTEN): one loop at a time", () => {
     });
     const stop = new AbortController();
     const running = worker.run(stop.signal);
-    await loops.until(() => loops.asleep() === 3);
-    await enqueue(3); // one notification
-    // Every loop is sending or asleep again (a loop wakes the next before it sends).
-    await loops.until(() => channel.started() + loops.asleep() === 3);
-    assert.equal(channel.started(), 3, "three sends in flight at once, one per loop");
-    channel.open();
-    await loops.until(() => loops.asleep() === 3);
-    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent"]);
-    stop.abort();
-    await running;
+    try {
+      await loops.until(() => loops.asleep() === 3);
+      await enqueue(3); // one notification
+      // Every loop is sending or asleep again (a loop wakes the next before it sends).
+      await loops.until(() => channel.started() + loops.asleep() === 3);
+      assert.equal(channel.started(), 3, "three sends in flight at once, one per loop");
+      channel.open();
+      await loops.until(() => loops.asleep() === 3);
+      assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent"]);
+    } finally {
+      channel.open();
+      stop.abort();
+      await running;
+    }
   });
 
   it("a notification that comes after a tick's last claim, before its loop sleeps, makes it tick again", async () => {
     const loops = loopSleeps();
     const { worker, enqueue, store } = setup({ sleep: loops.sleep, interval: 3_600_000 });
-    // Enqueues one route the first time a claim finds nothing: its
-    // notification comes while the only loop is still ticking.
+    // Once armed, enqueues one route the first time a claim finds nothing:
+    // its notification comes while the only loop is still ticking.
+    let armed = false;
     let late: Promise<unknown> | undefined;
+    afterClaims(store, (found) => {
+      if (armed && found === 0) late ??= enqueue();
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    // Start-up over (its first tick, and the listener's catch-up): asleep.
+    await loops.until(() => loops.asleep() === 1);
+    armed = true;
+    await enqueue(); // wakes the loop: it sends this route, then claims nothing
+    await loops.until(() => late !== undefined && loops.asleep() === 1);
+    await late;
+    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent"]);
+    stop.abort();
+    await running;
+  });
+});
+
+/**
+ * Calls `after` with how many routes each claim found, once the claim has
+ * returned to the worker.
+ */
+function afterClaims(store: FakeStore, after: (found: number) => void): void {
+  const transaction = store.transaction.bind(store);
+  store.transaction = <T>(
+    fn: (tx: RouteTransaction) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T> =>
+    transaction((tx) =>
+      fn({
+        finalise: tx.finalise.bind(tx),
+        ...(tx.reportDestinations ? { reportDestinations: tx.reportDestinations.bind(tx) } : {}),
+        claimDue: async (params) => {
+          const routes = await tx.claimDue(params);
+          queueMicrotask(() => after(routes.length));
+          return routes;
+        },
+      }), options);
+}
+
+/**
+ * A channel whose sends to a destination whose name (the URL's last segment,
+ * up to a colon) starts with `g` wait for `open(name)`; the rest succeed.
+ */
+function gates(onStart: () => void): {
+  channel: Channel;
+  started: string[];
+  open: (name: string) => void;
+  /** Every gate, also those no send reached yet (a failed test's cleanup). */
+  openAll: () => void;
+} {
+  const started: string[] = [];
+  const gates = new Map<string, { promise: Promise<void>; open: () => void }>();
+  const gate = (name: string): { promise: Promise<void>; open: () => void } => {
+    let g = gates.get(name);
+    if (!g) {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      g = { promise, open };
+      gates.set(name, g);
+    }
+    return g;
+  };
+  const channel: Channel = {
+    send: (route) => {
+      started.push(route.destination);
+      onStart();
+      const name = route.destination.split("/").pop()!.split(":")[0]!;
+      return name.startsWith("g") ? gate(name).promise : Promise.resolve();
+    },
+  };
+  return {
+    channel,
+    started,
+    open: (name) => gate(name).open(),
+    openAll: () => gates.forEach((g) => g.open()),
+  };
+}
+
+const statusOf = (store: FakeStore, destination: string): string | undefined =>
+  store.allRoutes().find((r) => r.destination === destination)?.status;
+
+const enqueueTo = (store: FakeStore, ...destinations: string[]): Promise<Enqueued> =>
+  store.enqueue(
+    { kind: "test", payload: {} },
+    destinations.map((destination) => ({ channel: "log", destination })),
+  );
+
+describe("wake-ups (LISTEN): a wake-up the woken loop cannot use", () => {
+  it("its tick fails: the wake-up is handed on to another sleeping loop, once", async () => {
+    const loops = loopSleeps();
+    const { worker, enqueue, store } = setup({
+      concurrency: 3,
+      sleep: loops.sleep,
+      interval: 3_600_000,
+    });
+    let failing = 0; // the next claims that fail (a reset connection, a database down)
+    let claims = 0;
     const transaction = store.transaction.bind(store);
     store.transaction = <T>(
       fn: (tx: RouteTransaction) => Promise<T>,
@@ -256,19 +359,128 @@ describe("wake-ups (LISTEN): one loop at a time", () => {
       transaction((tx) =>
         fn({
           finalise: tx.finalise.bind(tx),
-          claimDue: async (params) => {
-            const routes = await tx.claimDue(params);
-            if (routes.length === 0 && store.allRoutes().length === 1) late ??= enqueue();
-            return routes;
+          claimDue: (params) => {
+            claims++;
+            if (failing === 0) return tx.claimDue(params);
+            failing--;
+            return Promise.reject(new Error("connection reset"));
           },
         }), options);
-    await enqueue();
     const stop = new AbortController();
     const running = worker.run(stop.signal);
-    await loops.until(() => loops.asleep() === 1);
-    await late;
-    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent"]);
+    await loops.until(() => loops.asleep() === 3);
+    failing = 1;
+    await enqueue();
+    await loops.until(() => loops.asleep() === 3);
+    assert.equal(store.allRoutes()[0]!.status, "sent", "sent by the loop it was handed on to");
+    // Down: the loop it is handed on to fails too, and hands it on no further.
+    const before = claims;
+    failing = 2;
+    await enqueue();
+    await loops.until(() => loops.asleep() === 3);
+    assert.equal(claims - before, 2, "the woken loop's claim and the hand-off's, no third");
+    assert.equal(store.allRoutes()[1]!.status, "queued", "left to the poll");
     stop.abort();
     await running;
+  });
+
+  it("a destination's slot is held by a busy loop: that loop ticks again when done", async () => {
+    const loops = loopSleeps();
+    const g = gates(loops.changed);
+    const { worker, store } = setup({
+      concurrency: 2, // an origin's in-flight cap: 1
+      routesPerTransaction: 10,
+      sleep: loops.sleep,
+      interval: 3_600_000,
+      channels: { log: g.channel },
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    try {
+      await loops.until(() => loops.asleep() === 2);
+      await enqueueTo(store, "https://x.example/g1");
+      await loops.until(() => g.started.length === 1 && loops.asleep() === 1);
+      // Wakes the sleeping loop, whose claim skips it: the origin's slot is taken.
+      await enqueueTo(store, "https://x.example/x2");
+      await loops.until(() => loops.asleep() === 1);
+      g.open("g1");
+      await loops.until(() => loops.asleep() === 2);
+      assert.equal(statusOf(store, "https://x.example/x2"), "sent");
+    } finally {
+      g.openAll();
+      stop.abort();
+      await running;
+    }
+  });
+
+  it("no loop sleeps when routes turn up: the loop ending its tick takes what is left", async () => {
+    const loops = loopSleeps();
+    const g = gates(loops.changed);
+    const { worker, store } = setup({
+      concurrency: 2,
+      routesPerTransaction: 2,
+      sleep: loops.sleep,
+      interval: 3_600_000,
+      channels: { log: g.channel },
+    });
+    let claims = 0;
+    afterClaims(store, () => {
+      claims++;
+      loops.changed();
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    try {
+      await loops.until(() => loops.asleep() === 2);
+      // One loop sends these two (held); its claim ahead and the other loop's claim find nothing.
+      await enqueueTo(store, "g1:a", "g1:b");
+      await loops.until(() => g.started.length === 2 && loops.asleep() === 1);
+      const before = claims;
+      // The sleeping loop claims two, then two ahead (both held); two more are left.
+      await enqueueTo(store, "g2:a", "g2:b", "g2:c", "g2:d", "free:a", "free:b");
+      await loops.until(() => claims === before + 2 && g.started.length === 4);
+      g.open("g1"); // the first loop's tick ends (its claim ahead found nothing)
+      await loops.until(() => statusOf(store, "free:b") === "sent" || loops.asleep() === 1);
+      assert.deepEqual(["free:a", "free:b"].map((d) => statusOf(store, d)), ["sent", "sent"]);
+      g.open("g2");
+      await loops.until(() => loops.asleep() === 2);
+    } finally {
+      g.openAll();
+      stop.abort();
+      await running;
+    }
+  });
+
+  it("the woken loop is paused; the busy loop that lifts the pause ticks again", async () => {
+    const loops = loopSleeps();
+    const g = gates(loops.changed);
+    const { worker, store } = setup({
+      concurrency: 2,
+      routesPerTransaction: 10,
+      sleep: loops.sleep,
+      interval: 3_600_000,
+      channels: { log: g.channel },
+    });
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    try {
+      await loops.until(() => loops.asleep() === 2);
+      const { routeIds: [refused] } = await enqueueTo(store, "gp");
+      store.refuse(refused!, "row");
+      await loops.until(() => g.started.length === 1 && loops.asleep() === 1);
+      await enqueueTo(store, "gq"); // the other loop
+      await loops.until(() => g.started.length === 2 && loops.asleep() === 0);
+      g.open("gp"); // its outcome refused everywhere: claiming pauses, and that loop sleeps it out
+      await loops.until(() => loops.asleep() === 1);
+      await enqueueTo(store, "r"); // wakes the paused loop: its tick stops at once
+      await loops.until(() => loops.asleep() === 1);
+      g.open("gq"); // the other loop records, which lifts the pause
+      await loops.until(() => loops.asleep() === 2);
+      assert.equal(statusOf(store, "r"), "sent");
+    } finally {
+      g.openAll();
+      stop.abort();
+      await running;
+    }
   });
 });
