@@ -38,6 +38,9 @@ export type { SleepPurpose, WorkerOptions } from "./worker/config.ts";
 export type * from "./core/events.ts";
 export type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
 
+/** What ended a loop's sleep: its timer (or shutdown), a wake-up, or a failed tick's wake-up handed on. */
+type Woken = "timer" | "wake" | "handed on";
+
 /**
  * Drains due routes. `run(signal)` ticks at once, then whenever the store
  * signals new routes (Postgres `LISTEN`) and at least once per `interval`;
@@ -57,9 +60,6 @@ export type { Lifecycle, ShutdownOptions } from "./core/lifecycle.ts";
  * }
  * ```
  */
-/** What ended a loop's sleep: its timer (or shutdown), a wake-up, or a failed tick's wake-up handed on. */
-type Woken = "timer" | "wake" | "handed on";
-
 export class Worker extends WorkerEvents implements Lifecycle {
   readonly #config: WorkerConfig;
   /** Aborted first on shutdown: no new claims. */
