@@ -7,8 +7,11 @@ import assert from "node:assert/strict";
 import { checkLeaks } from "../_helpers/leaks.ts";
 import { ManualSleep, nextEvent } from "../_helpers/kit.ts";
 import { setup } from "./_setup.ts";
+import type { WorkerFixture } from "./_setup.ts";
 import type { Channel } from "../../channels/channel.ts";
-import type { Enqueued, RouteTransaction, TransactionOptions } from "../../store.ts";
+import type { Route } from "../../core/route.ts";
+import type { WorkerOptions } from "../../worker.ts";
+import type { ClaimParams, Enqueued, RouteTransaction, TransactionOptions } from "../../store.ts";
 import type { FakeStore } from "../_helpers/fake_store.ts";
 
 checkLeaks();
@@ -181,118 +184,6 @@ function loopSleeps(): {
   };
 }
 
-/** A channel whose sends wait until `open()`; `started` counts sends begun. */
-function gatedChannel(onStart: () => void): Channel & { started: () => number; open: () => void } {
-  let started = 0;
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  return {
-    send: () => {
-      started++;
-      onStart();
-      return gate;
-    },
-    started: () => started,
-    open: () => open(),
-  };
-}
-
-describe("wake-ups (LISTEN): one loop at a time", () => {
-  it("a notification wakes one sleeping loop: a lone route costs one claim that finds nothing, not one per loop", async () => {
-    const loops = loopSleeps();
-    const { worker, enqueue, store } = setup({
-      concurrency: 4,
-      sleep: loops.sleep,
-      interval: 3_600_000,
-    });
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
-    await loops.until(() => loops.asleep() === 4);
-    const before = store.lockTimeouts.length; // one transaction per claim
-    const sent = nextEvent(worker, "sent");
-    await enqueue();
-    await sent;
-    await loops.until(() => loops.asleep() === 4);
-    // The woken loop's claim (it finds the route and wakes one more loop),
-    // its next claim and the other loop's claim (both find nothing).
-    assert.equal(store.lockTimeouts.length - before, 3);
-    stop.abort();
-    await running;
-  });
-
-  it("routes enqueued together fan out: each claim that finds one wakes another loop", async () => {
-    const loops = loopSleeps();
-    const channel = gatedChannel(loops.changed);
-    const { worker, enqueue, store } = setup({
-      concurrency: 3,
-      sleep: loops.sleep,
-      interval: 3_600_000,
-      channels: { log: channel },
-    });
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
-    try {
-      await loops.until(() => loops.asleep() === 3);
-      await enqueue(3); // one notification
-      // Every loop is sending or asleep again (a loop wakes the next before it sends).
-      await loops.until(() => channel.started() + loops.asleep() === 3);
-      assert.equal(channel.started(), 3, "three sends in flight at once, one per loop");
-      channel.open();
-      await loops.until(() => loops.asleep() === 3);
-      assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent"]);
-    } finally {
-      channel.open();
-      stop.abort();
-      await running;
-    }
-  });
-
-  it("a notification that comes after a tick's last claim, before its loop sleeps, makes it tick again", async () => {
-    const loops = loopSleeps();
-    const { worker, enqueue, store } = setup({ sleep: loops.sleep, interval: 3_600_000 });
-    // Once armed, enqueues one route the first time a claim finds nothing:
-    // its notification comes while the only loop is still ticking.
-    let armed = false;
-    let late: Promise<unknown> | undefined;
-    afterClaims(store, (found) => {
-      if (armed && found === 0) late ??= enqueue();
-    });
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
-    // Start-up over (its first tick, and the listener's catch-up): asleep.
-    await loops.until(() => loops.asleep() === 1);
-    armed = true;
-    await enqueue(); // wakes the loop: it sends this route, then claims nothing
-    await loops.until(() => late !== undefined && loops.asleep() === 1);
-    await late;
-    assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent"]);
-    stop.abort();
-    await running;
-  });
-});
-
-/**
- * Calls `after` with how many routes each claim found, once the claim has
- * returned to the worker.
- */
-function afterClaims(store: FakeStore, after: (found: number) => void): void {
-  const transaction = store.transaction.bind(store);
-  store.transaction = <T>(
-    fn: (tx: RouteTransaction) => Promise<T>,
-    options?: TransactionOptions,
-  ): Promise<T> =>
-    transaction((tx) =>
-      fn({
-        finalise: tx.finalise.bind(tx),
-        ...(tx.reportDestinations ? { reportDestinations: tx.reportDestinations.bind(tx) } : {}),
-        claimDue: async (params) => {
-          const routes = await tx.claimDue(params);
-          queueMicrotask(() => after(routes.length));
-          return routes;
-        },
-      }), options);
-}
-
 /**
  * A channel whose sends to a destination whose name (the URL's last segment,
  * up to a colon) starts with `g` wait for `open(name)`; the rest succeed.
@@ -332,6 +223,76 @@ function gates(onStart: () => void): {
   };
 }
 
+/**
+ * A running worker of `options` whose loops sleep on {@link loopSleeps} and
+ * send through {@link gates}, its start-up settled (every loop asleep).
+ * `stop()` opens every gate and shuts it down: call it in a `finally`, so a
+ * failed assertion does not leave sends hanging.
+ */
+async function looping(options: Partial<WorkerOptions> = {}): Promise<
+  WorkerFixture & {
+    loops: ReturnType<typeof loopSleeps>;
+    g: ReturnType<typeof gates>;
+    stop: () => Promise<void>;
+  }
+> {
+  const loops = loopSleeps();
+  const g = gates(loops.changed);
+  const fixture = setup({
+    sleep: loops.sleep,
+    interval: 3_600_000,
+    channels: { log: g.channel },
+    ...options,
+  });
+  const stop = new AbortController();
+  const running = fixture.worker.run(stop.signal);
+  const concurrency = options.concurrency ?? 1;
+  await loops.until(() => loops.asleep() === concurrency);
+  return {
+    ...fixture,
+    loops,
+    g,
+    stop: async () => {
+      g.openAll();
+      stop.abort();
+      await running;
+    },
+  };
+}
+
+/**
+ * Replaces the store's claim with `claim` (given the real transaction), the
+ * rest of each route transaction left as it is.
+ */
+function onClaims(
+  store: FakeStore,
+  claim: (tx: RouteTransaction, params: ClaimParams) => Promise<Route[]>,
+): void {
+  const transaction = store.transaction.bind(store);
+  store.transaction = <T>(
+    fn: (tx: RouteTransaction) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T> =>
+    transaction((tx) =>
+      fn({
+        finalise: tx.finalise.bind(tx),
+        ...(tx.reportDestinations ? { reportDestinations: tx.reportDestinations.bind(tx) } : {}),
+        claimDue: (params) => claim(tx, params),
+      }), options);
+}
+
+/**
+ * Calls `after` with how many routes each claim found, once the claim has
+ * returned to the worker.
+ */
+function afterClaims(store: FakeStore, after: (found: number) => void): void {
+  onClaims(store, async (tx, params) => {
+    const routes = await tx.claimDue(params);
+    queueMicrotask(() => after(routes.length));
+    return routes;
+  });
+}
+
 const statusOf = (store: FakeStore, destination: string): string | undefined =>
   store.allRoutes().find((r) => r.destination === destination)?.status;
 
@@ -341,63 +302,90 @@ const enqueueTo = (store: FakeStore, ...destinations: string[]): Promise<Enqueue
     destinations.map((destination) => ({ channel: "log", destination })),
   );
 
+describe("wake-ups (LISTEN): one loop at a time", () => {
+  it("a notification wakes one sleeping loop: a lone route costs one claim that finds nothing, not one per loop", async () => {
+    const { worker, enqueue, store, loops, stop } = await looping({ concurrency: 4 });
+    try {
+      const before = store.lockTimeouts.length; // one transaction per claim
+      const sent = nextEvent(worker, "sent");
+      await enqueue();
+      await sent;
+      await loops.until(() => loops.asleep() === 4);
+      // The woken loop's claim (it finds the route and wakes one more loop),
+      // its next claim and the other loop's claim (both find nothing).
+      assert.equal(store.lockTimeouts.length - before, 3);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("routes enqueued together fan out: each claim that finds one wakes another loop", async () => {
+    const { store, loops, g, stop } = await looping({ concurrency: 3 });
+    try {
+      await enqueueTo(store, "g:a", "g:b", "g:c"); // one notification
+      // Every loop is sending or asleep again (a loop wakes the next before it sends).
+      await loops.until(() => g.started.length + loops.asleep() === 3);
+      assert.equal(g.started.length, 3, "three sends in flight at once, one per loop");
+      g.open("g");
+      await loops.until(() => loops.asleep() === 3);
+      assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent", "sent"]);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("a notification that comes after a tick's last claim, before its loop sleeps, makes it tick again", async () => {
+    // Start-up (its first tick, and the listener's catch-up) is over once `looping` returns.
+    const { enqueue, store, loops, stop } = await looping();
+    try {
+      // Enqueues one route the first time a claim finds nothing from now
+      // on: its notification comes while the only loop is still ticking.
+      let late: Promise<unknown> | undefined;
+      afterClaims(store, (found) => {
+        if (found === 0) late ??= enqueue();
+      });
+      await enqueue(); // wakes the loop: it sends this route, then claims nothing
+      await loops.until(() => late !== undefined && loops.asleep() === 1);
+      await late;
+      assert.deepEqual(store.allRoutes().map((r) => r.status), ["sent", "sent"]);
+    } finally {
+      await stop();
+    }
+  });
+});
+
 describe("wake-ups (LISTEN): a wake-up the woken loop cannot use", () => {
   it("its tick fails: the wake-up is handed on to another sleeping loop, once", async () => {
-    const loops = loopSleeps();
-    const { worker, enqueue, store } = setup({
-      concurrency: 3,
-      sleep: loops.sleep,
-      interval: 3_600_000,
-    });
-    let failing = 0; // the next claims that fail (a reset connection, a database down)
-    let claims = 0;
-    const transaction = store.transaction.bind(store);
-    store.transaction = <T>(
-      fn: (tx: RouteTransaction) => Promise<T>,
-      options?: TransactionOptions,
-    ): Promise<T> =>
-      transaction((tx) =>
-        fn({
-          finalise: tx.finalise.bind(tx),
-          claimDue: (params) => {
-            claims++;
-            if (failing === 0) return tx.claimDue(params);
-            failing--;
-            return Promise.reject(new Error("connection reset"));
-          },
-        }), options);
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
-    await loops.until(() => loops.asleep() === 3);
-    failing = 1;
-    await enqueue();
-    await loops.until(() => loops.asleep() === 3);
-    assert.equal(store.allRoutes()[0]!.status, "sent", "sent by the loop it was handed on to");
-    // Down: the loop it is handed on to fails too, and hands it on no further.
-    const before = claims;
-    failing = 2;
-    await enqueue();
-    await loops.until(() => loops.asleep() === 3);
-    assert.equal(claims - before, 2, "the woken loop's claim and the hand-off's, no third");
-    assert.equal(store.allRoutes()[1]!.status, "queued", "left to the poll");
-    stop.abort();
-    await running;
+    const { enqueue, store, loops, stop } = await looping({ concurrency: 3 });
+    try {
+      let failing = 0; // the next claims that fail (a reset connection, a database down)
+      let claims = 0;
+      onClaims(store, (tx, params) => {
+        claims++;
+        if (failing === 0) return tx.claimDue(params);
+        failing--;
+        return Promise.reject(new Error("connection reset"));
+      });
+      failing = 1;
+      await enqueue();
+      await loops.until(() => loops.asleep() === 3);
+      assert.equal(store.allRoutes()[0]!.status, "sent", "sent by the loop it was handed on to");
+      // Down: the loop it is handed on to fails too, and hands it on no further.
+      const before = claims;
+      failing = 2;
+      await enqueue();
+      await loops.until(() => loops.asleep() === 3);
+      assert.equal(claims - before, 2, "the woken loop's claim and the hand-off's, no third");
+      assert.equal(store.allRoutes()[1]!.status, "queued", "left to the poll");
+    } finally {
+      await stop();
+    }
   });
 
   it("a destination's slot is held by a busy loop: that loop ticks again when done", async () => {
-    const loops = loopSleeps();
-    const g = gates(loops.changed);
-    const { worker, store } = setup({
-      concurrency: 2, // an origin's in-flight cap: 1
-      routesPerTransaction: 10,
-      sleep: loops.sleep,
-      interval: 3_600_000,
-      channels: { log: g.channel },
-    });
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
+    // An origin's in-flight cap: 1 (half of the concurrency).
+    const { store, loops, g, stop } = await looping({ concurrency: 2, routesPerTransaction: 10 });
     try {
-      await loops.until(() => loops.asleep() === 2);
       await enqueueTo(store, "https://x.example/g1");
       await loops.until(() => g.started.length === 1 && loops.asleep() === 1);
       // Wakes the sleeping loop, whose claim skips it: the origin's slot is taken.
@@ -407,31 +395,18 @@ describe("wake-ups (LISTEN): a wake-up the woken loop cannot use", () => {
       await loops.until(() => loops.asleep() === 2);
       assert.equal(statusOf(store, "https://x.example/x2"), "sent");
     } finally {
-      g.openAll();
-      stop.abort();
-      await running;
+      await stop();
     }
   });
 
   it("no loop sleeps when routes turn up: the loop ending its tick takes what is left", async () => {
-    const loops = loopSleeps();
-    const g = gates(loops.changed);
-    const { worker, store } = setup({
-      concurrency: 2,
-      routesPerTransaction: 2,
-      sleep: loops.sleep,
-      interval: 3_600_000,
-      channels: { log: g.channel },
-    });
-    let claims = 0;
-    afterClaims(store, () => {
-      claims++;
-      loops.changed();
-    });
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
+    const { store, loops, g, stop } = await looping({ concurrency: 2, routesPerTransaction: 2 });
     try {
-      await loops.until(() => loops.asleep() === 2);
+      let claims = 0;
+      afterClaims(store, () => {
+        claims++;
+        loops.changed();
+      });
       // One loop sends these two (held); its claim ahead and the other loop's claim find nothing.
       await enqueueTo(store, "g1:a", "g1:b");
       await loops.until(() => g.started.length === 2 && loops.asleep() === 1);
@@ -445,26 +420,13 @@ describe("wake-ups (LISTEN): a wake-up the woken loop cannot use", () => {
       g.open("g2");
       await loops.until(() => loops.asleep() === 2);
     } finally {
-      g.openAll();
-      stop.abort();
-      await running;
+      await stop();
     }
   });
 
   it("the woken loop is paused; the busy loop that lifts the pause ticks again", async () => {
-    const loops = loopSleeps();
-    const g = gates(loops.changed);
-    const { worker, store } = setup({
-      concurrency: 2,
-      routesPerTransaction: 10,
-      sleep: loops.sleep,
-      interval: 3_600_000,
-      channels: { log: g.channel },
-    });
-    const stop = new AbortController();
-    const running = worker.run(stop.signal);
+    const { store, loops, g, stop } = await looping({ concurrency: 2, routesPerTransaction: 10 });
     try {
-      await loops.until(() => loops.asleep() === 2);
       const { routeIds: [refused] } = await enqueueTo(store, "gp");
       store.refuse(refused!, "row");
       await loops.until(() => g.started.length === 1 && loops.asleep() === 1);
@@ -478,9 +440,7 @@ describe("wake-ups (LISTEN): a wake-up the woken loop cannot use", () => {
       await loops.until(() => loops.asleep() === 2);
       assert.equal(statusOf(store, "r"), "sent");
     } finally {
-      g.openAll();
-      stop.abort();
-      await running;
+      await stop();
     }
   });
 });
