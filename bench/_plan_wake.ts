@@ -16,7 +16,7 @@ import type { Options, Scenario } from "./_plan.ts";
 import { round } from "./_report.ts";
 import type { Result } from "./_report.ts";
 
-/** 10: every loop but one sleeps between routes, so a wake-up that woke them all would show. */
+/** 10: most loops sleep between routes, so a wake-up that woke them all would show. */
 const WAKE_CONCURRENCY = [1, 4, 10] as const;
 const WAKE_ROUTES = 1000;
 const WAKE_RATE = 200;
