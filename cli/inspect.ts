@@ -64,7 +64,8 @@ export const statsCommand: Command = {
         for (const t of d.troubled) {
           io.out(
             `  ${t.channel} ${t.key}: ${t.state}, ${t.consecutiveFailures} failure(s) in a row, ` +
-              `${t.queued} queued, ${t.deferred} deferred by its rate ` +
+              `${t.capped ? `more than ${t.queued - 1}` : t.queued} queued, ` +
+              `${t.deferred}${t.capped && t.deferred > 0 ? " or more" : ""} deferred by its rate ` +
               `(herald destinations show ${t.channel} ${t.key})`,
           );
         }

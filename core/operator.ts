@@ -64,9 +64,17 @@ export interface DestinationStats {
     readonly state: "closed" | "open" | "half_open" | "paused" | "disabled";
     readonly trips: number;
     readonly consecutiveFailures: number;
+    /** Its queued routes, held ones included. */
     readonly queued: number;
     /** Due routes held back by its rate limit now. */
     readonly deferred: number;
+    /**
+     * Set when it holds more than 10,000 queued routes (Postgres): `queued`
+     * and `deferred` then count its first 10,001 in claim order and no more,
+     * so a scrape costs the same however long a dead destination's backlog
+     * grows.
+     */
+    readonly capped?: true;
   }[];
   /** Due routes held back by a destination's rate limit now, over every destination. */
   readonly deferredByLimit: number;

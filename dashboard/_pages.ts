@@ -94,6 +94,8 @@ function destinationTable(
     state: string;
     queued: number;
     deferred: number;
+    /** Counted no further than `queued` (see `DestinationStats`). */
+    capped?: boolean;
     consecutiveFailures: number;
     inFlight?: number | null;
     lastError?: string | null;
@@ -126,8 +128,8 @@ function destinationTable(
           )}&destination=${encodeURIComponent(d.key)}">${d.key}</a></td>
           <td class="s-${d.state}">${d.state}</td>
           <td class="num">${d.consecutiveFailures}</td>
-          <td class="num">${d.queued}</td>
-          <td class="num">${d.deferred}</td>
+          <td class="num">${d.capped ? `>${d.queued - 1}` : d.queued}</td>
+          <td class="num">${d.capped && d.deferred > 0 ? `≥${d.deferred}` : d.deferred}</td>
           <td>${d.lastError ?? ""}</td>
           <td>${paused
             ? action(

@@ -215,10 +215,14 @@ function renderDestinations(out: string[], d: DestinationStats): void {
       "Breaker trips in a row; each doubles the cool-down.",
       (t) => t.trips,
     ],
-    ["herald_destination_queued_routes", "Its queued routes, held ones included.", (t) => t.queued],
+    [
+      "herald_destination_queued_routes",
+      "Its queued routes, held ones included (counted up to 10,001).",
+      (t) => t.queued,
+    ],
     [
       "herald_destination_deferred_routes",
-      "Its due routes held back by its rate limit now.",
+      "Its due routes held back by its rate limit now (among the queued routes counted).",
       (t) => t.deferred,
     ],
   ];

@@ -23,8 +23,9 @@ export function claimSettings(tx: postgres.TransactionSql): postgres.PendingQuer
  * The `levels` CTE (for a `WITH RECURSIVE`): each priority with a queued
  * route, lowest first, with its first route's due time and place. One index
  * probe per level, so a reader never walks the routes not yet due, and skips
- * a level with none due without reading it again. The claim and the stats
- * start each level's scan at that first route (see {@link fromFirst}).
+ * a level with none due without reading it again. The claim starts each
+ * level's scan at that first route (see {@link fromFirst}); the stats, each
+ * channel's probe of a level at its due time.
  */
 export function levels(
   sql: postgres.Sql | postgres.TransactionSql,

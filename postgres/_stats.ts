@@ -9,7 +9,7 @@ import type postgres from "postgres";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteStatus } from "../core/route.ts";
 import type { QueueStats } from "../core/operator.ts";
-import { fromFirst, levels } from "./_claim.ts";
+import { levels } from "./_claim.ts";
 
 /**
  * Above this many rows (the planner's estimate), `stats` counts only what
@@ -24,7 +24,8 @@ export const EXACT_STATS_ROWS = 100_000;
  * this many (index-only reads of the destination index, which leads with the
  * channel); a channel with more is estimated: the planner's count of the
  * whole queue, less the channels counted exactly, shared evenly among the
- * channels past this figure (never below it).
+ * channels past this figure (never below it). A destination in trouble has
+ * its queued routes counted up to this many too, whatever the table's size.
  */
 export const EXACT_QUEUED_ROUTES = 10_000;
 
@@ -80,17 +81,26 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
     sql`SELECT
           (SELECT count(*) FROM ${s}.notification_routes
              WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
-    // The due routes only, level by level as the claim finds them: never the
-    // routes scheduled for later.
-    sql`WITH RECURSIVE ${levels(sql, s)}
-        SELECT r.channel, (extract(epoch FROM now() - min(r.next_attempt_at)) * 1000)::float8 AS age
-        FROM levels l CROSS JOIN LATERAL (
-          SELECT r.channel, r.next_attempt_at FROM ${s}.notification_routes r
-          WHERE r.status = 'queued' AND r.priority = l.priority AND r.next_attempt_at <= now()
-            AND ${fromFirst(sql)}
-          ORDER BY r.next_attempt_at) r
-        WHERE l.first_at <= now()
-        GROUP BY r.channel ORDER BY r.channel`,
+    // Each channel's oldest due route: one probe per channel and priority in
+    // use (channel by channel from the index that leads with it, priorities
+    // from the claim's levels), each starting at its level's first route.
+    // Never the routes scheduled for later, nor a busy channel's backlog.
+    sql`WITH RECURSIVE ${levels(sql, s)}, channels AS (
+          (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
+           ORDER BY r.channel LIMIT 1)
+          UNION ALL
+          SELECT (SELECT r.channel FROM ${s}.notification_routes r
+                  WHERE r.status = 'queued' AND r.channel > c.channel
+                  ORDER BY r.channel LIMIT 1)
+          FROM channels c WHERE c.channel IS NOT NULL)
+        SELECT c.channel, (extract(epoch FROM now() - min(f.at)) * 1000)::float8 AS age
+        FROM channels c CROSS JOIN levels l CROSS JOIN LATERAL (
+          SELECT r.next_attempt_at AS at FROM ${s}.notification_routes r
+          WHERE r.status = 'queued' AND r.channel = c.channel AND r.priority = l.priority
+            AND r.next_attempt_at >= l.first_at AND r.next_attempt_at <= now()
+          ORDER BY r.next_attempt_at LIMIT 1) f
+        WHERE c.channel IS NOT NULL AND l.first_at <= now()
+        GROUP BY c.channel ORDER BY c.channel`,
     sql`SELECT d.channel, d.key,
                CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
                     ELSE d.state END AS state,
@@ -98,13 +108,18 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
         FROM (SELECT * FROM ${s}.destinations
               WHERE state <> 'closed' OR consecutive_failures > 0 OR tat > now()) d
         CROSS JOIN LATERAL (
+          -- Counted up to the cap, due first: a dead destination's backlog is
+          -- what grows, and a scrape must not read all of it.
           SELECT count(*)::int AS queued,
                  -- Due and sendable but for the rate limit (its schedule is ahead).
                  count(*) FILTER (WHERE d.state = 'closed' AND d.tat > now()
                                     AND r.held_from IS NULL AND r.next_attempt_at <= now())::int
                    AS deferred
-          FROM ${s}.notification_routes r
-          WHERE r.channel = d.channel AND r.destination_key = d.key AND r.status = 'queued') q
+          FROM (SELECT r.held_from, r.next_attempt_at FROM ${s}.notification_routes r
+                WHERE r.channel = d.channel AND r.destination_key = d.key
+                  AND r.status = 'queued'
+                ORDER BY r.priority, r.next_attempt_at
+                LIMIT ${EXACT_QUEUED_ROUTES + 1}) r) q
         WHERE d.state <> 'closed' OR d.consecutive_failures > 0 OR q.deferred > 0
         ORDER BY d.channel, d.key LIMIT 1000`,
     sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
@@ -150,6 +165,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
         consecutiveFailures: r["consecutive_failures"],
         queued: r["queued"],
         deferred: r["deferred"],
+        ...(r["queued"] > EXACT_QUEUED_ROUTES ? { capped: true as const } : {}),
       })),
       deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
     },

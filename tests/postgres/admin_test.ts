@@ -49,6 +49,46 @@ describe("PostgresStore operator tools", () => {
     );
   });
 
+  it("stats gives each channel's oldest due route, a quiet one's behind a busy one's backlog", async () => {
+    const s = env.sql(env.schema);
+    await env.sql`INSERT INTO ${s}.notifications (id, kind) VALUES (gen_random_uuid(), 'k')`;
+    // Ages in minutes: sms's backlog at priority 0 (1-10), its oldest at
+    // priority 1 (20); push's at priority 2 (5) behind all of sms's; routes
+    // not due (later, or held back with their own due time long past) and
+    // email, with nothing due, count for nothing.
+    const route = (channel: string, priority: number, age: number, held: number | null = null) => ({
+      channel,
+      priority,
+      age,
+      held,
+    });
+    const routes = [
+      ...Array.from({ length: 500 }, (_, i) => route("sms", 0, 10 - (i % 10))),
+      route("sms", 1, 20),
+      route("sms", 0, -60),
+      route("push", 0, 0.5),
+      route("push", 2, 5),
+      route("push", 0, -60 * 24 * 365, 60),
+      route("email", 0, -60),
+    ];
+    await env.sql`
+      INSERT INTO ${s}.notification_routes
+        (route_id, notification_id, channel, destination, priority, next_attempt_at, held_from)
+      SELECT gen_random_uuid(), n.id, r.channel, 'x', r.priority,
+             now() - r.age * interval '1 minute', now() - r.held * interval '1 minute'
+      FROM ${s}.notifications n, json_to_recordset(${JSON.stringify(routes)}::text::json)
+        AS r(channel text, priority int, age float8, held float8)`;
+    const st = await env.store.stats();
+    const minutes = st.oldestDueByChannel.map((d) => [d.channel, d.ageMs / 60_000] as const);
+    assert.deepEqual(minutes.map(([c]) => c), ["push", "sms"]);
+    // Read after the rows were written, so never younger; a minute's slack above.
+    for (const [i, expected] of [5, 20].entries()) {
+      const [channel, age] = minutes[i]!;
+      assert.ok(age >= expected && age < expected + 1, `${channel}: ${age} min, not ${expected}`);
+    }
+    assert.equal(st.oldestDueAgeMs, st.oldestDueByChannel[1]!.ageMs);
+  });
+
   it("stats on an empty table has no oldest due age", async () => {
     const st = await env.store.stats();
     assert.equal(st.oldestDueAgeMs, null);
@@ -219,6 +259,36 @@ describe("PostgresStore stats on a large table", () => {
         st.byStatus.queued,
         "the channels add up to the total",
       );
+    } finally {
+      await env.cleanup();
+    }
+  });
+
+  it("counts a troubled destination's queue up to the cap, and says so past it", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      await env.sql`
+        INSERT INTO ${s}.destinations (channel, key, state, open_until) VALUES
+          ('webhook', 'https://down.example', 'open', now() + interval '1 hour'),
+          ('webhook', 'https://flaky.example', 'open', now() + interval '1 hour')`;
+      await env.sql`
+        INSERT INTO ${s}.notifications (id, kind)
+        SELECT gen_random_uuid(), 'k' FROM generate_series(1, ${EXACT_QUEUED_ROUTES + 8}::int)`;
+      await env.sql`
+        INSERT INTO ${s}.notification_routes
+          (route_id, notification_id, channel, destination, destination_key)
+        SELECT gen_random_uuid(), id, 'webhook', 'https://' || host || '/hook', 'https://' || host
+        FROM (SELECT id, CASE WHEN row_number() OVER () <= 3 THEN 'flaky.example'
+                              ELSE 'down.example' END AS host
+              FROM ${s}.notifications) x`;
+      const st = await env.store.stats();
+      const troubled = st.destinations!.troubled.map((t) => [t.key, t.queued, t.capped]);
+      assert.deepEqual(troubled, [
+        ["https://down.example", EXACT_QUEUED_ROUTES + 1, true],
+        ["https://flaky.example", 3, undefined],
+      ]);
     } finally {
       await env.cleanup();
     }
