@@ -153,33 +153,10 @@ async function claimCost(
     }
     // What a /metrics scrape or `herald stats` costs here: store.stats().
     await db.admin.unsafe(`ANALYZE "${schema}".notification_routes`);
-    // The first call prepares the statements (a long-lived store's scrapes
-    // do not): timed apart, as what a fresh `herald stats` process pays.
-    const coldAt = performance.now();
-    await store.stats();
-    const cold = performance.now() - coldAt;
-    const scrapes: number[] = [];
-    for (let i = 0; i < SCRAPES; i++) {
-      const began = performance.now();
-      await store.stats();
-      scrapes.push(performance.now() - began);
-    }
-    const st = await store.stats();
-    rows.push({
-      ...shape,
-      name: "stats",
-      routes: 0,
-      seconds: 0,
-      routes_per_s: 0,
-      p50_ms: round(percentile(scrapes, 50), 3),
-      p99_ms: round(percentile(scrapes, 99), 3),
-      note: `store.stats() (what /metrics and herald stats read) over ${
-        options.history + options.future + options.routes * DRAINS.length
-      } routes, after a first call of ${round(cold, 1)} ms (statements prepared); estimated: ${
-        st.estimated?.join(", ") || "none"
-      }`,
-    });
+    const total = options.history + options.future + options.routes * DRAINS.length;
+    rows.push(await scrapeCost(store, shape, "stats", `over ${total} routes`));
     rows.push(...await dashboardCost(store, shape));
+    rows.push(await backlogCost(db, schema, store, shape, options.future, total));
     rows.push({
       ...shape,
       name: "idle-poll",
@@ -200,6 +177,73 @@ async function claimCost(
     await store.close();
     await sql.end();
   }
+}
+
+/** `stats()` timed: a first call apart (it prepares the statements), then {@link SCRAPES}. */
+async function scrapeCost(
+  store: PostgresStore,
+  shape: { runtime: string; concurrency: number; routesPerTransaction: number },
+  name: string,
+  over: string,
+): Promise<Result> {
+  // A long-lived store's scrapes reuse their prepared statements; the first
+  // call is what a fresh `herald stats` process pays.
+  const coldAt = performance.now();
+  await store.stats();
+  const cold = performance.now() - coldAt;
+  const scrapes: number[] = [];
+  for (let i = 0; i < SCRAPES; i++) {
+    const began = performance.now();
+    await store.stats();
+    scrapes.push(performance.now() - began);
+  }
+  const st = await store.stats();
+  return {
+    ...shape,
+    name,
+    routes: 0,
+    seconds: 0,
+    routes_per_s: 0,
+    p50_ms: round(percentile(scrapes, 50), 3),
+    p99_ms: round(percentile(scrapes, 99), 3),
+    note: `store.stats() (what /metrics and herald stats read) ${over}; after a first call of ${
+      round(cold, 1)
+    } ms (statements prepared); estimated: ${st.estimated?.join(", ") || "none"}`,
+  };
+}
+
+/**
+ * A scrape in an outage: `backlog` routes due and waiting on top of the big
+ * table, a fifth of them behind a destination whose breaker is open, and a
+ * quiet channel whose oldest due route is younger than all of them.
+ */
+async function backlogCost(
+  db: BenchDb,
+  schema: string,
+  store: PostgresStore,
+  shape: { runtime: string; concurrency: number; routesPerTransaction: number },
+  backlog: number,
+  total: number,
+): Promise<Result> {
+  const s = db.admin(schema);
+  await db.add(schema, backlog);
+  await db.add(schema, 100, "due", "quiet");
+  await db.admin`
+    INSERT INTO ${s}.destinations (channel, key, state, open_until, trips)
+    VALUES ('noop', 'https://down.example', 'open', now() + interval '1 hour', 1)`;
+  await db.admin`
+    UPDATE ${s}.notification_routes
+    SET destination = 'https://down.example/hook', destination_key = 'https://down.example'
+    WHERE status = 'queued' AND channel = 'noop' AND next_attempt_at <= now()
+      AND random() < 0.2`;
+  await db.vacuum(schema, ["notification_routes", "destinations"], { analyse: true });
+  return await scrapeCost(
+    store,
+    shape,
+    "stats-backlog",
+    `over ${total + backlog + 100} routes, ${backlog + 100} of them due (a fifth behind ` +
+      `an open destination, and a quiet channel behind them all)`,
+  );
 }
 
 /**

@@ -199,6 +199,7 @@ function rssLines(results: readonly Result[]): string[] {
       "big-claim",
       "idle-poll",
       "stats",
+      "stats-backlog",
     ]
       .includes(r.name)
   );
@@ -269,7 +270,7 @@ function bigLines(results: readonly Result[]): string[] {
       }): ${r.buffers} ${ok(r.buffers! <= TARGETS.claimBuffers)}`,
     );
   }
-  for (const r of results.filter((r) => r.name === "stats" && !r.error)) {
+  for (const r of results.filter((r) => r.name.startsWith("stats") && !r.error)) {
     lines.push(
       `  /metrics scrape (stats()) <= ${TARGETS.statsMs} ms: p50 ${r.p50_ms?.toFixed(2)} ms, p99 ${
         r.p99_ms?.toFixed(2)
