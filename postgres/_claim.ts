@@ -25,7 +25,7 @@ export function claimSettings(tx: postgres.TransactionSql): postgres.PendingQuer
  * probe per level, so a reader never walks the routes not yet due, and skips
  * a level with none due without reading it again. The claim starts each
  * level's scan at that first route (see {@link fromFirst}); the stats, each
- * channel's probe of a level at its due time.
+ * channel's probe at the earliest of their due times.
  */
 export function levels(
   sql: postgres.Sql | postgres.TransactionSql,

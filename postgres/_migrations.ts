@@ -170,14 +170,14 @@ const MIGRATIONS: readonly ((s: string) => string)[] = [
       autovacuum_vacuum_threshold = 1000, toast.autovacuum_vacuum_scale_factor = 0.02,
       toast.autovacuum_vacuum_threshold = 1000);
   `,
-  // 10: each channel's oldest due route, for stats, in one probe per channel
-  // and priority, however long the backlog. The claim's index orders every
+  // 10: each channel's oldest due route, for stats, in one probe per
+  // channel, however long the backlog. The claim's index orders every
   // channel together, so finding a quiet channel's oldest route behind a
   // busy one's backlog read the whole backlog (0.3 s a scrape at 500,000
   // due routes). Queued routes only: a route leaves it when it is sent.
   (s) => `
     CREATE INDEX notification_routes_channel_due ON ${s}.notification_routes
-      (channel, priority, next_attempt_at) WHERE status = 'queued';
+      (channel, next_attempt_at) WHERE status = 'queued';
   `,
 ];
 

@@ -81,10 +81,11 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
     sql`SELECT
           (SELECT count(*) FROM ${s}.notification_routes
              WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
-    // Each channel's oldest due route: one probe per channel and priority in
-    // use (channel by channel from the index that leads with it, priorities
-    // from the claim's levels), each starting at its level's first route.
-    // Never the routes scheduled for later, nor a busy channel's backlog.
+    // Each channel's oldest due route: one probe per channel (channel by
+    // channel from the index that leads with it), starting at the oldest
+    // queued route's due time, past the entries routes sent since the last
+    // VACUUM left in front. Never the routes scheduled for later, nor a busy
+    // channel's backlog.
     sql`WITH RECURSIVE ${levels(sql, s)}, channels AS (
           (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
            ORDER BY r.channel LIMIT 1)
@@ -93,14 +94,15 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
                   WHERE r.status = 'queued' AND r.channel > c.channel
                   ORDER BY r.channel LIMIT 1)
           FROM channels c WHERE c.channel IS NOT NULL)
-        SELECT c.channel, (extract(epoch FROM now() - min(f.at)) * 1000)::float8 AS age
-        FROM channels c CROSS JOIN levels l CROSS JOIN LATERAL (
+        SELECT c.channel, (extract(epoch FROM now() - f.at) * 1000)::float8 AS age
+        FROM channels c CROSS JOIN LATERAL (
           SELECT r.next_attempt_at AS at FROM ${s}.notification_routes r
-          WHERE r.status = 'queued' AND r.channel = c.channel AND r.priority = l.priority
-            AND r.next_attempt_at >= l.first_at AND r.next_attempt_at <= now()
+          WHERE r.status = 'queued' AND r.channel = c.channel
+            AND r.next_attempt_at >= (SELECT min(first_at) FROM levels)
+            AND r.next_attempt_at <= now()
           ORDER BY r.next_attempt_at LIMIT 1) f
-        WHERE c.channel IS NOT NULL AND l.first_at <= now()
-        GROUP BY c.channel ORDER BY c.channel`,
+        WHERE c.channel IS NOT NULL
+        ORDER BY c.channel`,
     sql`SELECT d.channel, d.key,
                CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
                     ELSE d.state END AS state,
