@@ -14,6 +14,7 @@ import { InvalidArgumentError } from "../../core/errors.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
+import { seedBacklog } from "../_helpers/seed.ts";
 
 checkLeaks();
 
@@ -283,6 +284,31 @@ describe("the dashboard handler", () => {
         () => dashboard(env.store, options),
         (e: unknown) => e instanceof InvalidArgumentError && e.field === field,
       );
+    }
+  });
+});
+
+describe("the dashboard's overview of a destination's long backlog", () => {
+  it("marks a count that stopped at the cap", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      await seedBacklog(env.sql, env.schema, 10_005);
+      const handle = dashboard(env.store, { refreshSeconds: 0 });
+      const res = await handle(new Request("http://127.0.0.1:8089/"));
+      assert.equal(res.status, 200);
+      const rows = [
+        ...(await res.text()).matchAll(/<tr data-destination="([^"]+)">([\s\S]*?)<\/tr>/g),
+      ]
+        .map((
+          [, key, row],
+        ) => [key, [...row!.matchAll(/<td class="num">([^<]*)</g)].map((m) => m[1])]);
+      assert.deepEqual(rows, [
+        ["https://down.example", ["0", "&gt;10000", "0"]],
+        ["https://flaky.example", ["0", "3", "0"]],
+      ]);
+    } finally {
+      await env.cleanup();
     }
   });
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
-import { seedOutcomes } from "../_helpers/seed.ts";
+import { seedBacklog, seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
 
@@ -268,21 +268,7 @@ describe("PostgresStore stats on a large table", () => {
     const env = await freshStore();
     try {
       await env.store.migrate();
-      const s = env.sql(env.schema);
-      await env.sql`
-        INSERT INTO ${s}.destinations (channel, key, state, open_until) VALUES
-          ('webhook', 'https://down.example', 'open', now() + interval '1 hour'),
-          ('webhook', 'https://flaky.example', 'open', now() + interval '1 hour')`;
-      await env.sql`
-        INSERT INTO ${s}.notifications (id, kind)
-        SELECT gen_random_uuid(), 'k' FROM generate_series(1, ${EXACT_QUEUED_ROUTES + 8}::int)`;
-      await env.sql`
-        INSERT INTO ${s}.notification_routes
-          (route_id, notification_id, channel, destination, destination_key)
-        SELECT gen_random_uuid(), id, 'webhook', 'https://' || host || '/hook', 'https://' || host
-        FROM (SELECT id, CASE WHEN row_number() OVER () <= 3 THEN 'flaky.example'
-                              ELSE 'down.example' END AS host
-              FROM ${s}.notifications) x`;
+      await seedBacklog(env.sql, env.schema, EXACT_QUEUED_ROUTES + 5);
       const st = await env.store.stats();
       const troubled = st.destinations!.troubled.map((t) => [t.key, t.queued, t.capped]);
       assert.deepEqual(troubled, [
