@@ -69,8 +69,8 @@ export interface DestinationStats {
     /** Due routes held back by its rate limit now. */
     readonly deferred: number;
     /**
-     * Set when it holds more than 10,000 queued routes (Postgres): `queued`
-     * and `deferred` then count its first 10,001 in claim order and no more,
+     * Set when it holds more than 1,000 queued routes (Postgres): `queued`
+     * and `deferred` then count its first 1,001 in claim order and no more,
      * so a scrape costs the same however long a dead destination's backlog
      * grows.
      */

@@ -217,7 +217,7 @@ function renderDestinations(out: string[], d: DestinationStats): void {
     ],
     [
       "herald_destination_queued_routes",
-      "Its queued routes, held ones included (counted up to 10,001).",
+      "Its queued routes, held ones included (counted up to 1,001).",
       (t) => t.queued,
     ],
     [

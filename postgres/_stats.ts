@@ -24,10 +24,17 @@ export const EXACT_STATS_ROWS = 100_000;
  * this many (index-only reads of the destination index, which leads with the
  * channel); a channel with more is estimated: the planner's count of the
  * whole queue, less the channels counted exactly, shared evenly among the
- * channels past this figure (never below it). A destination in trouble has
- * its queued routes counted up to this many too, whatever the table's size.
+ * channels past this figure (never below it).
  */
 export const EXACT_QUEUED_ROUTES = 10_000;
+
+/**
+ * A destination in trouble has its queued routes counted up to this many,
+ * whatever the table's size: past it, `capped`. A tenth of the channels'
+ * figure, since there may be many such destinations (up to 1,000 listed) and
+ * 1,000 routes already say it is stuck.
+ */
+export const EXACT_DESTINATION_QUEUE = 1_000;
 
 /** Counts by status and channel, the oldest due age and the last hour's failures. */
 export async function stats(pool: postgres.Sql, schema: string): Promise<QueueStats> {
@@ -121,7 +128,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
                 WHERE r.channel = d.channel AND r.destination_key = d.key
                   AND r.status = 'queued'
                 ORDER BY r.priority, r.next_attempt_at
-                LIMIT ${EXACT_QUEUED_ROUTES + 1}) r) q
+                LIMIT ${EXACT_DESTINATION_QUEUE + 1}) r) q
         WHERE d.state <> 'closed' OR d.consecutive_failures > 0 OR q.deferred > 0
         ORDER BY d.channel, d.key LIMIT 1000`,
     sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
@@ -167,7 +174,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
         consecutiveFailures: r["consecutive_failures"],
         queued: r["queued"],
         deferred: r["deferred"],
-        ...(r["queued"] > EXACT_QUEUED_ROUTES ? { capped: true as const } : {}),
+        ...(r["queued"] > EXACT_DESTINATION_QUEUE ? { capped: true as const } : {}),
       })),
       deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
     },

@@ -128,21 +128,21 @@ describe(`herald destinations on ${RUNTIME}`, () => {
 });
 
 describe(`herald stats on a destination's long backlog, on ${RUNTIME}`, () => {
-  it("says 'more than 10000 queued' past the count's cap; herald destinations counts them all", async () => {
+  it("says 'more than 1000 queued' past the count's cap; herald destinations counts them all", async () => {
     const env = await freshStore();
     try {
       await env.store.migrate();
-      await seedBacklog(env.sql, env.schema, 10_005);
+      await seedBacklog(env.sql, env.schema, 1_005);
       const pg = { DATABASE_URL, HERALD_SCHEMA: env.schema };
       const stats = await runProgram(["stats"], pg);
       assert.equal(stats.code, 0, stats.stderr);
-      assert.match(stats.stdout, /https:\/\/down\.example: open, .*more than 10000 queued/);
+      assert.match(stats.stdout, /https:\/\/down\.example: open, .*more than 1000 queued/);
       assert.match(stats.stdout, /https:\/\/flaky\.example: open, .* 3 queued/);
       const listed = await runProgram(["destinations", "--json"], pg);
       assert.equal(listed.code, 0, listed.stderr);
       const down = listed.stdout.trim().split("\n").map((l) => JSON.parse(l))
         .find((d: { key: string }) => d.key === "https://down.example");
-      assert.equal(down?.queued, 10_005);
+      assert.equal(down?.queued, 1_005);
     } finally {
       await env.cleanup();
     }

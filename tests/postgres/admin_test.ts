@@ -6,7 +6,11 @@ import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { seedBacklog, seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
-import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
+import {
+  EXACT_DESTINATION_QUEUE,
+  EXACT_QUEUED_ROUTES,
+  EXACT_STATS_ROWS,
+} from "../../postgres/_stats.ts";
 
 checkLeaks();
 
@@ -268,11 +272,11 @@ describe("PostgresStore stats on a large table", () => {
     const env = await freshStore();
     try {
       await env.store.migrate();
-      await seedBacklog(env.sql, env.schema, EXACT_QUEUED_ROUTES + 5);
+      await seedBacklog(env.sql, env.schema, EXACT_DESTINATION_QUEUE + 5);
       const st = await env.store.stats();
       const troubled = st.destinations!.troubled.map((t) => [t.key, t.queued, t.capped]);
       assert.deepEqual(troubled, [
-        ["https://down.example", EXACT_QUEUED_ROUTES + 1, true],
+        ["https://down.example", EXACT_DESTINATION_QUEUE + 1, true],
         ["https://flaky.example", 3, undefined],
       ]);
     } finally {
