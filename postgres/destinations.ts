@@ -19,6 +19,7 @@ import type {
   DestinationSettings,
   DestinationState,
 } from "../core/destination.ts";
+import { ROUTE_STATUSES } from "../core/route.ts";
 import { wakeChannel } from "./schema.ts";
 
 /** Where held routes wait, as Postgres reads it. */
@@ -213,6 +214,22 @@ export async function listDestinations(
       FROM (SELECT * FROM ${s}.destinations
             WHERE ${all} OR (channel = ${one?.channel ?? ""} AND key = ${one?.key ?? ""})) d
       FULL JOIN q ON q.channel = d.channel AND q.key = d.key
+    ), hour AS (
+      -- The last hour's attempts, by destination, read once for all of them:
+      -- from the routes changed in the last hour (a finalise stamps its route
+      -- with the attempt's end, and nothing sets it back; a minute more for the
+      -- clock), so the history's size costs nothing.
+      SELECT r.channel, r.destination_key AS key, count(*)::int AS attempts,
+             count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures
+      FROM ${s}.notification_routes r
+      JOIN ${s}.route_attempts a ON a.route_id = r.route_id
+      WHERE r.status = ANY(${`{${ROUTE_STATUSES.join(",")}}`}::text[])
+        AND r.updated_at > now() - interval '61 minutes'
+        AND a.started_at > now() - interval '1 hour' AND r.destination_key IS NOT NULL
+        AND (${all} OR (r.channel = ${one?.channel ?? ""} AND r.destination_key = ${
+    one?.key ?? ""
+  }))
+      GROUP BY 1, 2
     )
     SELECT dest.*, now() AS at,
            (dest.key <> '*' OR dest.max_in_flight IS NOT NULL) AS capped,
@@ -223,15 +240,9 @@ export async function listDestinations(
             WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
               AND l.classid = (hashtext(${slotPrefix(schema)} || dest.channel || E'\\n' || dest.key)
                                  ::bigint & 4294967295)::oid) AS in_flight,
-           hour.attempts AS attempts_hour, hour.failures AS failures_hour
+           coalesce(hour.attempts, 0) AS attempts_hour, coalesce(hour.failures, 0) AS failures_hour
     FROM dest
-    -- The last hour's attempts, read once for both counts.
-    CROSS JOIN LATERAL (
-      SELECT count(*)::int AS attempts, count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures
-      FROM ${s}.route_attempts a
-      JOIN ${s}.notification_routes r ON r.route_id = a.route_id
-      WHERE r.channel = dest.channel AND r.destination_key = dest.key
-        AND a.started_at > now() - interval '1 hour') hour
+    LEFT JOIN hour ON hour.channel = dest.channel AND hour.key = dest.key
     ORDER BY CASE coalesce(dest.state, 'closed') WHEN 'disabled' THEN 0 WHEN 'open' THEN 1
                WHEN 'paused' THEN 2 ELSE 3 END, dest.consecutive_failures DESC NULLS LAST,
              dest.queued DESC, dest.channel, dest.key`;

@@ -162,3 +162,55 @@ describe("a destination held back by its rate limit", () => {
     }
   });
 });
+
+describe("the destination list's last hour", () => {
+  it("counts each destination's attempts of the last hour, none older, from one read", async () => {
+    const env = await freshStore({ max: 2 });
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      // Route by route: its destination, when it last changed (minutes ago),
+      // and its attempts (minutes ago, outcome).
+      const routes = [
+        { host: "a.example", changed: 120, attempts: [[120, "sent"]] },
+        { host: "a.example", changed: 10, attempts: [[90, "retry"], [10, "failed"]] },
+        { host: "a.example", changed: 3, attempts: [[30, "retry"], [3, "sent"]] },
+        { host: "b.example", changed: 5, attempts: [[5, "sent"]] },
+      ];
+      await env.sql`
+        INSERT INTO ${s}.destinations (channel, key)
+        VALUES ('webhook', 'https://a.example'), ('webhook', 'https://b.example')`;
+      for (const [i, r] of routes.entries()) {
+        await env.sql`
+          WITH n AS (
+            INSERT INTO ${s}.notifications (id, kind) VALUES (gen_random_uuid(), 'k') RETURNING id
+          ), route AS (
+            INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination,
+              destination_key, status, attempts, updated_at)
+            SELECT gen_random_uuid(), id, 'webhook', ${`https://${r.host}/${i}`},
+                   ${`https://${r.host}`}, 'sent', ${r.attempts.length},
+                   now() - ${r.changed} * interval '1 minute'
+            FROM n RETURNING route_id)
+          INSERT INTO ${s}.route_attempts (route_id, attempt, started_at, duration_ms, outcome)
+          SELECT route_id, a.n, now() - a.ago * interval '1 minute', 20, a.outcome
+          FROM route, json_to_recordset(${
+          JSON.stringify(r.attempts.map(([ago, outcome], n) => ({ ago, outcome, n: n + 1 })))
+        }::text::json) AS a(ago float8, outcome text, n int)`;
+      }
+      const hour = (
+        d: { key: string; attemptsLastHour: number; failuresLastHour: number },
+      ) => [d.key, d.attemptsLastHour, d.failuresLastHour];
+      assert.deepEqual((await env.store.destinations()).map(hour).sort(), [
+        ["https://a.example", 3, 2],
+        ["https://b.example", 1, 0],
+      ]);
+      assert.deepEqual(hour((await env.store.destination("webhook", "https://b.example"))!), [
+        "https://b.example",
+        1,
+        0,
+      ]);
+    } finally {
+      await env.cleanup();
+    }
+  });
+});
