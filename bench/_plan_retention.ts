@@ -73,6 +73,7 @@ async function retention(db: BenchDb, runtime: string, options: Options): Promis
     const queue = Math.max(options.routes, 150_000 + Math.ceil(options.history / DAYS) * 4);
     await db.add(schema, queue);
     const rows = await pruneBesideWorker(db, schema, runtime, options);
+    rows.push(await destinationList(db, schema, runtime, options.history));
     rows.push({
       ...sizeRow(runtime, "loaded", 0, loaded, size0),
       note: `${options.history} sent routes over ${DAYS} days, loaded in ${round(loaded, 1)} s; ${
@@ -90,6 +91,46 @@ async function retention(db: BenchDb, runtime: string, options: Options): Promis
     return rows;
   } finally {
     await db.drop(schema);
+  }
+}
+
+/**
+ * What the destination list (`herald destinations`, the dashboard's page)
+ * costs here: its last hour's attempts are the worker's run just now, on
+ * top of the history's.
+ */
+async function destinationList(
+  db: BenchDb,
+  schema: string,
+  runtime: string,
+  history: number,
+): Promise<Result> {
+  const store = new PostgresStore({ url: db.url, schema, max: 1 });
+  try {
+    const [hour] = await db.admin`
+      SELECT count(*)::int AS n FROM ${db.admin(schema)}.route_attempts
+      WHERE started_at > now() - interval '1 hour'`;
+    await store.destinations(); // prepares the statement
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const began = performance.now();
+      await store.destinations();
+      times.push(performance.now() - began);
+    }
+    return {
+      name: "destinations-list",
+      runtime,
+      ...SHAPE,
+      routes: 0,
+      seconds: 0,
+      routes_per_s: 0,
+      p50_ms: round(percentile(times, 50), 3),
+      p99_ms: round(percentile(times, 99), 3),
+      note: `store.destinations() (herald destinations, the dashboard's destinations page) ` +
+        `beside ${history} routes of history, ${hour?.["n"]} attempts in the last hour`,
+    };
+  } finally {
+    await store.close();
   }
 }
 
