@@ -8,7 +8,7 @@ import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteRecord, RouteStatus } from "../core/route.ts";
 import { redact } from "../core/_redact.ts";
-import { channelCount } from "../core/operator.ts";
+import { channelCount, troubledCount } from "../core/operator.ts";
 import { HELD_UNTIL } from "../core/destination.ts";
 import { numberFlag } from "./_flags.ts";
 import { checkRouteIds, withDatabase } from "./_command.ts";
@@ -64,8 +64,9 @@ export const statsCommand: Command = {
         for (const t of d.troubled) {
           io.out(
             `  ${t.channel} ${t.key}: ${t.state}, ${t.consecutiveFailures} failure(s) in a row, ` +
-              `${t.capped ? `more than ${t.queued - 1}` : t.queued} queued, ` +
-              `${t.deferred}${t.capped && t.deferred > 0 ? " or more" : ""} deferred by its rate ` +
+              `${troubledCount(t.queued)} queued, ${
+                troubledCount(t.deferred)
+              } deferred by its rate ` +
               `(herald destinations show ${t.channel} ${t.key})`,
           );
         }

@@ -64,20 +64,28 @@ export interface DestinationStats {
     readonly state: "closed" | "open" | "half_open" | "paused" | "disabled";
     readonly trips: number;
     readonly consecutiveFailures: number;
-    /** Its queued routes, held ones included. */
+    /** Its queued routes, held ones included (Postgres: up to 1,001, see `capped`). */
     readonly queued: number;
-    /** Due routes held back by its rate limit now. */
+    /** Due routes held back by its rate limit now (Postgres: up to 1,001, see `capped`). */
     readonly deferred: number;
     /**
-     * Set when it holds more than 1,000 queued routes (Postgres): `queued`
-     * and `deferred` then count its first 1,001 in claim order and no more,
-     * so a scrape costs the same however long a dead destination's backlog
-     * grows.
+     * Set when `queued` or `deferred` stopped counting past
+     * {@link TROUBLED_COUNT_CAP} (at one more), so a scrape costs the same
+     * however long a dead destination's backlog grows; show them with
+     * {@link troubledCount}.
      */
     readonly capped?: true;
   }[];
   /** Due routes held back by a destination's rate limit now, over every destination. */
   readonly deferredByLimit: number;
+}
+
+/** How far `stats` counts a troubled destination's queued and deferred routes. */
+export const TROUBLED_COUNT_CAP = 1_000;
+
+/** A troubled destination's count as a person reads it: `>1000` past the cap. */
+export function troubledCount(n: number): string {
+  return n > TROUBLED_COUNT_CAP ? `>${TROUBLED_COUNT_CAP}` : String(n);
 }
 
 /** Filters of `listRoutes`; every one given must match. */

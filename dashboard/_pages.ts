@@ -6,7 +6,12 @@
  */
 import { html } from "hono/html";
 import { ROUTE_STATUSES } from "../core/route.ts";
-import { type ActivityPoint, channelCount, type QueueStats } from "../core/operator.ts";
+import {
+  type ActivityPoint,
+  channelCount,
+  type QueueStats,
+  troubledCount,
+} from "../core/operator.ts";
 import type { DestinationInfo } from "../core/destination.ts";
 import { action, age, chart, flashBox, type Html, layout, type PageContext } from "./_layout.ts";
 
@@ -94,7 +99,7 @@ function destinationTable(
     state: string;
     queued: number;
     deferred: number;
-    /** Counted no further than `queued` (see `DestinationStats`). */
+    /** Counted no further than the cap (see `DestinationStats`). */
     capped?: boolean;
     consecutiveFailures: number;
     inFlight?: number | null;
@@ -128,8 +133,8 @@ function destinationTable(
           )}&destination=${encodeURIComponent(d.key)}">${d.key}</a></td>
           <td class="s-${d.state}">${d.state}</td>
           <td class="num">${d.consecutiveFailures}</td>
-          <td class="num">${d.capped ? `>${d.queued - 1}` : d.queued}</td>
-          <td class="num">${d.capped && d.deferred > 0 ? `≥${d.deferred}` : d.deferred}</td>
+          <td class="num">${d.capped ? troubledCount(d.queued) : d.queued}</td>
+          <td class="num">${d.capped ? troubledCount(d.deferred) : d.deferred}</td>
           <td>${d.lastError ?? ""}</td>
           <td>${paused
             ? action(

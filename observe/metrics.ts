@@ -193,7 +193,8 @@ function renderDestinations(out: string[], d: DestinationStats): void {
   for (const [state, n] of Object.entries(d.byState)) out.push(`${count}{state="${state}"} ${n}`);
   const deferred = "herald_routes_deferred_by_limit";
   out.push(
-    `# HELP ${deferred} Due routes held back by their destination's rate limit now.`,
+    `# HELP ${deferred} Due routes held back by their destination's rate limit now ` +
+      "(each destination's counted up to 1,001).",
     `# TYPE ${deferred} gauge`,
     `${deferred} ${d.deferredByLimit}`,
   );
@@ -222,7 +223,7 @@ function renderDestinations(out: string[], d: DestinationStats): void {
     ],
     [
       "herald_destination_deferred_routes",
-      "Its due routes held back by its rate limit now (among the queued routes counted).",
+      "Its due routes held back by its rate limit now (counted up to 1,001).",
       (t) => t.deferred,
     ],
   ];

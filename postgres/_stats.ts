@@ -8,7 +8,7 @@
 import type postgres from "postgres";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteStatus } from "../core/route.ts";
-import type { QueueStats } from "../core/operator.ts";
+import { type QueueStats, TROUBLED_COUNT_CAP } from "../core/operator.ts";
 import { levels } from "./_claim.ts";
 
 /**
@@ -27,14 +27,6 @@ export const EXACT_STATS_ROWS = 100_000;
  * channels past this figure (never below it).
  */
 export const EXACT_QUEUED_ROUTES = 10_000;
-
-/**
- * A destination in trouble has its queued routes counted up to this many,
- * whatever the table's size: past it, `capped`. A tenth of the channels'
- * figure, since there may be many such destinations (up to 1,000 listed) and
- * 1,000 routes already say it is stuck.
- */
-export const EXACT_DESTINATION_QUEUE = 1_000;
 
 /** Counts by status and channel, the oldest due age and the last hour's failures. */
 export async function stats(pool: postgres.Sql, schema: string): Promise<QueueStats> {
@@ -90,9 +82,10 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
              WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
     // Each channel's oldest due route: one probe per channel (channel by
     // channel from the index that leads with it), starting at the oldest
-    // queued route's due time, past the entries routes sent since the last
-    // VACUUM left in front. Never the routes scheduled for later, nor a busy
-    // channel's backlog.
+    // queued route's due time: past the entries that routes sent since the
+    // last VACUUM left in front of it (those of a channel behind the oldest
+    // route it still steps over). Never the routes scheduled for later, nor
+    // a busy channel's backlog.
     sql`WITH RECURSIVE ${levels(sql, s)}, channels AS (
           (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
            ORDER BY r.channel LIMIT 1)
@@ -110,27 +103,7 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
           ORDER BY r.next_attempt_at LIMIT 1) f
         WHERE c.channel IS NOT NULL
         ORDER BY c.channel`,
-    sql`SELECT d.channel, d.key,
-               CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
-                    ELSE d.state END AS state,
-               d.trips, d.consecutive_failures, q.queued, q.deferred
-        FROM (SELECT * FROM ${s}.destinations
-              WHERE state <> 'closed' OR consecutive_failures > 0 OR tat > now()) d
-        CROSS JOIN LATERAL (
-          -- Counted up to the cap, due first: a dead destination's backlog is
-          -- what grows, and a scrape must not read all of it.
-          SELECT count(*)::int AS queued,
-                 -- Due and sendable but for the rate limit (its schedule is ahead).
-                 count(*) FILTER (WHERE d.state = 'closed' AND d.tat > now()
-                                    AND r.held_from IS NULL AND r.next_attempt_at <= now())::int
-                   AS deferred
-          FROM (SELECT r.held_from, r.next_attempt_at FROM ${s}.notification_routes r
-                WHERE r.channel = d.channel AND r.destination_key = d.key
-                  AND r.status = 'queued'
-                ORDER BY r.priority, r.next_attempt_at
-                LIMIT ${EXACT_DESTINATION_QUEUE + 1}) r) q
-        WHERE d.state <> 'closed' OR d.consecutive_failures > 0 OR q.deferred > 0
-        ORDER BY d.channel, d.key LIMIT 1000`,
+    troubledDestinations(sql, s),
     sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
                  AS state, count(*)::int AS n
         FROM ${s}.destinations GROUP BY 1`,
@@ -174,11 +147,52 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
         consecutiveFailures: r["consecutive_failures"],
         queued: r["queued"],
         deferred: r["deferred"],
-        ...(r["queued"] > EXACT_DESTINATION_QUEUE ? { capped: true as const } : {}),
+        ...(Math.max(r["queued"], r["deferred"]) > TROUBLED_COUNT_CAP
+          ? { capped: true as const }
+          : {}),
       })),
       deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
     },
   };
+}
+
+/**
+ * Every destination in trouble (not closed, failing, or holding routes back
+ * by its rate limit), with its queued routes and the due ones its rate limit
+ * defers, each counted up to one past the cap: a dead destination's backlog
+ * is what grows, and a scrape must not read all of it. The deferred are read
+ * at the due end of each priority in use, never the routes not yet due.
+ */
+function troubledDestinations(
+  sql: postgres.TransactionSql,
+  s: postgres.Helper<string>,
+): postgres.PendingQuery<postgres.Row[]> {
+  const most = TROUBLED_COUNT_CAP + 1;
+  return sql`
+    WITH RECURSIVE ${levels(sql, s)}
+    SELECT d.channel, d.key,
+           CASE WHEN d.state = 'open' AND d.open_until <= now() THEN 'half_open'
+                ELSE d.state END AS state,
+           d.trips, d.consecutive_failures, q.queued, f.deferred
+    FROM (SELECT * FROM ${s}.destinations
+          WHERE state <> 'closed' OR consecutive_failures > 0 OR tat > now()) d
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS queued FROM (
+        SELECT FROM ${s}.notification_routes r
+        WHERE r.channel = d.channel AND r.destination_key = d.key AND r.status = 'queued'
+        LIMIT ${most}) r) q
+    CROSS JOIN LATERAL (
+      -- Due and sendable but for the rate limit (its schedule is ahead).
+      SELECT count(*)::int AS deferred FROM (
+        SELECT FROM levels l CROSS JOIN LATERAL (
+          SELECT FROM ${s}.notification_routes r
+          WHERE r.channel = d.channel AND r.destination_key = d.key AND r.status = 'queued'
+            AND r.priority = l.priority AND r.next_attempt_at <= now() AND r.held_from IS NULL
+          LIMIT ${most}) r
+        WHERE d.state = 'closed' AND d.tat > now()
+        LIMIT ${most}) r) f
+    WHERE d.state <> 'closed' OR d.consecutive_failures > 0 OR f.deferred > 0
+    ORDER BY d.channel, d.key LIMIT 1000`;
 }
 
 /**

@@ -6,11 +6,8 @@ import type { Outcome } from "../../core/route.ts";
 import { freshStore } from "../_helpers/pg.ts";
 import { seedBacklog, seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
-import {
-  EXACT_DESTINATION_QUEUE,
-  EXACT_QUEUED_ROUTES,
-  EXACT_STATS_ROWS,
-} from "../../postgres/_stats.ts";
+import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
+import { TROUBLED_COUNT_CAP } from "../../core/operator.ts";
 
 checkLeaks();
 
@@ -272,13 +269,49 @@ describe("PostgresStore stats on a large table", () => {
     const env = await freshStore();
     try {
       await env.store.migrate();
-      await seedBacklog(env.sql, env.schema, EXACT_DESTINATION_QUEUE + 5);
+      await seedBacklog(env.sql, env.schema, TROUBLED_COUNT_CAP + 5);
       const st = await env.store.stats();
       const troubled = st.destinations!.troubled.map((t) => [t.key, t.queued, t.capped]);
       assert.deepEqual(troubled, [
-        ["https://down.example", EXACT_DESTINATION_QUEUE + 1, true],
+        ["https://down.example", TROUBLED_COUNT_CAP + 1, true],
         ["https://flaky.example", 3, undefined],
       ]);
+    } finally {
+      await env.cleanup();
+    }
+  });
+
+  it("counts a rate-limited destination's deferred routes at each priority's due end", async () => {
+    const env = await freshStore();
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      // Closed, its limiter's schedule a minute ahead: due routes wait. More
+      // routes than the cap at priority 0, none of them due, then 5 due at
+      // priority 1 and a held one: the deferred are the 5.
+      await env.sql`
+        INSERT INTO ${s}.destinations (channel, key, tat, rate_per_sec)
+        VALUES ('webhook', 'https://slow.example', now() + interval '1 minute', 1)`;
+      await env.sql`
+        WITH n AS (
+          INSERT INTO ${s}.notifications (id, kind)
+          SELECT gen_random_uuid(), 'k' FROM generate_series(1, ${TROUBLED_COUNT_CAP + 7}::int)
+          RETURNING id)
+        INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination,
+          destination_key, priority, next_attempt_at, held_from)
+        SELECT gen_random_uuid(), id, 'webhook', 'https://slow.example/hook',
+               'https://slow.example', CASE WHEN i <= ${TROUBLED_COUNT_CAP + 1} THEN 0 ELSE 1 END,
+               now() + CASE WHEN i <= ${TROUBLED_COUNT_CAP + 1} THEN interval '1 hour'
+                            WHEN i = ${TROUBLED_COUNT_CAP + 7} THEN interval '1 year'
+                            ELSE -interval '1 minute' END,
+               CASE WHEN i = ${TROUBLED_COUNT_CAP + 7} THEN now() - interval '1 minute' END
+        FROM (SELECT id, row_number() OVER () AS i FROM n) x`;
+      const st = await env.store.stats();
+      assert.deepEqual(
+        st.destinations!.troubled.map((t) => [t.key, t.queued, t.deferred, t.capped]),
+        [["https://slow.example", TROUBLED_COUNT_CAP + 1, 5, true]],
+      );
+      assert.equal(st.destinations!.deferredByLimit, 5);
     } finally {
       await env.cleanup();
     }
