@@ -195,6 +195,7 @@ export async function listDestinations(
 ): Promise<DestinationInfo[]> {
   const s = sql(schema);
   const all = one === undefined;
+  const only = one ?? { channel: "", key: "" };
   const rows = await sql`
     WITH q AS (
       SELECT channel, destination_key AS key, count(*)::int AS queued,
@@ -203,7 +204,7 @@ export async function listDestinations(
              count(*) FILTER (WHERE held_from IS NULL AND next_attempt_at <= now())::int AS due
       FROM ${s}.notification_routes
       WHERE status = 'queued' AND destination_key IS NOT NULL
-        AND (${all} OR (channel = ${one?.channel ?? ""} AND destination_key = ${one?.key ?? ""}))
+        AND (${all} OR (channel = ${only.channel} AND destination_key = ${only.key}))
       GROUP BY 1, 2
     ), dest AS (
       SELECT coalesce(d.channel, q.channel) AS channel, coalesce(d.key, q.key) AS key,
@@ -212,23 +213,27 @@ export async function listDestinations(
              d.failure_threshold, d.cooldown_ms, d.rate_per_sec, d.burst, d.tat,
              coalesce(q.queued, 0) AS queued, q.oldest_due, coalesce(q.due, 0) AS due
       FROM (SELECT * FROM ${s}.destinations
-            WHERE ${all} OR (channel = ${one?.channel ?? ""} AND key = ${one?.key ?? ""})) d
+            WHERE ${all} OR (channel = ${only.channel} AND key = ${only.key})) d
       FULL JOIN q ON q.channel = d.channel AND q.key = d.key
     ), hour AS (
-      -- The last hour's attempts, by destination, read once for all of them:
+      -- The last hour's attempts, by destination, read once for all of them,
       -- from the routes changed in the last hour (a finalise stamps its route
-      -- with the attempt's end, and nothing sets it back; a minute more for the
-      -- clock), so the history's size costs nothing.
-      SELECT r.channel, r.destination_key AS key, count(*)::int AS attempts,
-             count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures
+      -- with the attempt's end; an operator's retry or cancel with its
+      -- transaction's start, a moment earlier at most: a minute of slack
+      -- covers that and the clock), each route's attempts by its index: the
+      -- history's size costs nothing. A route never attempted (its one change
+      -- its enqueue) is not looked up.
+      SELECT r.channel, r.destination_key AS key, sum(a.attempts)::int AS attempts,
+             sum(a.failures)::int AS failures
       FROM ${s}.notification_routes r
-      JOIN ${s}.route_attempts a ON a.route_id = r.route_id
+      CROSS JOIN LATERAL (
+        SELECT count(*) AS attempts, count(*) FILTER (WHERE outcome <> 'sent') AS failures
+        FROM ${s}.route_attempts
+        WHERE route_id = r.route_id AND started_at > now() - interval '1 hour') a
       WHERE r.status = ANY(${`{${ROUTE_STATUSES.join(",")}}`}::text[])
         AND r.updated_at > now() - interval '61 minutes'
-        AND a.started_at > now() - interval '1 hour' AND r.destination_key IS NOT NULL
-        AND (${all} OR (r.channel = ${one?.channel ?? ""} AND r.destination_key = ${
-    one?.key ?? ""
-  }))
+        AND (r.attempts > 0 OR r.updated_at > r.created_at) AND r.destination_key IS NOT NULL
+        AND (${all} OR (r.channel = ${only.channel} AND r.destination_key = ${only.key}))
       GROUP BY 1, 2
     )
     SELECT dest.*, now() AS at,

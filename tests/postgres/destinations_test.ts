@@ -170,11 +170,13 @@ describe("the destination list's last hour", () => {
       await env.store.migrate();
       const s = env.sql(env.schema);
       // Route by route: its destination, when it last changed (minutes ago),
-      // and its attempts (minutes ago, outcome).
+      // and its attempts (minutes ago, outcome); one retried by an operator
+      // since (queued again with a fresh budget: its attempts column 0).
       const routes = [
         { host: "a.example", changed: 120, attempts: [[120, "sent"]] },
         { host: "a.example", changed: 10, attempts: [[90, "retry"], [10, "failed"]] },
         { host: "a.example", changed: 3, attempts: [[30, "retry"], [3, "sent"]] },
+        { host: "a.example", changed: 2, attempts: [[20, "failed"]], retried: true },
         { host: "b.example", changed: 5, attempts: [[5, "sent"]] },
       ];
       await env.sql`
@@ -186,10 +188,11 @@ describe("the destination list's last hour", () => {
             INSERT INTO ${s}.notifications (id, kind) VALUES (gen_random_uuid(), 'k') RETURNING id
           ), route AS (
             INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination,
-              destination_key, status, attempts, updated_at)
+              destination_key, status, attempts, updated_at, created_at)
             SELECT gen_random_uuid(), id, 'webhook', ${`https://${r.host}/${i}`},
-                   ${`https://${r.host}`}, 'sent', ${r.attempts.length},
-                   now() - ${r.changed} * interval '1 minute'
+                   ${`https://${r.host}`}, ${r.retried ? "queued" : "sent"},
+                   ${r.retried ? 0 : r.attempts.length}, now() - ${r.changed} * interval '1 minute',
+                   now() - interval '1 day'
             FROM n RETURNING route_id)
           INSERT INTO ${s}.route_attempts (route_id, attempt, started_at, duration_ms, outcome)
           SELECT route_id, a.n, now() - a.ago * interval '1 minute', 20, a.outcome
@@ -201,7 +204,7 @@ describe("the destination list's last hour", () => {
         d: { key: string; attemptsLastHour: number; failuresLastHour: number },
       ) => [d.key, d.attemptsLastHour, d.failuresLastHour];
       assert.deepEqual((await env.store.destinations()).map(hour).sort(), [
-        ["https://a.example", 3, 2],
+        ["https://a.example", 4, 3],
         ["https://b.example", 1, 0],
       ]);
       assert.deepEqual(hour((await env.store.destination("webhook", "https://b.example"))!), [
