@@ -213,9 +213,11 @@ async function scrapeCost(
 }
 
 /**
- * A scrape in an outage: `backlog` routes due and waiting on top of the big
- * table, a fifth of them behind a destination whose breaker is open, and a
- * quiet channel whose oldest due route is younger than all of them.
+ * A scrape in an outage: `backlog` routes waiting on top of the big table, a
+ * fifth of them held behind a destination whose breaker is open (parked as
+ * the breaker parks them: due when it closes, their own due time kept), the
+ * rest due, and a quiet channel whose oldest due route is younger than all
+ * of them.
  */
 async function backlogCost(
   db: BenchDb,
@@ -233,7 +235,8 @@ async function backlogCost(
     VALUES ('noop', 'https://down.example', 'open', now() + interval '1 hour', 1)`;
   await db.admin`
     UPDATE ${s}.notification_routes
-    SET destination = 'https://down.example/hook', destination_key = 'https://down.example'
+    SET destination = 'https://down.example/hook', destination_key = 'https://down.example',
+        held_from = next_attempt_at, next_attempt_at = now() + interval '1 hour'
     WHERE status = 'queued' AND channel = 'noop' AND next_attempt_at <= now()
       AND random() < 0.2`;
   await db.vacuum(schema, ["notification_routes", "destinations"], { analyse: true });
@@ -241,8 +244,8 @@ async function backlogCost(
     store,
     shape,
     "stats-backlog",
-    `over ${total + backlog + 100} routes, ${backlog + 100} of them due (a fifth behind ` +
-      `an open destination, and a quiet channel behind them all)`,
+    `over ${total + backlog + 100} routes, ${backlog + 100} of them waiting (a fifth held ` +
+      `behind an open destination, the rest due, and a quiet channel behind them all)`,
   );
 }
 
