@@ -3,7 +3,9 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/route.ts";
-import { freshStore } from "../_helpers/pg.ts";
+import postgres from "postgres";
+import { PostgresStore } from "../../store.ts";
+import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { seedBacklog, seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
@@ -261,6 +263,49 @@ describe("PostgresStore stats on a large table", () => {
         "the channels add up to the total",
       );
     } finally {
+      await env.cleanup();
+    }
+  });
+
+  it("finds each channel's oldest due route in a few index pages, however long the backlog", async () => {
+    const env = await freshStore();
+    const sent: { text: string; params: unknown[] }[] = [];
+    const sql = postgres(DATABASE_URL, {
+      max: 1,
+      onnotice: () => {},
+      debug: (_connection, text, params) => void sent.push({ text, params: [...params] }),
+    });
+    const store = new PostgresStore({ sql, schema: env.schema });
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      // 20,000 sms routes due, then one push route behind all of them.
+      await env.sql`
+        WITH n AS (
+          INSERT INTO ${s}.notifications (id, kind)
+          SELECT gen_random_uuid(), 'k' FROM generate_series(1, 20001) RETURNING id)
+        INSERT INTO ${s}.notification_routes (route_id, notification_id, channel, destination,
+          next_attempt_at)
+        SELECT gen_random_uuid(), id, CASE WHEN i = 20001 THEN 'push' ELSE 'sms' END, 'x',
+               now() - interval '1 hour' + i * interval '1 millisecond'
+        FROM (SELECT id, row_number() OVER () AS i FROM n) x`;
+      await env.sql.unsafe(`VACUUM ANALYZE "${env.schema}".notification_routes`);
+      const st = await store.stats();
+      assert.deepEqual(st.oldestDueByChannel.map((d) => d.channel), ["push", "sms"]);
+      // The statement stats() sent for the ages, run again under EXPLAIN.
+      const ages = sent.find((q) => q.text.includes("channels AS (") && q.text.includes("f.at"));
+      assert.ok(ages, "the oldest-due statement was sent");
+      const [row] = await sql.unsafe(
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${ages.text}`,
+        ages.params as postgres.ParameterOrJSON<never>[],
+      );
+      const [{ Plan: plan }] = row!["QUERY PLAN"] as [{ Plan: Record<string, number> }];
+      const buffers = plan["Shared Hit Blocks"]! + plan["Shared Read Blocks"]!;
+      // Reading the 20,000 due routes' index entries alone takes over 50 pages.
+      assert.ok(buffers <= 40, `${buffers} buffers`);
+    } finally {
+      await store.close();
+      await sql.end({ timeout: 5 });
       await env.cleanup();
     }
   });
