@@ -8,7 +8,7 @@
 import type postgres from "postgres";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteStatus } from "../core/route.ts";
-import { type QueueStats, TROUBLED_COUNT_CAP } from "../core/operator.ts";
+import { type DestinationStats, type QueueStats, TROUBLED_COUNT_CAP } from "../core/operator.ts";
 import { levels } from "./_claim.ts";
 
 /**
@@ -53,56 +53,11 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
   const rows = (size?.["rows"] as number | undefined) ?? -1;
   const estimate = rows >= EXACT_STATS_ROWS && size?.["vals"] != null;
   const [groups, [extra], due, troubled, states] = await Promise.all([
-    estimate
-      // Queued routes channel by channel (one index probe finds each channel,
-      // then its count, capped), from the index of queued routes that leads
-      // with the channel; poisoned ones from (status, updated_at, route_id).
-      ? sql`WITH RECURSIVE channels AS (
-              (SELECT channel FROM ${s}.notification_routes WHERE status = 'queued'
-               ORDER BY channel LIMIT 1)
-              UNION ALL
-              SELECT (SELECT r.channel FROM ${s}.notification_routes r
-                      WHERE r.status = 'queued' AND r.channel > c.channel
-                      ORDER BY r.channel LIMIT 1)
-              FROM channels c WHERE c.channel IS NOT NULL)
-            SELECT c.channel, 'queued' AS status, q.n FROM channels c CROSS JOIN LATERAL (
-              SELECT count(*)::int AS n FROM (
-                SELECT FROM ${s}.notification_routes r
-                WHERE r.status = 'queued' AND r.channel = c.channel
-                LIMIT ${EXACT_QUEUED_ROUTES + 1}) x) q
-            WHERE c.channel IS NOT NULL
-            UNION ALL
-            SELECT channel, 'poisoned', count(*)::int FROM ${s}.notification_routes
-            WHERE status = 'poisoned' GROUP BY channel
-            ORDER BY 1, 2`
-      : sql`SELECT channel, status, count(*)::int AS n FROM ${s}.notification_routes
-            GROUP BY channel, status ORDER BY channel, status`,
+    channelCounts(sql, s, estimate),
     sql`SELECT
           (SELECT count(*) FROM ${s}.notification_routes
              WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed`,
-    // Each channel's oldest due route: one probe per channel (channel by
-    // channel from the index that leads with it), starting at the oldest
-    // queued route's due time: past the entries that routes sent since the
-    // last VACUUM left in front of it (those of a channel behind the oldest
-    // route it still steps over). Never the routes scheduled for later, nor
-    // a busy channel's backlog.
-    sql`WITH RECURSIVE ${levels(sql, s)}, channels AS (
-          (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
-           ORDER BY r.channel LIMIT 1)
-          UNION ALL
-          SELECT (SELECT r.channel FROM ${s}.notification_routes r
-                  WHERE r.status = 'queued' AND r.channel > c.channel
-                  ORDER BY r.channel LIMIT 1)
-          FROM channels c WHERE c.channel IS NOT NULL)
-        SELECT c.channel, (extract(epoch FROM now() - f.at) * 1000)::float8 AS age
-        FROM channels c CROSS JOIN LATERAL (
-          SELECT r.next_attempt_at AS at FROM ${s}.notification_routes r
-          WHERE r.status = 'queued' AND r.channel = c.channel
-            AND r.next_attempt_at >= (SELECT min(first_at) FROM levels)
-            AND r.next_attempt_at <= now()
-          ORDER BY r.next_attempt_at LIMIT 1) f
-        WHERE c.channel IS NOT NULL
-        ORDER BY c.channel`,
+    oldestDue(sql, s),
     troubledDestinations(sql, s),
     sql`SELECT CASE WHEN state = 'open' AND open_until <= now() THEN 'half_open' ELSE state END
                  AS state, count(*)::int AS n
@@ -134,25 +89,99 @@ async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<Qu
     oldestDueByChannel,
     failedLastHour: extra?.["failed"] ?? 0,
     estimated,
-    destinations: {
-      byState: Object.assign(
-        { closed: 0, open: 0, half_open: 0, paused: 0, disabled: 0 },
-        Object.fromEntries(states.map((r) => [r["state"], r["n"]])),
-      ),
-      troubled: troubled.map((r) => ({
-        channel: r["channel"],
-        key: r["key"],
-        state: r["state"],
-        trips: r["trips"],
-        consecutiveFailures: r["consecutive_failures"],
-        queued: r["queued"],
-        deferred: r["deferred"],
-        ...(Math.max(r["queued"], r["deferred"]) > TROUBLED_COUNT_CAP
-          ? { capped: true as const }
-          : {}),
-      })),
-      deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
-    },
+    destinations: destinationStats(troubled, states),
+  };
+}
+
+/**
+ * Routes by channel and status. On a large table (`estimate`), queued routes
+ * channel by channel (one index probe finds each channel, then its count,
+ * capped), from the index of queued routes that leads with the channel, and
+ * poisoned ones from (status, updated_at, route_id); the history is
+ * estimated apart.
+ */
+function channelCounts(
+  sql: postgres.TransactionSql,
+  s: postgres.Helper<string>,
+  estimate: boolean,
+): postgres.PendingQuery<postgres.Row[]> {
+  return estimate
+    ? sql`WITH RECURSIVE channels AS (
+          (SELECT channel FROM ${s}.notification_routes WHERE status = 'queued'
+           ORDER BY channel LIMIT 1)
+          UNION ALL
+          SELECT (SELECT r.channel FROM ${s}.notification_routes r
+                  WHERE r.status = 'queued' AND r.channel > c.channel
+                  ORDER BY r.channel LIMIT 1)
+          FROM channels c WHERE c.channel IS NOT NULL)
+        SELECT c.channel, 'queued' AS status, q.n FROM channels c CROSS JOIN LATERAL (
+          SELECT count(*)::int AS n FROM (
+            SELECT FROM ${s}.notification_routes r
+            WHERE r.status = 'queued' AND r.channel = c.channel
+            LIMIT ${EXACT_QUEUED_ROUTES + 1}) x) q
+        WHERE c.channel IS NOT NULL
+        UNION ALL
+        SELECT channel, 'poisoned', count(*)::int FROM ${s}.notification_routes
+        WHERE status = 'poisoned' GROUP BY channel
+        ORDER BY 1, 2`
+    : sql`SELECT channel, status, count(*)::int AS n FROM ${s}.notification_routes
+        GROUP BY channel, status ORDER BY channel, status`;
+}
+
+/**
+ * Each channel's oldest due route: one probe per channel (channel by channel
+ * from the index that leads with it), starting at the oldest queued route's
+ * due time: past the entries that routes sent since the last VACUUM left in
+ * front of it (those of a channel behind the oldest route it still steps
+ * over). Never the routes scheduled for later, nor a busy channel's backlog.
+ */
+function oldestDue(
+  sql: postgres.TransactionSql,
+  s: postgres.Helper<string>,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`
+    WITH RECURSIVE ${levels(sql, s)}, channels AS (
+      (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
+       ORDER BY r.channel LIMIT 1)
+      UNION ALL
+      SELECT (SELECT r.channel FROM ${s}.notification_routes r
+              WHERE r.status = 'queued' AND r.channel > c.channel
+              ORDER BY r.channel LIMIT 1)
+      FROM channels c WHERE c.channel IS NOT NULL)
+    SELECT c.channel, (extract(epoch FROM now() - f.at) * 1000)::float8 AS age
+    FROM channels c CROSS JOIN LATERAL (
+      SELECT r.next_attempt_at AS at FROM ${s}.notification_routes r
+      WHERE r.status = 'queued' AND r.channel = c.channel
+        AND r.next_attempt_at >= (SELECT min(first_at) FROM levels)
+        AND r.next_attempt_at <= now()
+      ORDER BY r.next_attempt_at LIMIT 1) f
+    WHERE c.channel IS NOT NULL
+    ORDER BY c.channel`;
+}
+
+/** The destinations part of the stats, from {@link troubledDestinations} and the states' counts. */
+function destinationStats(
+  troubled: readonly postgres.Row[],
+  states: readonly postgres.Row[],
+): DestinationStats {
+  return {
+    byState: Object.assign(
+      { closed: 0, open: 0, half_open: 0, paused: 0, disabled: 0 },
+      Object.fromEntries(states.map((r) => [r["state"], r["n"]])),
+    ),
+    troubled: troubled.map((r) => ({
+      channel: r["channel"],
+      key: r["key"],
+      state: r["state"],
+      trips: r["trips"],
+      consecutiveFailures: r["consecutive_failures"],
+      queued: r["queued"],
+      deferred: r["deferred"],
+      ...(Math.max(r["queued"], r["deferred"]) > TROUBLED_COUNT_CAP
+        ? { capped: true as const }
+        : {}),
+    })),
+    deferredByLimit: troubled.reduce((n, r) => n + (r["deferred"] as number), 0),
   };
 }
 
