@@ -11,7 +11,7 @@ import { PostgresStore } from "../store.ts";
 import { drain, noopChannel } from "./_herald.ts";
 import { scenario } from "./_plan.ts";
 import type { Options, Scenario } from "./_plan.ts";
-import { percentile, round } from "./_report.ts";
+import { latencyFigures, round, timeCalls } from "./_report.ts";
 import type { Result } from "./_report.ts";
 import type { BenchDb } from "./_db.ts";
 
@@ -160,11 +160,7 @@ async function claimCost(
     rows.push({
       ...shape,
       name: "idle-poll",
-      routes: 0,
-      seconds: 0,
-      routes_per_s: 0,
-      p50_ms: round(percentile(times, 50), 3),
-      p99_ms: round(percentile(times, 99), 3),
+      ...latencyFigures(times),
       buffers: idle.buffers,
       note: `a claim that finds nothing: ${idle.buffers} buffers, ${
         idle.ms.toFixed(3)
@@ -188,26 +184,14 @@ async function scrapeCost(
 ): Promise<Result> {
   // A long-lived store's scrapes reuse their prepared statements; the first
   // call is what a fresh `herald stats` process pays.
-  const coldAt = performance.now();
-  await store.stats();
-  const cold = performance.now() - coldAt;
-  const scrapes: number[] = [];
-  for (let i = 0; i < SCRAPES; i++) {
-    const began = performance.now();
-    await store.stats();
-    scrapes.push(performance.now() - began);
-  }
+  const { firstMs, times } = await timeCalls(() => store.stats(), SCRAPES);
   const st = await store.stats();
   return {
     ...shape,
     name,
-    routes: 0,
-    seconds: 0,
-    routes_per_s: 0,
-    p50_ms: round(percentile(scrapes, 50), 3),
-    p99_ms: round(percentile(scrapes, 99), 3),
+    ...latencyFigures(times),
     note: `store.stats() (what /metrics and herald stats read) ${over}; after a first call of ${
-      round(cold, 1)
+      round(firstMs, 1)
     } ms (statements prepared); estimated: ${st.estimated?.join(", ") || "none"}`,
   };
 }
@@ -258,25 +242,12 @@ async function dashboardCost(
   store: PostgresStore,
   shape: { runtime: string; concurrency: number; routesPerTransaction: number },
 ): Promise<Result[]> {
-  const timed = async (name: string, note: string, read: () => Promise<unknown>) => {
-    await read();
-    const times: number[] = [];
-    for (let i = 0; i < SCRAPES; i++) {
-      const began = performance.now();
-      await read();
-      times.push(performance.now() - began);
-    }
-    return {
-      ...shape,
-      name,
-      routes: 0,
-      seconds: 0,
-      routes_per_s: 0,
-      p50_ms: round(percentile(times, 50), 3),
-      p99_ms: round(percentile(times, 99), 3),
-      note,
-    };
-  };
+  const timed = async (name: string, note: string, read: () => Promise<unknown>) => ({
+    ...shape,
+    name,
+    ...latencyFigures((await timeCalls(read, SCRAPES)).times),
+    note,
+  });
   let after: { updatedAt: Date; id: string } | undefined;
   for (let i = 0; i < 20; i++) {
     const page = await store.listRoutes({ limit: 50, ...(after ? { after } : {}) });

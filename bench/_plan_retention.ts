@@ -32,7 +32,7 @@ import { countedStore, noopChannel } from "./_herald.ts";
 import { partitionRows } from "./_partition.ts";
 import { scenario } from "./_plan.ts";
 import type { Options, Scenario } from "./_plan.ts";
-import { percentile, round } from "./_report.ts";
+import { latencyFigures, percentile, round, timeCalls } from "./_report.ts";
 import type { Result } from "./_report.ts";
 
 /** The newest history is this old (so the newest day never meets the cut). */
@@ -110,22 +110,12 @@ async function destinationList(
     const [hour] = await db.admin`
       SELECT count(*)::int AS n FROM ${db.admin(schema)}.route_attempts
       WHERE started_at > now() - interval '1 hour'`;
-    await store.destinations(); // prepares the statement
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const began = performance.now();
-      await store.destinations();
-      times.push(performance.now() - began);
-    }
+    const { times } = await timeCalls(() => store.destinations(), 5);
     return {
       name: "destinations-list",
       runtime,
       ...SHAPE,
-      routes: 0,
-      seconds: 0,
-      routes_per_s: 0,
-      p50_ms: round(percentile(times, 50), 3),
-      p99_ms: round(percentile(times, 99), 3),
+      ...latencyFigures(times),
       note: `store.destinations() (herald destinations, the dashboard's destinations page) ` +
         `beside ${history} routes of history, ${hour?.["n"]} attempts in the last hour`,
     };

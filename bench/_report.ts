@@ -58,6 +58,39 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
+/**
+ * How long `read` takes: one call apart (it prepares statements; a
+ * long-lived caller pays that once), then `n` timed calls in a row.
+ */
+export async function timeCalls(
+  read: () => Promise<unknown>,
+  n: number,
+): Promise<{ firstMs: number; times: number[] }> {
+  const firstAt = performance.now();
+  await read();
+  const firstMs = performance.now() - firstAt;
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const began = performance.now();
+    await read();
+    times.push(performance.now() - began);
+  }
+  return { firstMs, times };
+}
+
+/** The figures of a row that times a read, not a drain: its p50 and p99, nothing sent. */
+export function latencyFigures(
+  times: readonly number[],
+): Pick<Result, "routes" | "seconds" | "routes_per_s" | "p50_ms" | "p99_ms"> {
+  return {
+    routes: 0,
+    seconds: 0,
+    routes_per_s: 0,
+    p50_ms: round(percentile(times, 50), 3),
+    p99_ms: round(percentile(times, 99), 3),
+  };
+}
+
 /** Rounds to `digits` decimals. */
 export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
