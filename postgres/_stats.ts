@@ -106,14 +106,7 @@ function channelCounts(
   estimate: boolean,
 ): postgres.PendingQuery<postgres.Row[]> {
   return estimate
-    ? sql`WITH RECURSIVE channels AS (
-          (SELECT channel FROM ${s}.notification_routes WHERE status = 'queued'
-           ORDER BY channel LIMIT 1)
-          UNION ALL
-          SELECT (SELECT r.channel FROM ${s}.notification_routes r
-                  WHERE r.status = 'queued' AND r.channel > c.channel
-                  ORDER BY r.channel LIMIT 1)
-          FROM channels c WHERE c.channel IS NOT NULL)
+    ? sql`WITH RECURSIVE ${channels(sql, s)}
         SELECT c.channel, 'queued' AS status, q.n FROM channels c CROSS JOIN LATERAL (
           SELECT count(*)::int AS n FROM (
             SELECT FROM ${s}.notification_routes r
@@ -129,6 +122,25 @@ function channelCounts(
 }
 
 /**
+ * The `channels` CTE (for a `WITH RECURSIVE`): each channel with a queued
+ * route, one index probe each (a skip scan of an index that leads with the
+ * channel), then a NULL row that ends it.
+ */
+function channels(
+  sql: postgres.TransactionSql,
+  s: postgres.Helper<string>,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`channels AS (
+    (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
+     ORDER BY r.channel LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.channel FROM ${s}.notification_routes r
+            WHERE r.status = 'queued' AND r.channel > c.channel
+            ORDER BY r.channel LIMIT 1)
+    FROM channels c WHERE c.channel IS NOT NULL)`;
+}
+
+/**
  * Each channel's oldest due route: one probe per channel (channel by channel
  * from the index that leads with it), starting at the oldest queued route's
  * due time: past the entries that routes sent since the last VACUUM left in
@@ -140,14 +152,7 @@ function oldestDue(
   s: postgres.Helper<string>,
 ): postgres.PendingQuery<postgres.Row[]> {
   return sql`
-    WITH RECURSIVE ${levels(sql, s)}, channels AS (
-      (SELECT r.channel FROM ${s}.notification_routes r WHERE r.status = 'queued'
-       ORDER BY r.channel LIMIT 1)
-      UNION ALL
-      SELECT (SELECT r.channel FROM ${s}.notification_routes r
-              WHERE r.status = 'queued' AND r.channel > c.channel
-              ORDER BY r.channel LIMIT 1)
-      FROM channels c WHERE c.channel IS NOT NULL)
+    WITH RECURSIVE ${levels(sql, s)}, ${channels(sql, s)}
     SELECT c.channel, (extract(epoch FROM now() - f.at) * 1000)::float8 AS age
     FROM channels c CROSS JOIN LATERAL (
       SELECT r.next_attempt_at AS at FROM ${s}.notification_routes r

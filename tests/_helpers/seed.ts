@@ -33,7 +33,8 @@ export async function seedOutcomes(
 /**
  * A destination whose breaker is open, with `queued` routes waiting for it
  * (`https://HOST/hook`, one notification each), and a second one, open too,
- * with three: written in two statements, as a long outage leaves them.
+ * with three: written straight into the tables, two statements for any
+ * number of routes.
  */
 export async function seedBacklog(
   sql: postgres.Sql,
