@@ -220,19 +220,16 @@ export async function listDestinations(
       -- from the routes changed in the last hour (a finalise stamps its route
       -- with the attempt's end; an operator's retry or cancel with its
       -- transaction's start, a moment earlier at most: a minute of slack
-      -- covers that and the clock), each route's attempts by its index: the
-      -- history's size costs nothing. A route never attempted (its one change
-      -- its enqueue) is not looked up.
-      SELECT r.channel, r.destination_key AS key, sum(a.attempts)::int AS attempts,
-             sum(a.failures)::int AS failures
+      -- covers that and the clock). A join, left to the planner: a lateral
+      -- count per route read every queued route changed in the hour (a
+      -- backlog's enqueues) and was 12 times slower beside one.
+      SELECT r.channel, r.destination_key AS key, count(*)::int AS attempts,
+             count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures
       FROM ${s}.notification_routes r
-      CROSS JOIN LATERAL (
-        SELECT count(*) AS attempts, count(*) FILTER (WHERE outcome <> 'sent') AS failures
-        FROM ${s}.route_attempts
-        WHERE route_id = r.route_id AND started_at > now() - interval '1 hour') a
+      JOIN ${s}.route_attempts a ON a.route_id = r.route_id
       WHERE r.status = ANY(${`{${ROUTE_STATUSES.join(",")}}`}::text[])
         AND r.updated_at > now() - interval '61 minutes'
-        AND (r.attempts > 0 OR r.updated_at > r.created_at) AND r.destination_key IS NOT NULL
+        AND a.started_at > now() - interval '1 hour' AND r.destination_key IS NOT NULL
         AND (${all} OR (r.channel = ${only.channel} AND r.destination_key = ${only.key}))
       GROUP BY 1, 2
     )
