@@ -17,14 +17,25 @@ export class Progress {
   readonly #io: Io;
   readonly #what: string;
   readonly #total: number | undefined;
-  readonly #began = performance.now();
+  readonly #now: () => number;
+  readonly #began: number;
   #drawn = -Infinity;
 
-  /** `what`: the verb after the count ("handled", "deleted"); `total`, when known. */
-  constructor(io: Io, what: string, total: number | undefined) {
+  /**
+   * `what`: the verb after the count ("handled", "deleted"); `total`, when
+   * known; `now`, the clock in milliseconds (injected by tests).
+   */
+  constructor(
+    io: Io,
+    what: string,
+    total: number | undefined,
+    now: () => number = () => performance.now(),
+  ) {
     this.#io = io;
     this.#what = what;
     this.#total = total;
+    this.#now = now;
+    this.#began = now();
   }
 
   /** Whether a terminal shows the line (else the caller logs summaries). */
@@ -34,7 +45,7 @@ export class Progress {
 
   /** `n` done so far. */
   update(n: number): void {
-    const now = performance.now();
+    const now = this.#now();
     if (!this.#io.progress || now - this.#drawn < EVERY_MS) return;
     this.#drawn = now;
     const seconds = (now - this.#began) / 1000;

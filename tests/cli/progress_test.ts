@@ -16,16 +16,23 @@ function io(lines: string[], ends: number[], terminal: boolean): Io {
 }
 
 describe("Progress", () => {
-  it("on a terminal: count, total and rate on one line, ended once", () => {
+  it("on a terminal: count, total, rate and time left on one line, redrawn at most every 200 ms, ended once", () => {
     const lines: string[] = [];
     const ends: number[] = [];
-    const p = new Progress(io(lines, ends, true), "deleted", 5_000);
+    let now = 10_000;
+    const p = new Progress(io(lines, ends, true), "deleted", 5_000, () => now);
     assert.equal(p.live, true);
+    now += 1_000;
     p.update(1_000);
+    now += 199;
     p.update(1_001); // within the redraw interval: not drawn
+    now += 1;
+    p.update(1_200);
     p.done();
-    assert.equal(lines.length, 1);
-    assert.match(lines[0]!, /^herald: 1,000 of 5,000 route\(s\) deleted, [\d,]+\/s/);
+    assert.deepEqual(lines, [
+      "herald: 1,000 of 5,000 route(s) deleted, 1,000/s, about 4.0s left",
+      "herald: 1,200 of 5,000 route(s) deleted, 1,000/s, about 3.8s left",
+    ]);
     assert.deepEqual(ends, [1]);
   });
 
