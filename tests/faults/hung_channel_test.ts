@@ -8,7 +8,9 @@
  * 2. The worker itself is frozen (SIGSTOP) mid-send: it can neither abort its
  *    send nor roll back. The safety net (idle_in_transaction_session_timeout
  *    = send timeout + 5 s, set in every route transaction) must end its
- *    transaction, so the lock lives at most ~5.5 s and a second worker
+ *    transaction, so the lock lives at most ~8 s (this worker's send timeout
+ *    is 3 s: the test must freeze it before its send times out, and a busy
+ *    machine can take longer than 0.5 s to do that) and a second worker
  *    delivers the route. Resumed (SIGCONT), the frozen worker must log a
  *    warning and go on, not crash, and not overwrite the route.
  *
@@ -30,6 +32,8 @@ checkLeaks();
 
 const SEND_TIMEOUT_MS = 500;
 const SAFETY_NET_MS = SEND_TIMEOUT_MS + 5_000;
+const FROZEN_SEND_TIMEOUT_MS = 3_000;
+const FROZEN_SAFETY_NET_MS = FROZEN_SEND_TIMEOUT_MS + 5_000;
 
 describe(`fault: hung channel and wedged worker (${CURRENT})`, () => {
   let env: Awaited<ReturnType<typeof freshStore>> | undefined;
@@ -113,26 +117,37 @@ describe(`fault: hung channel and wedged worker (${CURRENT})`, () => {
     async () => {
       const { store, sql, schema } = env!;
       const rx = receiver!;
-      const frozen = await startWorker(CURRENT, ["--interval", "200"], vars);
+      const frozen = await startWorker(CURRENT, ["--interval", "200"], {
+        ...vars,
+        HERALD_SEND_TIMEOUT_MS: String(FROZEN_SEND_TIMEOUT_MS),
+      });
       const { routeIds } = await store.enqueue({ kind: "fault.frozen" }, [
         { channel: "webhook", destination: `${rx.url}/frozen` },
       ]);
       const id = routeIds[0]!;
       const arrived = await rx.waitFor((a) => a.id === id && a.n === 1);
       await frozen.kill("SIGSTOP");
-      // Asked before the second worker starts (which takes seconds on a busy
-      // machine): the safety net leaves 5.5 s, not the send timeout's 0.5.
+      // Frozen well inside its 3 s send timeout, so the lock is still its.
       assert.equal(await claimable(sql, schema, id), false, "still locked by the frozen worker");
+      // The release is watched before the second worker starts (which takes
+      // seconds on a busy machine), so its start-up is not counted as held.
+      await until(
+        "the safety net releases the frozen worker's lock",
+        async () => (await claimable(sql, schema, id)) || undefined,
+      );
+      const held = performance.now() - arrived.at;
+      figures["frozen_worker_lock_held_ms"] = ms(held);
+      figures["safety_net_ms"] = FROZEN_SAFETY_NET_MS;
+      assert.ok(
+        held >= FROZEN_SEND_TIMEOUT_MS,
+        `held ${held} ms: not released before the send timeout`,
+      );
+      assert.ok(held < FROZEN_SAFETY_NET_MS + 3_000, `held ${held} ms: the safety net ended it`);
       const other = await startWorker(RUNTIMES[(RUNTIMES.indexOf(CURRENT) + 1) % 3]!, [
         "--interval",
         "200",
       ], vars);
       await rx.waitFor((a) => a.id === id && a.n === 2);
-      const held = performance.now() - arrived.at;
-      figures["frozen_worker_lock_held_ms"] = ms(held);
-      figures["safety_net_ms"] = SAFETY_NET_MS;
-      assert.ok(held >= SEND_TIMEOUT_MS, `held ${held} ms: not released before the send timeout`);
-      assert.ok(held < SAFETY_NET_MS + 3_000, `held ${held} ms: the safety net ended it`);
       await other.waitForLog((l) => l.msg === "route sent" && l["route_id"] === id);
 
       const seen = frozen.logs.length;
