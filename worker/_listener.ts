@@ -69,8 +69,9 @@ export async function listenUntil(
  * Resolves at shutdown, or when the subscription stops hearing its own
  * probe: the driver re-listens by itself after a reconnect but drops a
  * re-listen that fails, which would leave the worker deaf (polling only)
- * without a word. Checked every 2 s (or each interval, when shorter); every
- * probe is bounded, so a stalled connection cannot hold up shutdown.
+ * without a word. Checked every 2 s (or each interval, when shorter); two
+ * probes unheard in a row replace it; every probe is bounded, so a stalled
+ * connection cannot hold up shutdown.
  */
 async function watch(
   { interval, logger, sleep }: WorkerConfig,
@@ -79,15 +80,21 @@ async function watch(
 ): Promise<void> {
   while (!stop.aborted) {
     await sleep(Math.min(interval, PROBE_EVERY_MS), stop, "probe");
-    if (stop.aborted || !subscription.alive) continue;
-    const alive = await bounded(
-      subscription.alive(PROBE_TIMEOUT_MS),
-      PROBE_TIMEOUT_MS + 500,
-      "probing",
-    ).catch(() => false);
-    if (!alive) {
-      logger.log("warn", "the listener stopped hearing notifications; listening again");
-      return;
-    }
+    const alive = subscription.alive?.bind(subscription);
+    if (stop.aborted || !alive) continue;
+    if (await heard(alive)) continue;
+    // A second chance before the verdict: a process stalled past the probe's
+    // deadline (CPU starved, a long GC pause) can wake with its timer and the
+    // probe's answer both ready, and the timer may run first. A deaf
+    // subscription fails this probe too; a stalled one is heard.
+    logger.log("debug", "the listener's probe went unheard; probing once more");
+    if (stop.aborted || await heard(alive)) continue;
+    logger.log("warn", "the listener stopped hearing notifications; listening again");
+    return;
   }
+}
+
+/** One bounded probe; false when unheard, failed or late. */
+function heard(alive: (timeoutMs: number) => Promise<boolean>): Promise<boolean> {
+  return bounded(alive(PROBE_TIMEOUT_MS), PROBE_TIMEOUT_MS + 500, "probing").catch(() => false);
 }

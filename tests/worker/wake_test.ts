@@ -72,6 +72,35 @@ describe("wake-ups (LISTEN): a lost subscription", () => {
     assert.equal(store.listenerCount, 0);
   });
 
+  it("one unheard probe is probed again, not replaced: a stalled process can miss its own deadline", async () => {
+    const sleeper = new ManualSleep();
+    const { worker, store, lines } = setup({ sleep: sleeper.sleep, interval: 3_600_000 });
+    const answers = [false, true, false, false]; // missed then heard; then deaf
+    let subscribed = 0;
+    const listen = store.listen.bind(store);
+    store.listen = async (handlers) => {
+      subscribed++;
+      const subscription = await listen(handlers);
+      return { ...subscription, alive: () => Promise.resolve(answers.shift() ?? true) };
+    };
+    const stop = new AbortController();
+    const running = worker.run(stop.signal);
+    await sleeper.nextListenerSleep();
+    const probed = sleeper.nextListenerSleep();
+    sleeper.wakeListener(); // unheard, heard at once on the second chance
+    await probed;
+    assert.equal(subscribed, 1, "kept: the second probe was heard");
+    assert.ok(lines.some((l) => l.level === "debug" && /probing once more/.test(l.msg)));
+    assert.ok(!lines.some((l) => l.level === "warn"), "no warning for a single miss");
+    const replaced = sleeper.nextListenerSleep();
+    sleeper.wakeListener(); // unheard twice: replaced
+    await replaced;
+    assert.equal(subscribed, 2, "replaced after two misses in a row");
+    assert.ok(lines.some((l) => l.level === "warn" && /stopped hearing/.test(l.msg)));
+    stop.abort();
+    await running;
+  });
+
   it("a subscription that fails is tried again after 100 ms, doubling to 2 s, whatever the interval", async () => {
     const sleeper = new ManualSleep();
     const { worker, store, lines } = setup({ sleep: sleeper.sleep, interval: 3_600_000 });
