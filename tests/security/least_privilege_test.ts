@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { SCHEMA_VERSION } from "../../store.ts";
 import type { Store } from "../../store.ts";
 import { Worker } from "../../worker.ts";
+import type { RouteEventDetail } from "../../core/events.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import { runProgramWithin } from "../_helpers/hostile_http.ts";
 import { checkLeaks, trackWorker } from "../_helpers/leaks.ts";
@@ -98,15 +99,21 @@ function sleepUntilWoken(_ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Resolves once route `id` is sent: its `sent` event, or already sent in the store. */
+/**
+ * Resolves once route `id` is sent: its `sent` event, or already sent in the
+ * store. Rejects at once, with the reason, if its send is retried or fails:
+ * the worker here sleeps until woken, so a retry would wait for ever.
+ */
 function sentRoute(w: Worker, id: string, operator: LeastPrivilege["operator"]): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const onSent = (e: unknown): void => {
-      if ((e as CustomEvent).detail.routeId !== id) return;
-      w.removeEventListener("sent", onSent);
-      resolve();
+  return new Promise<void>((resolve, reject) => {
+    const names = ["sent", "retry", "failed", "poisoned"] as const;
+    const onEvent = (e: CustomEvent<RouteEventDetail>): void => {
+      if (e.detail.routeId !== id) return;
+      for (const name of names) w.removeEventListener(name, onEvent);
+      if (e.type === "sent") resolve();
+      else reject(new Error(`route ${id}: ${e.type}: ${e.detail.error ?? "no reason"}`));
     };
-    w.addEventListener("sent", onSent);
+    for (const name of names) w.addEventListener(name, onEvent);
     void operator.getRoute(id).then((r) => r?.status === "sent" && resolve());
   });
 }
