@@ -28,6 +28,7 @@ describe("wake-ups on Postgres", () => {
     workerSql = postgres(DATABASE_URL, {
       max: 2,
       onnotice: () => {},
+      fetch_types: false, // as Herald's own: its listener's connection is cut below
       connection: { application_name: appName },
     });
     store = new PostgresStore({ sql: workerSql, schema: env().schema });
