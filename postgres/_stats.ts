@@ -34,9 +34,14 @@ export async function stats(pool: postgres.Sql, schema: string): Promise<QueueSt
   // these plans can look costly enough to compile, which takes longer than
   // running them.
   return await pool.begin(async (sql) => {
-    await sql`SELECT set_config('jit', 'off', true), set_config('enable_sort', 'off', true)`;
+    await planSettings(sql);
     return await statsIn(sql, schema);
   }) as QueueStats;
+}
+
+/** The transaction's plan settings for the stats queries: JIT off, sorts avoided. */
+export async function planSettings(sql: postgres.TransactionSql): Promise<void> {
+  await sql`SELECT set_config('jit', 'off', true), set_config('enable_sort', 'off', true)`;
 }
 
 async function statsIn(sql: postgres.TransactionSql, schema: string): Promise<QueueStats> {

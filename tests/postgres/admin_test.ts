@@ -8,7 +8,7 @@ import { PostgresStore } from "../../store.ts";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { seedBacklog, seedOutcomes } from "../_helpers/seed.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
-import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS } from "../../postgres/_stats.ts";
+import { EXACT_QUEUED_ROUTES, EXACT_STATS_ROWS, planSettings } from "../../postgres/_stats.ts";
 import { TROUBLED_COUNT_CAP } from "../../core/operator.ts";
 
 checkLeaks();
@@ -221,6 +221,11 @@ describe("PostgresStore stats on a large table", () => {
       const long = EXACT_QUEUED_ROUTES + 12_000;
       const queued = email + 2 * long;
       const total = EXACT_STATS_ROWS + 40_000;
+      // No statistics until the test takes them: autoanalyze (where autovacuum
+      // is on) could take them at any moment after the inserts.
+      await env.sql.unsafe(
+        `ALTER TABLE "${env.schema}".notification_routes SET (autovacuum_enabled = off)`,
+      );
       await env.sql`
         INSERT INTO ${s}.notifications (id, kind)
         SELECT gen_random_uuid(), 'k' FROM generate_series(1, ${total}::int)`;
@@ -295,10 +300,14 @@ describe("PostgresStore stats on a large table", () => {
       // The statement stats() sent for the ages, run again under EXPLAIN.
       const ages = sent.find((q) => q.text.includes("channels AS (") && q.text.includes("f.at"));
       assert.ok(ages, "the oldest-due statement was sent");
-      const [row] = await sql.unsafe(
-        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${ages.text}`,
-        ages.params as postgres.ParameterOrJSON<never>[],
-      );
+      // Under the settings stats() runs it with, so the plan is the one it got.
+      const [row] = await sql.begin(async (tx) => {
+        await planSettings(tx);
+        return await tx.unsafe(
+          `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${ages.text}`,
+          ages.params as postgres.ParameterOrJSON<never>[],
+        );
+      });
       const [{ Plan: plan }] = row!["QUERY PLAN"] as [{ Plan: Record<string, number> }];
       const buffers = plan["Shared Hit Blocks"]! + plan["Shared Read Blocks"]!;
       // Reading the 20,000 due routes' index entries alone takes over 50 pages.
