@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { after } from "node:test";
+import { after, before } from "node:test";
 import type { Worker } from "../../worker.ts";
 import { FakeStore, type FakeStoreOptions } from "./fake_store.ts";
 import { RUNTIME } from "./spawn.ts";
@@ -52,6 +52,14 @@ export function leftOpen(): string[] {
  * file's tests are over, it fails if anything tracked is still open.
  */
 export function checkLeaks(): void {
+  // Bun runs every file in one process: what an earlier file left open is
+  // named as its, not blamed on this file's tests.
+  before(() => {
+    const stale = leftOpen();
+    if (stale.length > 0) {
+      throw new Error(`left open by an earlier test file:\n  ${stale.join("\n  ")}`);
+    }
+  });
   after(() => {
     const open = leftOpen();
     if (open.length === 0) return;

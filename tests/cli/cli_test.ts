@@ -10,8 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { runProgram, RUNTIME, startProgram, waitForLine, waitForLines } from "../_helpers/spawn.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 
 const NO_DB = { DATABASE_URL: undefined };
+
+checkLeaks();
 
 describe(`the herald program on ${RUNTIME}`, () => {
   let env: Awaited<ReturnType<typeof freshStore>>;

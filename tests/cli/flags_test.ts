@@ -6,6 +6,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { runProgram, RUNTIME } from "../_helpers/spawn.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
+
+checkLeaks();
 
 describe(`the herald program's flags on ${RUNTIME}`, () => {
   let env: Awaited<ReturnType<typeof freshStore>>;

@@ -15,8 +15,11 @@ import type postgres from "postgres";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { collect, RUNTIME, startProgram, waitForLine } from "../_helpers/spawn.ts";
 import { until } from "../_helpers/kit.ts";
+import { checkLeaks } from "../_helpers/leaks.ts";
 
 const ROUTES = 5;
+
+checkLeaks();
 
 describe(`herald prune stopped by a signal, on ${RUNTIME}`, () => {
   let env: Awaited<ReturnType<typeof freshStore>>;
