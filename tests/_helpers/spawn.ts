@@ -42,7 +42,12 @@ export function startScript(
   for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...env })) {
     if (v !== undefined) merged[k] = v;
   }
-  return spawn(exe, argv, { env: merged, stdio: [stdin, "pipe", "pipe"] });
+  const child = spawn(exe, argv, { env: merged, stdio: [stdin, "pipe", "pipe"] });
+  // A spawn that fails (EAGAIN on a busy machine) emits "error"; unheard, that
+  // is an uncaught exception in the test process (under Bun, every file's).
+  // Said here; a waiter on the child's output then fails as its streams end.
+  child.on("error", (err) => console.error(`${script}: ${err.message}`));
+  return child;
 }
 
 /** Runs the program to completion; `input` is piped to its standard input. */

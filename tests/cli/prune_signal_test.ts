@@ -66,6 +66,7 @@ describe(`herald prune stopped by a signal, on ${RUNTIME}`, () => {
    */
   async function signalAndHear(signal: "SIGINT" | "SIGTERM"): Promise<void> {
     const stopping = waitForLine(child!.stderr!, /stopping after the batch running now/);
+    stopping.catch(() => {}); // awaited below, unless the kill throws first
     process.kill(child!.pid!, signal);
     await stopping;
   }

@@ -74,6 +74,7 @@ describe(`examples on ${RUNTIME}`, () => {
         ALLOW_HOSTS: "127.0.0.1",
       });
       const stopped = waitForLine(worker.stdout!, /stopped cleanly/);
+      stopped.catch(() => {}); // awaited below, unless the test failed first
       try {
         await waitForLine(receiver.stdout!, new RegExp(`verified ${routeIds[0]} order\\.created`));
         while (postmark.requests.length === 0) await postmark.nextRequest();
