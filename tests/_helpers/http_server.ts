@@ -92,6 +92,11 @@ export async function startServer(
 export async function listenLocal(
   server: Server,
 ): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  // Idle connections kept a minute, not Node's 5 s: a send that reuses a
+  // pooled connection as the server closes it would be reset, and recorded
+  // as a retry where the test expects it sent (Bun's fetch pool is shared by
+  // every file of the run). close() ends idle connections whatever this is.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");

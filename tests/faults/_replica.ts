@@ -42,7 +42,9 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
       Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim());
     chownSync(dir, id("-u"), id("-g"));
   }
-  const [p1, p2] = [await freePort(), await freePort()];
+  const p1 = await freePort();
+  let p2 = await freePort();
+  while (p2 === p1) p2 = await freePort(); // the first is free until its server starts
   const primary = join(dir, "primary");
   const standby = join(dir, "standby");
   const opts = (port: number, extra: string[]) =>
