@@ -137,6 +137,7 @@ describe(`fault: hung channel and wedged worker (${CURRENT})`, () => {
       );
       const held = performance.now() - arrived.at;
       figures["frozen_worker_lock_held_ms"] = ms(held);
+      figures["frozen_send_timeout_ms"] = FROZEN_SEND_TIMEOUT_MS;
       figures["safety_net_ms"] = FROZEN_SAFETY_NET_MS;
       assert.ok(
         held >= FROZEN_SEND_TIMEOUT_MS,

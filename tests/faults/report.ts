@@ -90,7 +90,9 @@ const table = [
   } ms) | 1 hung send | 1 | 0 | 0 | lock released after ${
     get(hung, "send_timeout_lock_held_ms")
   } ms |`,
-  `| frozen worker (SIGSTOP mid-send) | 1 frozen worker | 1 | 0 | 0 | lock ended by the safety net after ${
+  `| frozen worker (SIGSTOP mid-send, send timeout ${
+    get(hung, "frozen_send_timeout_ms")
+  } ms) | 1 frozen worker | 1 | 0 | 0 | lock ended by the safety net after ${
     get(hung, "frozen_worker_lock_held_ms")
   } ms (net ${get(hung, "safety_net_ms")} ms) |`,
   `| fleet, no faults (Deno, Bun, Node, Node) | none | ${get(calm, "routes")} | ${
