@@ -65,6 +65,16 @@ export async function claimable(
   return rows.length === 1;
 }
 
+/** Waits, bounded, until the route's row can be locked: whoever held it has let go. */
+export async function untilClaimable(
+  sql: postgres.Sql,
+  schema: string,
+  routeId: string,
+  what: string,
+): Promise<void> {
+  await until(what, async () => (await claimable(sql, schema, routeId)) || undefined);
+}
+
 /** Counts of the schema's routes by status. */
 export async function statusCounts(
   sql: postgres.Sql,

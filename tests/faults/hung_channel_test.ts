@@ -24,7 +24,7 @@ import assert from "node:assert/strict";
 import { DATABASE_URL, freshStore } from "../_helpers/pg.ts";
 import { CURRENT, deathNote, killAll, RUNTIMES, startWorker } from "./_procs.ts";
 import { type Receiver, startReceiver } from "./_receiver.ts";
-import { claimable, until } from "./_db.ts";
+import { claimable, untilClaimable } from "./_db.ts";
 import { ms, printFigures } from "./_figures.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
@@ -83,10 +83,7 @@ describe(`fault: hung channel and wedged worker (${CURRENT})`, () => {
       // held the route's lock is read from the attempt log below: its row is
       // written by the transaction that claimed (and locked) the route, and it
       // says the send lasted the whole timeout.
-      await until(
-        "the lock is released",
-        async () => (await claimable(sql, schema, id)) || undefined,
-      );
+      await untilClaimable(sql, schema, id, "the lock is released");
       const held = performance.now() - arrived.at;
       figures["send_timeout_lock_held_ms"] = ms(held);
       assert.ok(held < SAFETY_NET_MS, `lock held ${held} ms`);
@@ -131,10 +128,7 @@ describe(`fault: hung channel and wedged worker (${CURRENT})`, () => {
       assert.equal(await claimable(sql, schema, id), false, "still locked by the frozen worker");
       // The release is watched before the second worker starts (which takes
       // seconds on a busy machine), so its start-up is not counted as held.
-      await until(
-        "the safety net releases the frozen worker's lock",
-        async () => (await claimable(sql, schema, id)) || undefined,
-      );
+      await untilClaimable(sql, schema, id, "the safety net releases the frozen worker's lock");
       const held = performance.now() - arrived.at;
       figures["frozen_worker_lock_held_ms"] = ms(held);
       figures["frozen_send_timeout_ms"] = FROZEN_SEND_TIMEOUT_MS;
