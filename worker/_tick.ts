@@ -62,6 +62,12 @@ interface Run {
   readonly go: Promise<void>;
   /** Aborted when the tick's caller gives up: a batch not yet sending then sends nothing. */
   readonly signal: AbortSignal | undefined;
+  /**
+   * Aborted when its transaction fails (a lost connection rejects it at once,
+   * while the body still runs): a batch claimed ahead and not yet sending then
+   * sends nothing, for its routes' locks went with the connection.
+   */
+  readonly failed: AbortController;
   /** Raised once its claim returned, and once its sends are nearly over (or it failed). */
   readonly claimed: Flag;
   readonly nearlySent: Flag;
@@ -117,6 +123,7 @@ export async function tick(deps: TickDeps, signal?: AbortSignal): Promise<number
         ahead: before !== undefined,
         go: before?.run.nearlySent.promise ?? Promise.resolve(),
         signal,
+        failed: new AbortController(),
         claimed: flag(),
         nearlySent: flag(),
       };
@@ -168,6 +175,7 @@ async function runBatch(deps: TickDeps, run: Run, seen: Set<string>): Promise<En
       { lockTimeoutMs: sends * sendTimeoutMs + LOCK_MARGIN_MS },
     );
   } catch (err) {
+    run.failed.abort();
     // The next batch must not wait on this one's salvage (it may need the connection).
     run.nearlySent.raise();
     if (batch.claimed.length === 0) throw err;
@@ -210,8 +218,9 @@ async function handleBatch(deps: TickDeps, tx: RouteTransaction, run: Run): Prom
   run.claimed.raise();
   if (run.ahead) {
     await run.go;
-    if (deps.stop.aborted || run.signal?.aborted) {
-      // Claimed ahead, then shut down before its turn: nothing sent, nothing spent.
+    if (deps.stop.aborted || run.signal?.aborted || run.failed.signal.aborted) {
+      // Claimed ahead, then shut down or its transaction lost before its turn:
+      // nothing sent, nothing spent.
       batch.results = routes.map((route) => ({ route, record: undefined }));
       return;
     }
