@@ -33,6 +33,8 @@ export class Holds {
   readonly #now: () => number;
   readonly #held = new Map<string, Held>();
   readonly #pending = new Map<string, Pending>();
+  /** Routes whose outcome is being recorded now (a count each: salvages may overlap). */
+  readonly #settling = new Map<string, number>();
   #pausedUntil = 0;
   #refusals = 0;
 
@@ -80,11 +82,33 @@ export class Holds {
     return entries;
   }
 
+  /**
+   * Marks `routeIds` as being settled (their transaction failed, and their
+   * sends are finishing or their outcomes being salvaged): none is claimed
+   * until the returned function is called, for their locks are gone and a
+   * claim would send a route whose outcome is about to be recorded.
+   */
+  settling(routeIds: readonly string[]): () => void {
+    for (const id of routeIds) this.#settling.set(id, (this.#settling.get(id) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const id of routeIds) {
+        const left = (this.#settling.get(id) ?? 1) - 1;
+        if (left > 0) this.#settling.set(id, left);
+        else this.#settling.delete(id);
+      }
+    };
+  }
+
   /** Ids the worker must not claim now. */
   excluded(): string[] {
-    if (this.#held.size === 0 && this.#pending.size === 0) return [];
+    if (this.#held.size === 0 && this.#pending.size === 0 && this.#settling.size === 0) {
+      return [];
+    }
     const now = this.#now();
-    const ids: string[] = [...this.#pending.keys()];
+    const ids: string[] = [...this.#pending.keys(), ...this.#settling.keys()];
     for (const [id, held] of this.#held) if (held.until > now) ids.push(id);
     return ids;
   }

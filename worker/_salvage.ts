@@ -30,8 +30,23 @@ export class Salvager {
     this.#emit = emit;
   }
 
-  /** The batch's transaction failed with `cause` after its claim. */
+  /**
+   * The batch's transaction failed with `cause` after its claim. Its routes
+   * are not claimed by this worker until their sends are over and what they
+   * sent is recorded (their locks went with the transaction).
+   */
   async salvage(batch: Batch, cause: unknown): Promise<void> {
+    const done = this.#holds.settling(batch.claimed.map((r) => r.id));
+    try {
+      // A lost connection fails the transaction while the sends still run.
+      if (batch.sending) batch.results = await batch.sending;
+      await this.#salvageSent(batch, cause);
+    } finally {
+      done();
+    }
+  }
+
+  async #salvageSent(batch: Batch, cause: unknown): Promise<void> {
     const sent = batch.results.filter((r) => r.record);
     this.#config.logger.log(
       "warn",
@@ -53,10 +68,22 @@ export class Salvager {
   }
 
   async #settle(entries: readonly Pending[]): Promise<void> {
-    const { store, logger } = this.#config;
-    let results: SalvageResult[];
+    // Not claimed meanwhile: taken from the kept outcomes, they are no longer
+    // excluded there; what the salvage leaves them (kept, held) excludes them after.
+    const done = this.#holds.settling(entries.map((e) => e.route.id));
     try {
-      results = await store.salvage(entries.map((e) => e.unrecorded));
+      const results = await this.#record(entries);
+      if (results) this.settled(entries, results);
+    } finally {
+      done();
+    }
+  }
+
+  /** The salvage's results; undefined when the database was out of reach (the outcomes are kept). */
+  async #record(entries: readonly Pending[]): Promise<readonly SalvageResult[] | undefined> {
+    const { store, logger } = this.#config;
+    try {
+      return await store.salvage(entries.map((e) => e.unrecorded));
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code === "HERALD_UNAVAILABLE") {
         // Out of reach, not refusing: keep the outcomes and record them once
@@ -66,15 +93,14 @@ export class Salvager {
           routes: entries.length,
           error: describeError(err),
         });
-        return;
+        return undefined;
       }
       logger.log("error", "could not record outcomes of sent routes", {
         routes: entries.length,
         error: describeError(err),
       });
-      results = entries.map(() => "refused");
+      return entries.map(() => "refused");
     }
-    this.settled(entries, results);
   }
 
   /**

@@ -179,8 +179,6 @@ async function runBatch(deps: TickDeps, run: Run, seen: Set<string>): Promise<En
     // The next batch must not wait on this one's salvage (it may need the connection).
     run.nearlySent.raise();
     if (batch.claimed.length === 0) throw err;
-    // A lost connection fails the transaction while the sends still run.
-    if (batch.sending) batch.results = await batch.sending;
     // Excluded for the rest of the tick, so one route whose transaction
     // always fails cannot hold up every route behind it.
     for (const route of batch.claimed) seen.add(route.id);

@@ -33,6 +33,33 @@ describe("outcomes kept while the database is out of reach", () => {
     assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
     assert.equal(channel.calls.length, 1, "sent once");
   });
+
+  it("while a kept outcome is being recorded, another tick does not claim its route", async () => {
+    const channel = ok();
+    const { worker, store, enqueue } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    store.failNext("commit", new Error("connection lost at commit"));
+    store.failNext(
+      "salvage",
+      new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached"),
+    );
+    assert.equal(await worker.tick(), 1);
+    // The database is back, but slow: the next salvage waits at the gate.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const salvage = store.salvage.bind(store);
+    let salvaging!: () => void;
+    const started = new Promise<void>((resolve) => (salvaging = resolve));
+    store.salvage = (routes) => (salvaging(), gate.then(() => salvage(routes)));
+    const recording = worker.tick();
+    await started;
+    assert.equal(await worker.tick(), 0, "another loop's tick leaves the route alone");
+    open();
+    assert.equal(await recording, 0);
+    const route = await store.getRoute(id!);
+    assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
+    assert.equal(channel.calls.length, 1, "sent once");
+  });
 });
 
 describe("a refused outcome falls back inside the route's own transaction", () => {
