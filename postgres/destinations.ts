@@ -44,7 +44,10 @@ export async function reportDestinations(
 ): Promise<DestinationChange[]> {
   const s = tx(schema);
   const changes: DestinationChange[] = [];
-  for (const report of reports) {
+  // Locked in one order by every worker: two batches reporting on the same
+  // destinations in claim order (d1, d2 against d2, d1) would deadlock, and
+  // the loser's reports be lost.
+  for (const report of [...reports].sort(byDestination)) {
     const { channel, key } = report;
     // Pipelined: the row exists by the time it is locked and read.
     tx`INSERT INTO ${s}.destinations (channel, key) VALUES (${channel}, ${key})
@@ -70,6 +73,12 @@ export async function reportDestinations(
     if (change) changes.push(change);
   }
   return changes;
+}
+
+/** Orders reports by channel, then key (code units: the same in every worker). */
+function byDestination(a: DestinationReport, b: DestinationReport): number {
+  if (a.channel !== b.channel) return a.channel < b.channel ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /**

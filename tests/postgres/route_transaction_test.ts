@@ -192,3 +192,53 @@ describe("a route transaction on Postgres, when a statement is refused", () => {
     assert.deepEqual([route?.status, route?.attempts], ["queued", 0]);
   });
 });
+
+describe("a route transaction's destination reports", () => {
+  it("lock destinations in one order, whatever the claim's: two batches never deadlock", async () => {
+    const env = await freshStore();
+    const holder = await env.sql.reserve();
+    try {
+      await env.store.migrate();
+      const s = env.sql(env.schema);
+      const [d1, d2] = ["https://d1.example", "https://d2.example"];
+      await env.sql`INSERT INTO ${s}.destinations (channel, key)
+                    VALUES ('webhook', ${d1}), ('webhook', ${d2})`;
+      // Another batch's transaction holds d1.
+      await holder`BEGIN`;
+      await holder`SELECT FROM ${s}.destinations WHERE key = ${d1} FOR UPDATE`;
+      const report = (key: string) => ({
+        channel: "webhook",
+        key,
+        ok: 0,
+        fail: 1,
+        gone: false,
+        probe: false,
+        error: "HTTP 503",
+      });
+      // Reported in claim order d2, d1: locked d1 first, so it waits holding nothing.
+      const reporting = env.store.transaction((tx) =>
+        tx.reportDestinations!([report(d2), report(d1)], DESTINATION_DEFAULTS)
+      );
+      const waiting = () =>
+        env.sql`SELECT FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND query LIKE ${`%"${env.schema}".destinations%`}`;
+      while ((await waiting()).length === 0) {
+        // Polled: the report's backend is waiting on d1 once it shows up here.
+      }
+      await env.sql.begin((tx) =>
+        tx`SELECT FROM ${s}.destinations WHERE key = ${d2} FOR UPDATE NOWAIT`
+      );
+      await holder`COMMIT`;
+      const changes = await reporting;
+      assert.deepEqual(changes, [], "one failure opens nothing");
+      const rows = await env.sql`SELECT key, consecutive_failures FROM ${s}.destinations
+                                 ORDER BY key`;
+      assert.deepEqual(rows.map((r) => [r["key"], r["consecutive_failures"]]), [[d1, 1], [d2, 1]]);
+    } finally {
+      // Whatever failed, d1 is let go, so the report (and the cleanup) can end.
+      await holder`ROLLBACK`.catch(() => {});
+      holder.release();
+      await env.cleanup();
+    }
+  });
+});
