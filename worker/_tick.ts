@@ -18,6 +18,7 @@
  *
  * @module
  */
+import type { Route } from "../core/route.ts";
 import type { RouteTransaction } from "../store.ts";
 import { attempt, type Batch } from "./_attempt.ts";
 import { announce, reportDestinations, type TokenClock } from "./_destinations.ts";
@@ -83,6 +84,19 @@ function stragglers(limit: number): number {
   return Math.max(1, Math.floor(limit / 10));
 }
 
+/**
+ * Whether a claim may have left due routes behind: it found all it asked
+ * for, or it claimed a route of a rate-limited or half-open destination.
+ * Such a destination gives one route per claim; the others the claim read
+ * count against its limit on Postgres, so fewer than asked does not mean
+ * that nothing else is due (a backlog there would starve every other
+ * destination behind it).
+ */
+function full(routes: readonly Route[], limit: number): boolean {
+  return routes.length >= limit ||
+    routes.some((r) => r.nextTokenMs !== undefined || r.probe === true);
+}
+
 /** A promise and the function that settles it. */
 interface Flag {
   readonly promise: Promise<void>;
@@ -144,7 +158,7 @@ export async function tick(deps: TickDeps, signal?: AbortSignal): Promise<number
         }
       }
       // Claim ahead only after a full batch: fewer than asked means nothing else is due.
-      if (!settled && run.batch.claimed.length === run.limit && !stop.aborted && !signal?.aborted) {
+      if (!settled && full(run.batch.claimed, run.limit) && !stop.aborted && !signal?.aborted) {
         previous = { run, ended };
         continue;
       }
@@ -192,7 +206,7 @@ async function runBatch(deps: TickDeps, run: Run, seen: Set<string>): Promise<En
   // Fewer than asked for: nothing else is due. Unfinalised: shutdown cut in.
   return {
     handled: finalised,
-    more: batch.claimed.length >= run.limit && finalised >= batch.results.length,
+    more: full(batch.claimed, run.limit) && finalised >= batch.results.length,
   };
 }
 
@@ -207,7 +221,7 @@ async function handleBatch(deps: TickDeps, tx: RouteTransaction, run: Run): Prom
     rates: config.rates,
   });
   // A full claim: more may be due (fewer than asked means nothing else is).
-  if (routes.length === run.limit) deps.relay();
+  if (full(routes, run.limit)) deps.relay();
   for (const route of routes) {
     batch.claimed.push(route);
     tokens.note(route.nextTokenMs);

@@ -163,6 +163,35 @@ describe("a destination held back by its rate limit", () => {
   });
 });
 
+describe("a rate-limited destination's backlog ahead of the rest, in batch mode", () => {
+  it("costs its one route per claim, and the routes behind it go in the same tick", async () => {
+    const env = await freshStore({ max: 4 });
+    try {
+      await env.store.migrate();
+      const slow = "https://slow.example";
+      // One send an hour: a claim reads its queued routes, and gives one.
+      await env.store.configureDestination("hook", slow, { ratePerSecond: 1 / 3600 });
+      const to = (origin: (i: number) => string) =>
+        Array.from({ length: 30 }, (_, i) => ({ channel: "hook", destination: origin(i) }));
+      await env.store.enqueue({ kind: "k" }, to((i) => `${slow}/r/${i}`));
+      await env.store.enqueue({ kind: "k" }, to((i) => `https://fast${i}.example/hook`));
+      const sent: string[] = [];
+      const worker = new Worker({
+        store: env.store,
+        channels: { hook: { send: (route) => Promise.resolve(void sent.push(route.destination)) } },
+        routesPerTransaction: 10,
+        routesPerTick: 1_000,
+        logger: silentLogger,
+      });
+      assert.equal(await worker.tick(), 31);
+      assert.equal(sent.filter((d) => d.startsWith(slow)).length, 1, "one of the limited");
+      assert.equal(sent.filter((d) => d.includes("fast")).length, 30, "every one behind it");
+    } finally {
+      await env.cleanup();
+    }
+  });
+});
+
 describe("the destination list's last hour", () => {
   it("counts each destination's attempts of the last hour, none older, from one read", async () => {
     const env = await freshStore({ max: 2 });
