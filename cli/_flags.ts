@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../core/errors.ts";
 import { jsonLogger, prettyLogger } from "../observe/logger.ts";
 import type { Logger, LogLevel } from "../observe/logger.ts";
 import { parseBoolean } from "../core/_validate.ts";
+import { checkConnectionUrl } from "../core/_connection_url.ts";
 import { DEFAULT_DATA_DIR } from "../embedded.ts";
 
 /** Environment variables, as `process.env` gives them. */
@@ -77,6 +78,15 @@ export function pick(
   return e === "" ? undefined : e;
 }
 
+/** A connection URL from its flag or variable, checked under the name it came by. */
+function connectionUrl(values: Values, flag: string, env: Env, name: string): string | undefined {
+  const url = pick(values, flag, env, name);
+  if (url !== undefined) {
+    checkConnectionUrl(typeof values[flag] === "string" ? `--${flag}` : name, url);
+  }
+  return url;
+}
+
 /** Reads the common settings. */
 export function readCommon(values: Values, env: Env): Common {
   const level = pick(values, "log-level", env, "HERALD_LOG_LEVEL") ?? "info";
@@ -89,8 +99,8 @@ export function readCommon(values: Values, env: Env): Common {
   }
   const makeLogger = format === "json" ? jsonLogger : prettyLogger;
   return {
-    databaseUrl: pick(values, "database-url", env, "DATABASE_URL"),
-    listenUrl: pick(values, "listen-url", env, "HERALD_LISTEN_URL"),
+    databaseUrl: connectionUrl(values, "database-url", env, "DATABASE_URL"),
+    listenUrl: connectionUrl(values, "listen-url", env, "HERALD_LISTEN_URL"),
     prepare: values["no-prepare"] === true
       ? false
       : booleanEnv("HERALD_PREPARE", env["HERALD_PREPARE"], true),

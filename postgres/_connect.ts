@@ -7,6 +7,7 @@
  */
 import postgres from "postgres";
 import { InvalidArgumentError } from "../core/errors.ts";
+import { checkConnectionUrl } from "../core/_connection_url.ts";
 
 /** What {@link connect} needs. */
 export interface ConnectOptions {
@@ -40,6 +41,7 @@ export function connect(
       "a Postgres connection URL is required when 'sql' is not given",
     );
   }
+  checkConnectionUrl("url", url);
   const max = options.max ?? 10;
   if (!Number.isInteger(max) || max < 1) {
     throw new InvalidArgumentError("max", "must be a positive integer", max);
@@ -48,6 +50,7 @@ export function connect(
   if (typeof listenUrl !== "string" || listenUrl === "") {
     throw new InvalidArgumentError("listenUrl", "must be a Postgres connection URL");
   }
+  if (listenUrl !== url) checkConnectionUrl("listenUrl", listenUrl);
   if (options.prepare !== undefined && typeof options.prepare !== "boolean") {
     throw new InvalidArgumentError("prepare", "must be true or false", options.prepare);
   }

@@ -29,6 +29,19 @@ describe(`the herald program's flags on ${RUNTIME}`, () => {
     assert.equal(typeof JSON.parse(stdout).byStatus.queued, "number");
   });
 
+  it("a misread database URL is refused by the name it came by, its password unshown", async () => {
+    const url = "postgres:/postgres:SECRETpw@127.0.0.1:5432/test"; // one slash
+    const byFlag = await runProgram(["stats", "--database-url", url], { DATABASE_URL: undefined });
+    assert.equal(byFlag.code, 2, byFlag.stderr);
+    assert.match(byFlag.stderr, /Invalid '--database-url': must start with postgres:\/\//);
+    const byEnv = await runProgram(["stats"], { DATABASE_URL: url });
+    assert.equal(byEnv.code, 2, byEnv.stderr);
+    assert.match(byEnv.stderr, /Invalid 'DATABASE_URL'/);
+    for (const out of [byFlag, byEnv]) {
+      assert.doesNotMatch(out.stdout + out.stderr, /SECRETpw/);
+    }
+  });
+
   it("--priority -1 is a value, not a flag", async () => {
     const enq = await runProgram(
       ["enqueue", "--channel", "log", "--to", "ops", "--priority", "-1", "--schema", env.schema],
