@@ -53,7 +53,8 @@ import * as admin from "./postgres/_admin.ts";
 import { salvage } from "./postgres/_salvage.ts";
 import { listen } from "./postgres/_listen.ts";
 import { connect } from "./postgres/_connect.ts";
-import type { PostgresStoreOptions } from "./postgres/options.ts";
+import { type PostgresStoreOptions, STORE_OPTIONS } from "./postgres/options.ts";
+import { refuseUnknownOptions } from "./core/_fields.ts";
 import { toAttempt, toRecord } from "./postgres/_records.ts";
 import { checkSchema, driverHandle } from "./postgres/schema.ts";
 import { enqueue } from "./postgres/enqueue.ts";
@@ -159,6 +160,7 @@ export class PostgresStore implements Store, D.DestinationAdmin {
 
   /** Connects lazily: nothing happens on the network until the first query. */
   constructor(options: PostgresStoreOptions) {
+    refuseUnknownOptions(options, STORE_OPTIONS, "PostgresStore");
     this.#schema = checkSchema(options.schema ?? "herald");
     this.#tracer = options.tracer;
     if (options.sql !== undefined) {

@@ -4,6 +4,28 @@
  * @module
  */
 import { InvalidArgumentError } from "../core/errors.ts";
+import type { FieldNames } from "../core/_fields.ts";
+import type { AddressGuardOptions, HttpOptions, WebhookUrlChannelOptions } from "./options.ts";
+
+export { refuseUnknownOptions } from "../core/_fields.ts";
+
+/** The options every HTTP channel takes. */
+export const HTTP_OPTIONS: FieldNames<HttpOptions> = { fetch: true, timeoutMs: true, now: true };
+
+/** The options of the channels that post to a URL they are given. */
+export const GUARD_OPTIONS: FieldNames<AddressGuardOptions> = {
+  allowHosts: true,
+  allowAddresses: true,
+  httpsOnly: true,
+  resolve: true,
+};
+
+/** Slack's and Discord's options; Teams' are these and its bearer token's. */
+export const WEBHOOK_URL_OPTIONS: FieldNames<WebhookUrlChannelOptions> = {
+  ...HTTP_OPTIONS,
+  ...GUARD_OPTIONS,
+  template: true,
+};
 
 /**
  * Checks a provider base URL (`https://api.example.com`, or a local test

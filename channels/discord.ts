@@ -18,6 +18,7 @@ import {
   statusError,
 } from "./_http.ts";
 import { requireText, truncate } from "./_payload.ts";
+import { refuseUnknownOptions, WEBHOOK_URL_OPTIONS } from "./_options.ts";
 
 /** Discord refuses `content` longer than this. */
 const MAX_CONTENT = 2000;
@@ -44,6 +45,7 @@ export type DiscordChannelOptions = WebhookUrlChannelOptions;
  * ```
  */
 export function discordChannel(options: DiscordChannelOptions = {}): Channel {
+  refuseUnknownOptions(options, WEBHOOK_URL_OPTIONS, "discordChannel");
   return jsonUrlChannel({
     name: "discord",
     render: _render,

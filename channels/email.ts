@@ -10,7 +10,7 @@ import type { Route } from "../core/route.ts";
 import { postHttp, resolveHttp } from "./_http.ts";
 import type { HttpOptions } from "./options.ts";
 import { applyTemplate, stringField } from "./_payload.ts";
-import { baseUrl, requireString } from "./_options.ts";
+import { baseUrl, HTTP_OPTIONS, refuseUnknownOptions, requireString } from "./_options.ts";
 import { EMAIL_APIS, EMAIL_PROVIDERS } from "./_email_providers.ts";
 import type { EmailMessage, EmailProvider } from "./options.ts";
 
@@ -56,6 +56,15 @@ export interface EmailChannelOptions extends HttpOptions {
  * ```
  */
 export function emailChannel(options: EmailChannelOptions): Channel {
+  refuseUnknownOptions<EmailChannelOptions>(options, {
+    ...HTTP_OPTIONS,
+    provider: true,
+    apiKey: true,
+    from: true,
+    baseUrl: true,
+    messageStream: true,
+    template: true,
+  }, "emailChannel");
   const http = resolveHttp(options);
   if (!(EMAIL_PROVIDERS as readonly string[]).includes(options.provider)) {
     throw new InvalidArgumentError(

@@ -6,6 +6,7 @@
  */
 import type { Channel, SendContext } from "./channel.ts";
 import type { Route } from "../core/route.ts";
+import { refuseUnknownOptions } from "./_options.ts";
 
 /** Options of {@link logChannel}. */
 export interface LogChannelOptions {
@@ -24,6 +25,7 @@ export interface LogChannelOptions {
  * ```
  */
 export function logChannel(options: LogChannelOptions = {}): Channel {
+  refuseUnknownOptions<LogChannelOptions>(options, { write: true }, "logChannel");
   const write = options.write ?? ((line: string) => console.log(line));
   return {
     send(route: Route, ctx: SendContext): Promise<void> {

@@ -9,6 +9,7 @@ import { jsonUrlChannel } from "./_json_post.ts";
 import type { RateLimit } from "../core/destination.ts";
 import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import { requireText } from "./_payload.ts";
+import { refuseUnknownOptions, WEBHOOK_URL_OPTIONS } from "./_options.ts";
 
 /** Options of {@link slackChannel}. */
 export type SlackChannelOptions = WebhookUrlChannelOptions;
@@ -29,6 +30,7 @@ export type SlackChannelOptions = WebhookUrlChannelOptions;
  * ```
  */
 export function slackChannel(options: SlackChannelOptions = {}): Channel {
+  refuseUnknownOptions(options, WEBHOOK_URL_OPTIONS, "slackChannel");
   return { ...jsonUrlChannel({ name: "slack", render: _render }, options), rateLimit: SLACK_RATE };
 }
 

@@ -10,7 +10,7 @@ import type { Route } from "../core/route.ts";
 import { postHttp, resolveHttp } from "./_http.ts";
 import type { HttpOptions } from "./options.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
-import { baseUrl, requireString } from "./_options.ts";
+import { baseUrl, HTTP_OPTIONS, refuseUnknownOptions, requireString } from "./_options.ts";
 
 /** Twilio's public API endpoint. */
 export const TWILIO_API_URL = "https://api.twilio.com";
@@ -61,6 +61,15 @@ export const TWILIO_RATE: RateLimit = { perSecond: 1, burst: 1 };
  * ```
  */
 export function smsChannel(options: SmsChannelOptions): Channel {
+  refuseUnknownOptions<SmsChannelOptions>(options, {
+    ...HTTP_OPTIONS,
+    accountSid: true,
+    authToken: true,
+    from: true,
+    apiKeySid: true,
+    baseUrl: true,
+    template: true,
+  }, "smsChannel");
   const http = resolveHttp(options);
   const accountSid = requireString(options.accountSid, "accountSid");
   if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {

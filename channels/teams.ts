@@ -13,6 +13,7 @@ import { type ExtraRequest, jsonUrlChannel } from "./_json_post.ts";
 import type { JsonObject, WebhookUrlChannelOptions } from "./options.ts";
 import { type HttpAnswer, statusError } from "./_http.ts";
 import { requireText, stringField } from "./_payload.ts";
+import { refuseUnknownOptions, WEBHOOK_URL_OPTIONS } from "./_options.ts";
 
 /**
  * Teams refuses a message over about 28 KB, and a Workflows URL says so only
@@ -63,6 +64,11 @@ export interface TeamsChannelOptions extends WebhookUrlChannelOptions {
  * ```
  */
 export function teamsChannel(options: TeamsChannelOptions = {}): Channel {
+  refuseUnknownOptions<TeamsChannelOptions>(options, {
+    ...WEBHOOK_URL_OPTIONS,
+    bearerToken: true,
+    bearerTokenHosts: true,
+  }, "teamsChannel");
   const auth = _bearer(options);
   return jsonUrlChannel({
     name: "teams",

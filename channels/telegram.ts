@@ -27,7 +27,7 @@ import {
 } from "./_http.ts";
 import type { HttpOptions } from "./options.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
-import { baseUrl } from "./_options.ts";
+import { baseUrl, HTTP_OPTIONS, refuseUnknownOptions } from "./_options.ts";
 
 /** The Bot API's public endpoint. */
 export const TELEGRAM_API_URL = "https://api.telegram.org";
@@ -75,6 +75,12 @@ export const TELEGRAM_RATE: RateLimit = { perSecond: 30, burst: 1 };
  * ```
  */
 export function telegramChannel(options: TelegramChannelOptions): Channel {
+  refuseUnknownOptions<TelegramChannelOptions>(options, {
+    ...HTTP_OPTIONS,
+    botToken: true,
+    apiUrl: true,
+    template: true,
+  }, "telegramChannel");
   const http = resolveHttp(options);
   const token = options.botToken;
   if (typeof token !== "string" || !/^[0-9]+:[A-Za-z0-9_-]+$/.test(token)) {

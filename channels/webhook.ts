@@ -13,6 +13,7 @@ import type { AddressGuardOptions } from "./options.ts";
 import { postHttp, resolveHttp } from "./_http.ts";
 import type { HttpOptions } from "./options.ts";
 import { decodeSecrets, signWebhook } from "./webhook_signature.ts";
+import { GUARD_OPTIONS, HTTP_OPTIONS, refuseUnknownOptions } from "./_options.ts";
 
 /** Options of {@link webhookChannel}. */
 export interface WebhookChannelOptions extends HttpOptions, AddressGuardOptions {
@@ -81,6 +82,12 @@ export function webhookEnvelope(route: Route): WebhookEnvelope {
  * ```
  */
 export function webhookChannel(options: WebhookChannelOptions = {}): Channel {
+  refuseUnknownOptions<WebhookChannelOptions>(options, {
+    ...HTTP_OPTIONS,
+    ...GUARD_OPTIONS,
+    secret: true,
+    propagateTrace: true,
+  }, "webhookChannel");
   const http = resolveHttp(options);
   const guard = addressGuard(options);
   const secrets = options.secret === undefined ? [] : [options.secret].flat();

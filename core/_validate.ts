@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
+import { type FieldNames, shownKey, unknownField } from "./_fields.ts";
 import type { JsonValue, NotificationInput, RouteInput, TraceHeaders } from "./route.ts";
 import type { DestinationSettings } from "./destination.ts";
 import { checkTrace } from "./_trace_context.ts";
@@ -195,7 +196,7 @@ const NOTIFICATION_FIELDS = Object.keys(
     idempotencyKey: true,
     traceparent: true,
     tracestate: true,
-  } satisfies Record<keyof NotificationInput, true>,
+  } satisfies FieldNames<NotificationInput>,
 );
 const ROUTE_FIELDS = Object.keys(
   {
@@ -204,7 +205,7 @@ const ROUTE_FIELDS = Object.keys(
     deliverAt: true,
     priority: true,
     maxAttempts: true,
-  } satisfies Record<keyof RouteInput, true>,
+  } satisfies FieldNames<RouteInput>,
 );
 
 /**
@@ -212,14 +213,10 @@ const ROUTE_FIELDS = Object.keys(
  * word); one set to `undefined` is no field. Reads no getter.
  */
 function refuseUnknown(input: object, known: readonly string[], at: string): void {
-  const extra = Object.keys(input).find((key) => {
-    if (known.includes(key)) return false;
-    const field = Object.getOwnPropertyDescriptor(input, key);
-    return field?.get !== undefined || field?.value !== undefined;
-  });
+  const extra = unknownField(input, known);
   if (extra === undefined) return;
   throw new InvalidArgumentError(
-    `${at}.${extra.length <= 64 ? extra : `${extra.slice(0, 64)}…`}`,
+    `${at}.${shownKey(extra)}`,
     `is not a field of ${at.startsWith("routes") ? "a route" : "a notification"}; ` +
       `the fields are ${known.join(", ")}`,
   );

@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
+import { refuseUnknownOptions } from "./_fields.ts";
 
 /** Exponential backoff with jitter, capped. */
 export interface RetryPolicy {
@@ -56,6 +57,12 @@ export function backoff(
 
 /** Checks a policy given by the user, naming the field at fault. */
 export function checkRetryPolicy(policy: Partial<RetryPolicy> | undefined): RetryPolicy {
+  refuseUnknownOptions<RetryPolicy>(
+    policy,
+    { baseMs: true, maxMs: true, minMs: true },
+    "retry",
+    "retry.",
+  );
   const merged = { ...DEFAULT_RETRY_POLICY, ...policy };
   // The default floor yields to a smaller cap the user chose (`maxMs: 0` means no waiting).
   if (policy?.minMs === undefined && typeof merged.maxMs === "number") {

@@ -5,6 +5,7 @@
  */
 import type { TracerLike } from "../core/telemetry.ts";
 import type { SqlHandle } from "./schema.ts";
+import type { FieldNames } from "../core/_fields.ts";
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -32,3 +33,14 @@ export interface PostgresStoreOptions {
    */
   readonly tracer?: TracerLike | false;
 }
+
+/** Every option of {@link PostgresStoreOptions}, to refuse a misspelt one (a `shema` would go to `herald`). */
+export const STORE_OPTIONS: FieldNames<PostgresStoreOptions> = {
+  url: true,
+  sql: true,
+  schema: true,
+  max: true,
+  listenUrl: true,
+  prepare: true,
+  tracer: true,
+};

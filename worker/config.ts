@@ -9,6 +9,7 @@ import { InvalidArgumentError } from "../core/errors.ts";
 import { jsonLogger } from "../observe/logger.ts";
 import type { Logger } from "../observe/logger.ts";
 import { checkRetryPolicy } from "../core/retry.ts";
+import { type FieldNames, refuseUnknownOptions } from "../core/_fields.ts";
 import type { RetryPolicy } from "../core/retry.ts";
 import type { Store } from "../store.ts";
 import { CHANNEL_NAME } from "../core/_validate.ts";
@@ -39,6 +40,14 @@ export const WORKER_DEFAULTS = {
   sendTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
 } as const;
+
+/** Every option of {@link WorkerOptions}, to refuse a misspelt one. */
+const WORKER_OPTIONS: FieldNames<WorkerOptions> = {
+  ...{ store: true, channels: true, interval: true, routesPerTick: true, concurrency: true },
+  ...{ routesPerTransaction: true, listen: true, maxAttempts: true, retry: true },
+  ...{ sendTimeoutMs: true, destinations: true, shutdownTimeoutMs: true, tracer: true },
+  ...{ logger: true, random: true, now: true, sleep: true },
+};
 
 /** Why the worker waits; see {@link WorkerOptions.sleep}. */
 export type SleepPurpose = "poll" | "probe" | "relisten";
@@ -148,6 +157,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
   if (logger !== undefined && typeof (logger as Partial<Logger> | null)?.log !== "function") {
     throw new InvalidArgumentError("logger", "must have a log(level, message, fields) method");
   }
+  refuseUnknownOptions(options, WORKER_OPTIONS, "Worker");
   const d = WORKER_DEFAULTS;
   const concurrency = positiveInt("concurrency", options.concurrency, d.concurrency, 1_000);
   const channels = checkChannels(options.channels);
@@ -277,12 +287,18 @@ function checkDestinations(
     throw new InvalidArgumentError("destinations", "must be an object", value);
   }
   const o = value as Record<string, unknown>;
-  const known = new Set([...Object.keys(DESTINATION_DEFAULTS), "maxInFlight"]);
-  for (const field of Object.keys(o)) {
-    if (!known.has(field)) {
-      throw new InvalidArgumentError(`destinations.${field}`, "is not a destination setting");
-    }
-  }
+  refuseUnknownOptions<NonNullable<WorkerOptions["destinations"]>>(
+    o,
+    {
+      failureThreshold: true,
+      cooldownMs: true,
+      maxCooldownMs: true,
+      disableAfterMs: true,
+      maxInFlight: true,
+    },
+    "the destination settings",
+    "destinations.",
+  );
   const d = DESTINATION_DEFAULTS;
   const f = (name: string): string => `destinations.${name}`;
   return {

@@ -1,5 +1,5 @@
 /**
- * Hostile input, channel configuration: one row per bad channel option.
+ * Hostile input, channel and store configuration: one row per bad option.
  *
  * @module
  */
@@ -8,9 +8,10 @@ import { slackChannel } from "../../channels/slack.ts";
 import { emailChannel } from "../../channels/email.ts";
 import { smsChannel } from "../../channels/sms.ts";
 import { telegramChannel } from "../../channels/telegram.ts";
+import { PostgresStore } from "../../store.ts";
 import { type Any, type Refusal, SECRET, SID } from "./_hostile.ts";
 
-/** Bad channel options, each refused at construction naming the option. */
+/** Bad channel and store options, each refused at construction naming the option. */
 export const CONFIG: readonly Refusal[] = [
   {
     name: "webhook secret not whsec_/base64",
@@ -101,6 +102,39 @@ export const CONFIG: readonly Refusal[] = [
     name: "telegram botToken malformed",
     field: "botToken",
     run: () => telegramChannel({ botToken: `bot ${SECRET}` }),
+  },
+  {
+    // Signing would be off without a word: the option is `secret`.
+    name: "webhook secret misspelt as secrets",
+    field: "secrets",
+    run: () => webhookChannel({ secrets: `whsec_${SECRET}` } as Any),
+    message: /did you mean 'secret'\?/,
+  },
+  {
+    name: "slack allowHosts misspelt",
+    field: "allowHost",
+    run: () => slackChannel({ allowHost: ["127.0.0.1"] } as Any),
+    message: /did you mean 'allowHosts'\?/,
+  },
+  {
+    name: "email option unknown",
+    field: "replyTo",
+    run: () =>
+      emailChannel({ provider: "resend", apiKey: "k", from: "a@example.com", replyTo: "b" } as Any),
+    message: /is not an option of emailChannel/,
+  },
+  {
+    name: "sms authToken in the wrong case",
+    field: "authtoken",
+    run: () => smsChannel({ accountSid: SID, authtoken: SECRET, from: "+1" } as Any),
+    message: /did you mean 'authToken'\?/,
+  },
+  {
+    // The store would quietly use the schema `herald`.
+    name: "PostgresStore schema misspelt",
+    field: "shema",
+    run: () => new PostgresStore({ url: "postgres://db.example/app", shema: "tenant_a" } as Any),
+    message: /did you mean 'schema'\?/,
   },
   {
     name: "telegram apiUrl javascript:",

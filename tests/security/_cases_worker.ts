@@ -116,6 +116,24 @@ export const WORKER: readonly Refusal[] = [
   { name: "now a Date", field: "now", run: workerWith({ now: new Date() }) },
   { name: "sleep a string", field: "sleep", run: workerWith({ sleep: "later" }) },
   {
+    name: "a misspelt option",
+    field: "concurency",
+    run: workerWith({ concurency: 4 }),
+    message: /did you mean 'concurrency'\?/,
+  },
+  {
+    name: "a misspelt retry setting",
+    field: "retry.basems",
+    run: workerWith({ retry: { basems: 5 } }),
+    message: /did you mean 'retry\.baseMs'\?/,
+  },
+  {
+    name: "a misspelt destination setting",
+    field: "destinations.maxInflight",
+    run: workerWith({ destinations: { maxInflight: 2 } }),
+    message: /did you mean 'destinations\.maxInFlight'\?/,
+  },
+  {
     name: "shutdown({ timeoutMs: -1 })",
     field: "timeoutMs",
     run: (env) => workerWith({})(env).shutdown({ timeoutMs: -1 }),
