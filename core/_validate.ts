@@ -285,7 +285,11 @@ function snapshotJson(value: unknown, path: string, depth: number, stack: object
           const bad = textProblem(key);
           if (bad) throw new InvalidArgumentError(`${path} key`, bad);
           const at = `${path}.${key.slice(0, 40)}`;
-          out[key] = snapshotJson(read(value, key, at), at, depth + 1, stack);
+          const item = snapshotJson(read(value, key, at), at, depth + 1, stack);
+          // An own `__proto__` key (JSON.parse makes one): assigned, it would set the prototype.
+          if (key === "__proto__") {
+            Object.defineProperty(out, key, { value: item, enumerable: true, writable: true });
+          } else out[key] = item;
         }
         copy = out;
       } else {

@@ -55,6 +55,19 @@ export const ENQUEUE: ContractArea = {
       },
     },
     {
+      name: "a payload key named __proto__ is kept as data, not made the payload's prototype",
+      run: async ({ store }) => {
+        const payload = JSON.parse('{"__proto__": {"isAdmin": true}, "a": 2}');
+        await store.enqueue({ kind: "k", payload }, [{ channel: "log", destination: "ops" }]);
+        const [route] = await claimAll(store);
+        const kept = route!.payload as Record<string, unknown>;
+        assert.equal(Object.getPrototypeOf(kept), Object.prototype);
+        assert.deepEqual(Object.keys(kept).sort(), ["__proto__", "a"]);
+        assert.deepEqual(JSON.parse(JSON.stringify(kept)), payload);
+        assert.equal(({} as Record<string, unknown>)["isAdmin"], undefined);
+      },
+    },
+    {
       name: "bad enqueue input is refused with a typed error naming the field; nothing is written",
       run: async ({ store }) => {
         await store.enqueue({ kind: "k" }, [{ channel: "log", destination: "keep" }]);
