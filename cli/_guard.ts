@@ -3,7 +3,8 @@
  * exception nothing caught. One is known and harmless (postgres.js 3.4.9
  * writes to a connection already closed, from a `setImmediate`: upstream
  * issues #1066, #1154, #1208; the queries on it were already rejected), so
- * it is logged and the program goes on. Any other is logged, redacted like
+ * it is logged and the program goes on; so does a write to a closed pipe
+ * (output to a reader that went away). Any other is logged, redacted like
  * every message Herald did not write itself, and ends the program with 1.
  *
  * @module
@@ -33,6 +34,12 @@ export function guardUncaught(
       );
       return;
     }
+    if (isClosedPipe(err)) {
+      // Whoever read the program's output went away (`herald run --once | head -1`):
+      // what it writes is dropped, and the work goes on. Nothing is logged: the
+      // log may be the pipe that closed.
+      return;
+    }
     if (isDriverConnectionLoss(err)) {
       // The driver rejected a query of a connection the server ended (a
       // restart, a failover) where nothing awaited it any more: the
@@ -58,6 +65,12 @@ export function isDriverClosedSocketWrite(err: unknown): boolean {
   const stack = err.stack ?? "";
   return /socket\.write|reading 'write'/.test(err.message) && /nextWrite/.test(stack) &&
     /postgres[\\/]src[\\/]connection/.test(stack);
+}
+
+/** A write to a pipe whose reader has closed it (Node emits it on `process.stdout`). */
+export function isClosedPipe(err: unknown): boolean {
+  const e = err as { code?: unknown; syscall?: unknown } | null;
+  return e?.code === "EPIPE" && e.syscall === "write";
 }
 
 /** A driver error saying the server ended the connection (shutdown, terminate, crash). */

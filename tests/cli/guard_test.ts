@@ -1,6 +1,6 @@
 /**
  * The program's uncaught-exception guard (cli/_guard.ts), on a stand-in for
- * `process`: the known driver write is ignored, anything else is logged
+ * `process`: the known driver write and a closed pipe are let go, anything else is logged
  * redacted and ends the program with 1.
  */
 import { describe, it } from "node:test";
@@ -47,6 +47,11 @@ describe("the program's uncaught-exception guard", () => {
     target.emit("unhandledRejection", lost);
     assert.deepEqual(exits, [1], "no exit for it");
     assert.equal(lines[2]?.level, "warn");
+    // Output to a reader that went away (`| head -1`): dropped, the work goes on, nothing logged.
+    const closed = Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write" });
+    target.emit("uncaughtException", closed);
+    assert.deepEqual(exits, [1], "no exit for it");
+    assert.equal(lines.length, 3, "and no line: the log may be the closed pipe");
     // Any other unhandled rejection ends the program, as an uncaught exception does.
     target.emit("unhandledRejection", new TypeError("a bug"));
     assert.deepEqual(exits, [1, 1]);
