@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from "../core/errors.ts";
 import { jsonLogger, prettyLogger } from "../observe/logger.ts";
 import type { Logger, LogLevel } from "../observe/logger.ts";
-import { parseBoolean } from "../core/_validate.ts";
+import { DELIVER_AT_RANGE, parseBoolean } from "../core/_validate.ts";
 import { checkConnectionUrl } from "../core/_connection_url.ts";
 import { DEFAULT_DATA_DIR } from "../embedded.ts";
 
@@ -162,9 +162,16 @@ export function parseTime(
 ): Date {
   if (/^\d+(?:\.\d+)?(ms|s|m|h|d|w)$/.test(raw.trim())) {
     const ms = parseDuration(field, raw);
-    return new Date(direction === "ago" ? now - ms : now + ms);
+    const d = new Date(direction === "ago" ? now - ms : now + ms);
+    if (!(d.getTime() >= DELIVER_AT_RANGE[0] && d.getTime() <= DELIVER_AT_RANGE[1])) {
+      throw new InvalidArgumentError(field, "names a time outside the years 1 to 9999", raw);
+    }
+    return d;
   }
-  const d = /^\d{4}-\d{2}-\d{2}/.test(raw) ? new Date(raw) : new Date(Number.NaN);
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(raw);
+  const d = day ? new Date(raw) : new Date(Number.NaN);
+  // A date that does not exist (2030-02-30) would roll over into the next month.
+  if (day && !isCalendarDate(+day[1]!, +day[2]!, +day[3]!)) d.setTime(Number.NaN);
   if (Number.isNaN(d.getTime())) {
     const relative = direction === "ago" ? "a duration ago (1h)" : "a duration from now (5m)";
     throw new InvalidArgumentError(
@@ -174,6 +181,13 @@ export function parseTime(
     );
   }
   return d;
+}
+
+/** Whether `year-month-day` is a day of the calendar (not February 30th). */
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  const probe = new Date(0);
+  probe.setUTCFullYear(year, month - 1, day);
+  return probe.getUTCMonth() === month - 1 && probe.getUTCDate() === day;
 }
 
 /** `values` without its undefined entries: the flags that were given. */

@@ -9,6 +9,7 @@ import { type FieldNames, shownKey, unknownField } from "./_fields.ts";
 import type { JsonValue, NotificationInput, RouteInput, TraceHeaders } from "./route.ts";
 import type { DestinationSettings } from "./destination.ts";
 import { checkTrace } from "./_trace_context.ts";
+import { isPlainObject, MAX_PAYLOAD_DEPTH, read, snapshotJson, textProblem } from "./_snapshot.ts";
 
 /** Limits on what one `enqueue` call may carry. */
 export const LIMITS = {
@@ -17,7 +18,7 @@ export const LIMITS = {
   /** Serialised payload size in bytes (UTF-8). */
   maxPayloadBytes: 1_048_576,
   /** Nesting depth of the payload. */
-  maxPayloadDepth: 64,
+  maxPayloadDepth: MAX_PAYLOAD_DEPTH,
   /** Destination length in characters. */
   maxDestinationLength: 4_096,
   /** Length of `kind` and of the idempotency key. */
@@ -31,6 +32,14 @@ export const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,55}$/;
 
 const INT4_MAX = 2_147_483_647;
+/**
+ * The times `deliverAt` may name: Postgres stores far more, but the driver
+ * writes a Date as ISO 8601, whose six-digit years (`+275760-…`) it misreads.
+ */
+export const DELIVER_AT_RANGE = [
+  Date.parse("0001-01-01T00:00:00Z"),
+  Date.parse("9999-12-31T23:59:59.999Z"),
+] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -155,8 +164,13 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
 
   const deliverAt = input["deliverAt"];
   if (deliverAt !== undefined && deliverAt !== null) {
-    if (!(deliverAt instanceof Date) || Number.isNaN(deliverAt.getTime())) {
-      throw new InvalidArgumentError(`${at}.deliverAt`, "must be a valid Date", deliverAt);
+    const t = deliverAt instanceof Date ? deliverAt.getTime() : Number.NaN;
+    if (!(t >= DELIVER_AT_RANGE[0] && t <= DELIVER_AT_RANGE[1])) {
+      throw new InvalidArgumentError(
+        `${at}.deliverAt`,
+        "must be a valid Date in the years 1 to 9999",
+        deliverAt,
+      );
     }
   }
   const priority = input["priority"] ?? 0;
@@ -232,94 +246,6 @@ function checkText(value: unknown, field: string, max: number): string {
   const bad = textProblem(value);
   if (bad) throw new InvalidArgumentError(field, bad);
   return value;
-}
-
-/** Why Postgres `text`/`jsonb` would refuse (or mangle) this string, if it would. */
-function textProblem(s: string): string | undefined {
-  if (s.includes("\u0000")) {
-    return "must not contain NUL characters (Postgres text cannot store them)";
-  }
-  if (!s.isWellFormed()) return "must not contain lone UTF-16 surrogates";
-  return undefined;
-}
-
-/**
- * Checks a payload and returns a plain copy of it: every value is read once,
- * so a getter cannot pass the checks and then serialise differently.
- */
-function snapshotJson(value: unknown, path: string, depth: number, stack: object[]): JsonValue {
-  if (depth > LIMITS.maxPayloadDepth) {
-    throw new InvalidArgumentError(path, `nests deeper than ${LIMITS.maxPayloadDepth} levels`);
-  }
-  switch (typeof value) {
-    case "string": {
-      const bad = textProblem(value);
-      if (bad) throw new InvalidArgumentError(path, bad);
-      return value;
-    }
-    case "boolean":
-      return value;
-    case "number":
-      if (!Number.isFinite(value)) {
-        throw new InvalidArgumentError(
-          path,
-          "must be a finite number (JSON has no NaN or Infinity)",
-          value,
-        );
-      }
-      return value;
-    case "object": {
-      if (value === null) return null;
-      if (stack.includes(value)) throw new InvalidArgumentError(path, "is a cyclic reference");
-      stack.push(value);
-      let copy: JsonValue;
-      if (Array.isArray(value)) {
-        copy = Array.from(
-          { length: value.length },
-          (_, i) =>
-            snapshotJson(read(value, i, `${path}[${i}]`), `${path}[${i}]`, depth + 1, stack),
-        );
-      } else if (isPlainObject(value)) {
-        const out: Record<string, JsonValue> = {};
-        for (const key of Object.keys(value)) {
-          const bad = textProblem(key);
-          if (bad) throw new InvalidArgumentError(`${path} key`, bad);
-          const at = `${path}.${key.slice(0, 40)}`;
-          const item = snapshotJson(read(value, key, at), at, depth + 1, stack);
-          // An own `__proto__` key (JSON.parse makes one): assigned, it would set the prototype.
-          if (key === "__proto__") {
-            Object.defineProperty(out, key, { value: item, enumerable: true, writable: true });
-          } else out[key] = item;
-        }
-        copy = out;
-      } else {
-        const type = (value as object).constructor?.name ?? "object";
-        throw new InvalidArgumentError(
-          path,
-          `must be plain JSON; a ${type} does not survive a JSON round trip (convert it first)`,
-        );
-      }
-      stack.pop();
-      return copy;
-    }
-    default:
-      throw new InvalidArgumentError(path, `must be JSON; a ${typeof value} is not serialisable`);
-  }
-}
-
-/** Reads one member, turning a throwing getter into a typed error. */
-function read(container: object, key: string | number, at: string): unknown {
-  try {
-    return (container as Record<string | number, unknown>)[key];
-  } catch {
-    throw new InvalidArgumentError(at, "could not be read (a getter threw); pass plain data");
-  }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 /**

@@ -54,11 +54,29 @@ export async function enqueue(
   const handle = driverHandle("sqlOrTx", sqlOrTx);
   // One statement, atomic by itself: in the caller's transaction or on its own.
   const write = (trace: TraceHeaders | null): Promise<Enqueued> =>
-    insertNotification(handle as postgres.Sql, schema, checked, trace);
+    insertNotification(handle as postgres.Sql, schema, checked, trace).catch((err) => {
+      throw unmigrated(schema, err) ?? err;
+    });
   const explicit = checked.notification.trace;
   const tracer = (options.tracer ?? heraldTracer()) as Tracer | false;
   if (tracer === false) return await write(explicit ?? activeHeaders());
   return await publishSpan(tracer, explicit, write);
+}
+
+/**
+ * The error to give for a schema without Herald's tables (42P01) or with an
+ * older version of them (42703): the driver's alone says only which relation
+ * or column is missing.
+ */
+function unmigrated(schema: string, err: unknown): HeraldError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code !== "42P01" && code !== "42703") return undefined;
+  const state = code === "42P01" ? "has no Herald tables" : "is older than this Herald";
+  return new HeraldError(
+    "HERALD_STORE",
+    `schema ${schema} ${state}: run the migrations first (herald migrate, or store.migrate())`,
+    { cause: err },
+  );
 }
 
 /** Where held routes wait, as Postgres reads it. */

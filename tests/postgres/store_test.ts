@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { HeraldError, InvalidArgumentError } from "../../core/errors.ts";
 import { enqueue, PostgresStore } from "../../store.ts";
 import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
@@ -144,6 +144,16 @@ describe("PostgresStore on a real database", () => {
     } finally {
       await second.close();
     }
+  });
+
+  it("enqueue into a schema that was never migrated says to migrate, naming the schema", async () => {
+    const schema = `${env().schema}_none`; // never created
+    await assert.rejects(
+      enqueue(env().sql, { kind: "k" }, [{ channel: "log", destination: "x" }], { schema }),
+      (err: unknown) =>
+        err instanceof HeraldError && err.code === "HERALD_STORE" &&
+        err.message.includes(`schema ${schema} has no Herald tables: run the migrations first`),
+    );
   });
 
   it("refuses a bad schema name before touching the database", () => {

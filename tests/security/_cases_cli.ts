@@ -72,6 +72,16 @@ export const CLI: readonly CliCase[] = [
     {},
     /'--deliver-at'/,
   ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--deliver-at", "2030-02-30T00:00:00Z"],
+    {},
+    /'--deliver-at': must be an ISO 8601 time/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--deliver-at", "99999999d"],
+    {},
+    /'--deliver-at': names a time outside the years 1 to 9999/,
+  ],
   [["stats", "--schema", 'herald"; DROP SCHEMA public CASCADE; --'], {}, /'schema'/],
   [["routes"], { HERALD_SCHEMA: "Robert'); DROP TABLE notifications; --" }, /'schema'/],
   [["routes", "--limit", "0"], {}, /'--limit'/],

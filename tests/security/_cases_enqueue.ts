@@ -272,6 +272,13 @@ export const ENQUEUE: readonly EnqueueCase[] = [
     [{ ...OK_ROUTE, deliverAt: 1_700_000_000_000 }],
     "routes[0].deliverAt",
   ],
+  [
+    // The driver writes it as +275760-09-13T…, which Postgres misreads.
+    "deliverAt the last Date there is",
+    OK_NOTE,
+    [{ ...OK_ROUTE, deliverAt: new Date(8.64e15) }],
+    "routes[0].deliverAt",
+  ],
   ["priority 1.5", OK_NOTE, [{ ...OK_ROUTE, priority: 1.5 }], "routes[0].priority"],
   ["priority 2^31", OK_NOTE, [{ ...OK_ROUTE, priority: 2 ** 31 }], "routes[0].priority"],
   ["priority a string", OK_NOTE, [{ ...OK_ROUTE, priority: "1" }], "routes[0].priority"],
