@@ -126,7 +126,9 @@ export const routesCommand: Command = {
           r.id,
           r.kind,
           r.channel,
-          redact(r.destinationKey ?? "-"),
+          // The destination itself (a URL cut to its host), not its key: a
+          // channel's one key (`*`) would hide who an e-mail or SMS is for.
+          redact(r.destination),
           r.status,
           String(r.attempts),
           r.status !== "queued"
