@@ -78,12 +78,15 @@ export function pick(
   return e === "" ? undefined : e;
 }
 
+/** The name a setting came by: its flag when given, else its environment variable. */
+export function sourceOf(values: Values, flag: string, name: string): string {
+  return typeof values[flag] === "string" ? `--${flag}` : name;
+}
+
 /** A connection URL from its flag or variable, checked under the name it came by. */
 function connectionUrl(values: Values, flag: string, env: Env, name: string): string | undefined {
   const url = pick(values, flag, env, name);
-  if (url !== undefined) {
-    checkConnectionUrl(typeof values[flag] === "string" ? `--${flag}` : name, url);
-  }
+  if (url !== undefined) checkConnectionUrl(sourceOf(values, flag, name), url);
   return url;
 }
 
@@ -113,11 +116,14 @@ export function readCommon(values: Values, env: Env): Common {
   };
 }
 
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+
 /** A number flag; `undefined` when not given. */
 export function numberFlag(field: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(n)) {
+  // Decimal only: Number() would also take 0x10, 0b11 and 0o17.
+  if (!DECIMAL.test(raw.trim()) || !Number.isFinite(n)) {
     throw new InvalidArgumentError(field, "must be a number", raw);
   }
   return n;

@@ -12,7 +12,7 @@ import { Metrics, metricsHandler } from "../observe/metrics.ts";
 import { checkWorkerOptions, Worker } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import type { PostgresStore } from "../store.ts";
-import { booleanEnv, defined, numberFlag, parseDuration, pick } from "./_flags.ts";
+import { booleanEnv, defined, numberFlag, parseDuration, pick, sourceOf } from "./_flags.ts";
 import { sleep } from "../core/_async.ts";
 import { describeError } from "../core/_redact.ts";
 import type { Common, Values } from "./_flags.ts";
@@ -33,7 +33,8 @@ export const runCommand: Command = {
   --once                       deliver what is due now, then exit 0 (cron jobs, tests)
   --concurrency N              HERALD_CONCURRENCY   claim loops (default 1); each holds one
                                connection while it sends, so the pool is N connections, plus
-                               1 for LISTEN. The embedded database allows 1 only.
+                               2 for wake-ups (LISTEN and its probe). The embedded database
+                               allows 1 only.
   --routes-per-transaction K   HERALD_ROUTES_PER_TRANSACTION  batch mode when K > 1 (default 1);
                                a loop claims its next batch while the last one commits, so
                                the pool is 2N connections
@@ -196,8 +197,12 @@ async function drain(worker: Worker, common: Common, io: Io, json: boolean): Pro
  * option before anything touches the database, naming the flag at fault.
  */
 function readSettings(values: Values, common: Common, env: Io["env"]): RunSettings {
-  const num = (flag: string, name: string): number | undefined =>
-    numberFlag(`--${flag}`, pick(values, flag, env, name));
+  // Each flag's name as given (`--concurrency`, or `HERALD_CONCURRENCY` from the environment).
+  const named = new Map<string, string>();
+  const num = (flag: string, name: string): number | undefined => {
+    named.set(`--${flag}`, sourceOf(values, flag, name));
+    return numberFlag(named.get(`--${flag}`)!, pick(values, flag, env, name));
+  };
   const numbers = {
     concurrency: num("concurrency", "HERALD_CONCURRENCY"),
     routesPerTransaction: num("routes-per-transaction", "HERALD_ROUTES_PER_TRANSACTION"),
@@ -244,7 +249,7 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
     const flag = err instanceof InvalidArgumentError ? FLAGS[err.field] : undefined;
     if (flag === undefined) throw err;
     const problem = (err as Error).message.replace(/^Invalid '[^']*': /, "");
-    throw new InvalidArgumentError(flag, problem);
+    throw new InvalidArgumentError(named.get(flag) ?? flag, problem);
   }
   const wait = pick(values, "wait-for-database", env, "HERALD_WAIT_FOR_DATABASE");
   const dashboardPort = pick(values, "dashboard-port", env, "HERALD_DASHBOARD_PORT");

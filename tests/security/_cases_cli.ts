@@ -99,6 +99,11 @@ export const CLI: readonly CliCase[] = [
   ],
   [["run", "--metrics-port", "80.5"], {}, /'--metrics-port'/],
   [["run", "--once"], { HERALD_LISTEN: "perhaps" }, /'HERALD_LISTEN'/],
+  // Named as given: from the environment, the variable; and decimal only (not hex's 16).
+  [["run", "--once"], { HERALD_CONCURRENCY: "abc" }, /'HERALD_CONCURRENCY': must be a number/],
+  [["run", "--once"], { HERALD_CONCURRENCY: "0x10" }, /'HERALD_CONCURRENCY': must be a number/],
+  [["run", "--once"], { HERALD_CONCURRENCY: "-1" }, /'HERALD_CONCURRENCY': must be an integer/],
+  [["routes", "--limit", "0b11"], {}, /'--limit': must be a number/],
   [["run", "--once"], { HERALD_WEBHOOK_SECRET: `whsec_${SECRET}!` }, /'HERALD_WEBHOOK_SECRET'/],
   [["run", "--once"], { HERALD_ALLOW_ADDRESSES: "10.0.0.0/99" }, /'HERALD_ALLOW_ADDRESSES'/],
   [["run", "--once"], { HERALD_EMAIL_PROVIDER: "resend" }, /'HERALD_EMAIL_API_KEY': is required/],
