@@ -248,7 +248,9 @@ export class Worker extends WorkerEvents implements Lifecycle {
   shutdown(options: ShutdownOptions = {}): Promise<void> {
     const timeoutMs = checkMs("timeoutMs", options.timeoutMs, this.#config.shutdownTimeoutMs);
     if (this.#stopping) {
-      if (options.timeoutMs !== undefined) this.#grace?.shorten(timeoutMs);
+      if (options.timeoutMs !== undefined && this.#grace?.shorten(timeoutMs)) {
+        this.#hurriedTo = timeoutMs;
+      }
       return this.#stopping;
     }
     this.#stopping = this.#drain(timeoutMs);
@@ -257,6 +259,8 @@ export class Worker extends WorkerEvents implements Lifecycle {
 
   /** The shutdown grace, once shutdown has begun. */
   #grace: Deadline | undefined;
+  /** The grace a later `shutdown` call cut it to, if one did. */
+  #hurriedTo: number | undefined;
 
   async #drain(timeoutMs: number): Promise<void> {
     this.#stop.abort();
@@ -265,9 +269,14 @@ export class Worker extends WorkerEvents implements Lifecycle {
     const first = await Promise.race([settled, grace.reached]);
     grace.clear();
     if (first !== "deadline") return;
-    this.#config.logger.log("warn", "shutdown deadline passed; aborting in-flight sends", {
-      timeout_ms: timeoutMs,
-    });
+    const hurried = this.#hurriedTo;
+    this.#config.logger.log(
+      "warn",
+      hurried === undefined
+        ? "shutdown deadline passed; aborting in-flight sends"
+        : "shutdown hurried by a second stop; aborting in-flight sends",
+      { timeout_ms: hurried ?? timeoutMs },
+    );
     this.#hard.abort(
       new HeraldError("HERALD_SHUTDOWN", "the worker shut down before the send finished"),
     );

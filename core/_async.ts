@@ -87,12 +87,12 @@ export class Deadline {
     this.#arm(ms);
   }
 
-  /** Ends the wait `ms` from now, if that is sooner than planned. */
-  shorten(ms: number): void {
-    if (performance.now() + ms < this.#endsAt) {
-      this.#endsAt = performance.now() + ms;
-      this.#arm(ms);
-    }
+  /** Ends the wait `ms` from now, if that is sooner than planned; true when it was. */
+  shorten(ms: number): boolean {
+    if (performance.now() + ms >= this.#endsAt) return false;
+    this.#endsAt = performance.now() + ms;
+    this.#arm(ms);
+    return true;
   }
 
   /** Stops the timer. */

@@ -30,7 +30,7 @@ describe("Worker.shutdown", () => {
     const channel = scriptedChannel((_r, signal) =>
       new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
     );
-    const { worker, enqueue, store } = setup({ channels: { log: channel } });
+    const { worker, enqueue, store, lines } = setup({ channels: { log: channel } });
     const { routeIds: [id] } = await enqueue();
     const claimed = nextEvent(worker, "claimed");
     const ticking = worker.tick();
@@ -41,6 +41,11 @@ describe("Worker.shutdown", () => {
     await second;
     assert.equal(await ticking, 0);
     assert.equal((await store.getRoute(id!))?.attempts, 0);
+    // Said as it happened: no hour went by.
+    const warned = lines.filter((l) => l.level === "warn" && /shutdown/.test(l.msg));
+    assert.deepEqual(warned.map((l) => [l.msg, l.fields]), [
+      ["shutdown hurried by a second stop; aborting in-flight sends", { timeout_ms: 0 }],
+    ]);
   });
 
   it("aborts sends still in flight at the deadline; their routes stay queued, attempts unspent", async () => {
