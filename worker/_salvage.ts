@@ -89,10 +89,14 @@ export class Salvager {
         // Out of reach, not refusing: keep the outcomes and record them once
         // it answers again, rather than send these routes a second time.
         for (const entry of entries) this.#holds.pend(entry);
-        logger.log("warn", "database out of reach; outcomes kept to record when it is back", {
-          routes: entries.length,
-          error: describeError(err),
-        });
+        logger.log(
+          "warn",
+          "database out of reach or its connection lost; outcomes kept to record before the next claim",
+          {
+            routes: entries.length,
+            error: describeError(err),
+          },
+        );
         return undefined;
       }
       logger.log("error", "could not record outcomes of sent routes", {

@@ -25,7 +25,11 @@ describe("outcomes kept while the database is out of reach", () => {
     );
     assert.equal(await worker.tick(), 1);
     assert.equal((await store.getRoute(id!))?.status, "queued", "nothing recorded yet");
-    assert.ok(lines.some((l) => /outcomes kept to record when it is back/.test(l.msg)));
+    assert.ok(
+      lines.some((l) =>
+        /connection lost; outcomes kept to record before the next claim/.test(l.msg)
+      ),
+    );
     assert.equal(lines.filter((l) => l.level === "error").length, 0, "out of reach is no refusal");
     // The database answers again: the kept outcome is recorded first, the route not re-sent.
     assert.equal(await worker.tick(), 0);
