@@ -39,9 +39,18 @@ export function serve(
     });
   });
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    // Named here: Bun's own errors (`EINVAL: invalid argument, listen`,
+    // `Failed to start server`) say neither the host nor the port.
+    const refused = (err: Error): void => {
+      const code = (err as { code?: unknown }).code;
+      const why = typeof code === "string" && !err.message.includes(code)
+        ? `${code}: ${err.message}`
+        : err.message;
+      reject(new Error(`cannot listen on ${host}:${port}: ${why}`, { cause: err }));
+    };
+    server.once("error", refused);
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.off("error", refused);
       resolve(server);
     });
   });

@@ -73,4 +73,13 @@ describe("the node:http bridge", () => {
     assert.deepEqual(res.headers.getSetCookie(), ["a=1", "b=2"], "each cookie its own header");
     assert.match(await res.text(), /POST http:\/\/localhost\/after .* hello$/);
   });
+
+  it("a port already taken is refused naming the host and port, on every runtime", async () => {
+    await assert.rejects(
+      serve(() => Promise.resolve(new Response("")), { host: "127.0.0.1", port }),
+      (err: unknown) =>
+        err instanceof Error && err.message.startsWith(`cannot listen on 127.0.0.1:${port}: `) &&
+        /EADDRINUSE/.test(err.message),
+    );
+  });
 });
