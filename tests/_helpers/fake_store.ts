@@ -37,16 +37,10 @@ import type {
   DestinationState,
 } from "../../core/destination.ts";
 import { dueAtEnqueue } from "./fake_destinations.ts";
-import {
-  type FakeFault,
-  type FakeRefusal,
-  FakeTables,
-  fallBack,
-  runFakeTransaction,
-  toRecord,
-} from "./fake_transaction.ts";
+import { fallBack, runFakeTransaction } from "./fake_transaction.ts";
+import { type FakeFault, type FakeRefusal, FakeTables, toRecord } from "./fake_tables.ts";
 
-export type { FakeFault, FakeRefusal } from "./fake_transaction.ts";
+export type { FakeFault, FakeRefusal } from "./fake_tables.ts";
 
 /** Options of {@link FakeStore}. */
 export interface FakeStoreOptions {
