@@ -8,17 +8,10 @@
  */
 import { CHANNEL_WIDE } from "../../core/destination_key.ts";
 import { checkSettings } from "../../core/_validate.ts";
-import {
-  changeOf,
-  freshDestination,
-  HELD_UNTIL,
-  nextDestination,
-  stateAfter,
-} from "../../core/destination.ts";
+import { changeOf, freshDestination, nextDestination, stateAfter } from "../../core/destination.ts";
 import type {
   DestinationAction,
   DestinationChange,
-  DestinationHealth,
   DestinationInfo,
   DestinationPolicy,
   DestinationReport,
@@ -28,30 +21,17 @@ import type {
 } from "../../core/destination.ts";
 import type { ChannelRate } from "../../core/transaction.ts";
 import type { AttemptRecord } from "../../store.ts";
-
-/** One fake destination row. */
-export interface FakeDestination extends DestinationHealth {
-  readonly maxInFlight: number | null;
-  readonly ratePerSecond: number | null;
-  readonly burst: number | null;
-  /** The rate limiter's theoretical arrival time (GCRA). */
-  readonly tat: number | null;
-}
+import {
+  type DestinationRow,
+  type FakeDestination,
+  idOf,
+  park,
+  release,
+  splitId,
+} from "./fake_destination_rows.ts";
 
 function fresh(): FakeDestination {
   return { ...freshDestination(), maxInFlight: null, ratePerSecond: null, burst: null, tat: null };
-}
-
-/** What the fake destinations need of a route row. */
-export interface DestinationRow {
-  id: string;
-  channel: string;
-  destinationKey: string | null;
-  status: string;
-  priority: number;
-  nextAttemptAt: number;
-  heldFrom: number | null;
-  seq: number;
 }
 
 /** A report waiting for its transaction's commit. */
@@ -324,58 +304,4 @@ export class FakeDestinations {
       b.queued - a.queued || a.channel.localeCompare(b.channel) || a.key.localeCompare(b.key)
     );
   }
-}
-
-/** The due time a route gets at enqueue, held or delayed by its destination. */
-export function dueAtEnqueue(
-  d: FakeDestination | undefined,
-  due: number,
-): { nextAttemptAt: number; heldFrom: number | null } {
-  if (d?.state === "paused" || d?.state === "disabled") {
-    return { nextAttemptAt: HELD_UNTIL, heldFrom: due };
-  }
-  if (d?.state === "open" && d.openUntil !== null && due < d.openUntil) {
-    return { nextAttemptAt: d.openUntil, heldFrom: due };
-  }
-  return { nextAttemptAt: due, heldFrom: null };
-}
-
-function park(
-  id: string,
-  d: Pick<DestinationHealth, "state" | "openUntil">,
-  routes: Iterable<DestinationRow>,
-  lockedByOthers: (id: string) => boolean,
-): void {
-  const until = d.state === "open" ? d.openUntil ?? HELD_UNTIL : HELD_UNTIL;
-  for (const r of routes) {
-    if (idOf(r.channel, r.destinationKey ?? "") !== id || r.status !== "queued") continue;
-    if (r.nextAttemptAt >= until || lockedByOthers(r.id)) continue;
-    r.heldFrom ??= r.nextAttemptAt;
-    r.nextAttemptAt = until;
-  }
-}
-
-function release(
-  id: string,
-  routes: Iterable<DestinationRow>,
-  lockedByOthers: (id: string) => boolean,
-): boolean {
-  let released = false;
-  for (const r of routes) {
-    if (idOf(r.channel, r.destinationKey ?? "") !== id || r.status !== "queued") continue;
-    if (r.heldFrom === null || lockedByOthers(r.id)) continue;
-    r.nextAttemptAt = r.heldFrom;
-    r.heldFrom = null;
-    released = true;
-  }
-  return released;
-}
-
-function idOf(channel: string, key: string): string {
-  return `${channel}\n${key}`;
-}
-
-function splitId(id: string): [string, string] {
-  const at = id.indexOf("\n");
-  return [id.slice(0, at), id.slice(at + 1)];
 }

@@ -36,7 +36,7 @@ import type {
   DestinationSettings,
   DestinationState,
 } from "../../core/destination.ts";
-import { dueAtEnqueue } from "./fake_destinations.ts";
+import { dueAtEnqueue } from "./fake_destination_rows.ts";
 import { fallBack, runFakeTransaction } from "./fake_transaction.ts";
 import { type FakeFault, type FakeRefusal, FakeTables, toRecord } from "./fake_tables.ts";
 
