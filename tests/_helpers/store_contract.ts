@@ -19,6 +19,7 @@ import { FINALISE } from "./contract/finalise.ts";
 import { SALVAGE } from "./contract/salvage.ts";
 import { LISTEN } from "./contract/listen.ts";
 import { DESTINATIONS } from "./contract/destinations.ts";
+import { LIMITS } from "./contract/limits.ts";
 import { RETENTION } from "./contract/retention.ts";
 
 export { rec } from "./contract/fixtures.ts";
@@ -32,6 +33,7 @@ const AREAS: readonly ContractArea[] = [
   SALVAGE,
   LISTEN,
   DESTINATIONS,
+  LIMITS,
   RETENTION,
 ];
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { TestContext } from "node:test";
-import type { Store } from "../../../store.ts";
+import type { DestinationAdmin, Store } from "../../../store.ts";
 import type { Finalisation, Outcome, Route } from "../../../core/route.ts";
 
 /** How the suite gets a fresh, empty store (and throws it away). */
@@ -75,4 +75,9 @@ export function needsTwoSessions(target: ContractTarget): string | undefined {
 /** `n` log routes to destinations "1", "2", ... */
 export function logRoutes(n: number): { channel: string; destination: string }[] {
   return Array.from({ length: n }, (_, i) => ({ channel: "log", destination: String(i + 1) }));
+}
+
+/** `store` with the destination operations (every store in the contract has them). */
+export function admin(store: Store): Store & DestinationAdmin {
+  return store as Store & DestinationAdmin;
 }
