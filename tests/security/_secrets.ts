@@ -95,12 +95,14 @@ export function assertNoLeaks(items: Corpus): void {
 }
 
 /** Short: one receiver never answers. The others answer in a few milliseconds. */
-export const LOCAL = { allowHosts: ["127.0.0.1"], timeoutMs: 400 };
+const QUICK = { timeoutMs: 400 };
+/** The URL channels' options: `QUICK`, and the receivers' loopback address allowed. */
+export const LOCAL = { ...QUICK, allowHosts: ["127.0.0.1"] };
 
 /** Every channel, configured with the planted secrets; the providers' base URL is `base`. */
 export function channelsFor(base: string): Record<string, Channel> {
   const email = (provider: "resend" | "postmark" | "sendgrid") =>
-    emailChannel({ ...LOCAL, provider, apiKey: EMAIL_KEY, from: "a@example.com", baseUrl: base });
+    emailChannel({ ...QUICK, provider, apiKey: EMAIL_KEY, from: "a@example.com", baseUrl: base });
   return {
     webhook: webhookChannel({ ...LOCAL, secret: WHSEC }),
     slack: slackChannel(LOCAL),
@@ -108,13 +110,13 @@ export function channelsFor(base: string): Record<string, Channel> {
     postmark: email("postmark"),
     sendgrid: email("sendgrid"),
     sms: smsChannel({
-      ...LOCAL,
+      ...QUICK,
       accountSid: TWILIO_SID,
       authToken: TWILIO_TOKEN,
       from: "+15005550006",
       baseUrl: base,
     }),
-    telegram: telegramChannel({ ...LOCAL, botToken: BOT_TOKEN, apiUrl: base }),
+    telegram: telegramChannel({ ...QUICK, botToken: BOT_TOKEN, apiUrl: base }),
   };
 }
 
