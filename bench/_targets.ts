@@ -11,8 +11,6 @@ import { CYCLES } from "./_plan_retention.ts";
 import { LEAN_HEAP_FLAG } from "./_plan_rss.ts";
 import { HOLD_MS } from "./_partition.ts";
 
-/** graphile-worker's published figure at concurrency 10, jobs/s. */
-export const GRAPHILE_JOBS_PER_S = 2_200;
 /** Targets from the benchmark issue. */
 export const TARGETS = {
   perRouteVsRaw: 0.9,
@@ -60,12 +58,6 @@ export function summarise(results: Result[]): void {
       if (bench) addNote(r, `${x(r.routes_per_s / bench.routes_per_s)} pgbench`);
       const replay = find(results, "pgbench-herald", r.concurrency);
       if (replay) addNote(r, `${x(r.routes_per_s / replay.routes_per_s)} pgbench-herald`);
-      if (r.concurrency === 10) {
-        addNote(
-          r,
-          `${x(r.routes_per_s / GRAPHILE_JOBS_PER_S)} graphile-worker's published 2,200/s`,
-        );
-      }
     } else if (r.name === "raw" || r.name === "pgbench-herald") {
       const bench = find(results, "pgbench", r.concurrency);
       if (bench) addNote(r, `${x(r.routes_per_s / bench.routes_per_s)} pgbench`);
@@ -130,14 +122,6 @@ function perRouteLines(results: readonly Result[]): string[] {
   if (ceiling.length > 0) {
     lines.push(
       `  Herald's SQL in pgbench vs the raw SQL in pgbench (reported): ${ceiling.join(", ")}`,
-    );
-  }
-  const c10 = perRoute.find((r) => r.concurrency === 10);
-  if (c10) {
-    lines.push(
-      `  per-route c10 vs graphile-worker's published ${
-        perS(GRAPHILE_JOBS_PER_S)
-      } (other hardware; --peers measures it here): ${perS(c10.routes_per_s)}`,
     );
   }
   return lines;
