@@ -80,6 +80,16 @@ export class FakeStore implements Store, DestinationAdmin {
     else this.#t.refusals.set(routeId, what);
   }
 
+  /**
+   * Cuts the connection of every open transaction: each rolls back (its locks
+   * go) and rejects with `error` at once, while its body runs on.
+   */
+  loseConnections(
+    error: Error = Object.assign(new Error("connection closed"), { code: "CONNECTION_CLOSED" }),
+  ): void {
+    for (const cut of [...this.#t.connections]) cut(error);
+  }
+
   /** Makes the next `op` throw `error` inside its transaction. */
   failNext(op: FakeFault, error: Error = new Error(`injected ${op} failure`)): void {
     this.#t.faults.set(op, error);

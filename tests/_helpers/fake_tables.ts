@@ -67,6 +67,8 @@ export class FakeTables {
   nextTx = 1;
   /** Transactions open right now. */
   open = 0;
+  /** Cuts each open transaction's connection (see `FakeStore.loseConnections`). */
+  readonly connections = new Set<(err: Error) => void>();
 
   constructor(now: () => number) {
     this.now = now;

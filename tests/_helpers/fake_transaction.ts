@@ -160,8 +160,14 @@ class FakeTransaction implements RouteTransaction {
     }
   }
 
-  /** Ends the transaction: its locks go, it accepts no more calls. */
+  /** Whether it still takes calls (not ended, its connection not lost). */
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** Ends the transaction: its locks go, it accepts no more calls. Once. */
   release(): void {
+    if (!this.#open) return;
     this.#open = false;
     this.#t.open--;
     this.#destinations.release(this.#id);
@@ -175,7 +181,12 @@ class FakeTransaction implements RouteTransaction {
   }
 }
 
-/** Runs `fn` in a fake transaction: commit if it resolves, roll back if it throws. */
+/**
+ * Runs `fn` in a fake transaction: commit if it resolves, roll back if it
+ * throws. A lost connection (`tables.connections`) rolls it back and rejects
+ * at once while `fn` runs on, as the driver's `begin` does; nothing `fn` does
+ * after that is written.
+ */
 export async function runFakeTransaction<T>(
   tables: FakeTables,
   fn: (tx: RouteTransaction) => Promise<T>,
@@ -183,17 +194,34 @@ export async function runFakeTransaction<T>(
 ): Promise<T> {
   if (options.lockTimeoutMs !== undefined) tables.lockTimeouts.push(options.lockTimeoutMs);
   const tx = new FakeTransaction(tables);
-  let result: T;
-  try {
-    result = await fn(tx);
-    tables.fault("commit");
-  } catch (err) {
+  let cut!: (err: Error) => void;
+  const lost = new Promise<never>((_, reject) => {
+    cut = (err) => {
+      tx.release();
+      reject(err);
+    };
+  });
+  tables.connections.add(cut);
+  const body = (async () => {
+    let result: T;
+    try {
+      result = await fn(tx);
+      tables.fault("commit");
+      if (!tx.isOpen) throw new HeraldError("HERALD_STORE", "the connection was lost");
+    } catch (err) {
+      tx.release();
+      throw err;
+    }
+    tx.commit();
     tx.release();
-    throw err;
+    return result;
+  })();
+  body.catch(() => {}); // once the connection is lost, no one awaits it
+  try {
+    return await Promise.race([body, lost]);
+  } finally {
+    tables.connections.delete(cut);
   }
-  tx.commit();
-  tx.release();
-  return result;
 }
 
 /**

@@ -66,6 +66,31 @@ describe("outcomes kept while the database is out of reach", () => {
   });
 });
 
+describe("a route whose connection is lost mid-send", () => {
+  it("is not claimed again by the worker's other loops while its send finishes, then is salvaged", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let sending!: () => void;
+    const started = new Promise<void>((resolve) => (sending = resolve));
+    // The first send waits at the gate; any later one would go through at once.
+    const channel = scriptedChannel(() =>
+      channel.calls.length === 1 ? (sending(), gate) : Promise.resolve()
+    );
+    const { worker, store, enqueue } = setup({ channels: { log: channel } });
+    const { routeIds: [id] } = await enqueue();
+    const first = worker.tick();
+    await started;
+    store.loseConnections(); // the row lock goes with it; the send goes on
+    await new Promise((resolve) => setImmediate(resolve)); // the failed transaction is handled
+    assert.equal(await worker.tick(), 0, "another loop's tick leaves the route alone");
+    open();
+    assert.equal(await first, 1, "its outcome is salvaged");
+    const route = await store.getRoute(id!);
+    assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
+    assert.equal(channel.calls.length, 1, "sent once");
+  });
+});
+
 describe("a refused outcome falls back inside the route's own transaction", () => {
   it("records what it can while the route is still held: no second transaction needed", async () => {
     const { worker, store, enqueue, lines } = setup();
