@@ -104,22 +104,24 @@ export class FakeDestinations {
   /**
    * The claim's filter for one due route, in claim order: its destination's
    * state lets it go now, it has a token (where a rate applies), and (where a
-   * cap applies) transaction `tx` holds or takes one of its slots. `false`,
-   * or what the claim tells of the route.
+   * cap applies) transaction `tx` holds or takes one of its slots; a half-open
+   * destination's probe is its first route among `candidates` (the routes the
+   * claim may take: not excluded, not locked by another). `false`, or what the
+   * claim tells of the route.
    */
   claimable(
     r: DestinationRow,
     tx: number,
     now: number,
     params: { readonly maxInFlight?: number; readonly rates?: readonly ChannelRate[] },
-    due: readonly DestinationRow[],
+    candidates: readonly DestinationRow[],
   ): false | { readonly nextTokenMs?: number } {
     if (r.destinationKey === null) return {};
     const d = this.get(r.channel, r.destinationKey);
     const halfOpen = d?.state === "open" && d.openUntil !== null && d.openUntil <= now;
     if (d && d.state !== "closed" && !halfOpen) return false;
     if (halfOpen) {
-      const first = due
+      const first = candidates
         .filter((x) => x.channel === r.channel && x.destinationKey === r.destinationKey)
         .sort((a, b) =>
           a.priority - b.priority || a.nextAttemptAt - b.nextAttemptAt || a.seq - b.seq

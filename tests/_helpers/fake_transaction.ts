@@ -64,7 +64,7 @@ class FakeTransaction implements RouteTransaction {
     const tokens = new Map<string, number>();
     for (const r of candidates) {
       if (due.length >= params.limit) break;
-      const ok = this.#destinations.claimable(r, this.#id, this.#began, params, all);
+      const ok = this.#destinations.claimable(r, this.#id, this.#began, params, candidates);
       if (!ok) continue;
       due.push(r);
       if (ok.nextTokenMs !== undefined) tokens.set(r.id, ok.nextTokenMs);

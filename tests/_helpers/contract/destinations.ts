@@ -135,6 +135,25 @@ export const DESTINATIONS: ContractArea = {
       },
     },
     {
+      name: "a half-open destination whose first route is excluded probes with its next one",
+      run: async (c, t) => {
+        if (!needsClock(c, t)) return;
+        const { store, opened } = c;
+        await openDead(store);
+        await opened.elapse!(POLICY.cooldownMs + 50);
+        const first = await store.transaction(async (tx) => {
+          const [probe] = await tx.claimDue({ limit: 10, exclude: [] });
+          throw Object.assign(new Error("rolled back"), { probe });
+        }).catch((err: { probe?: { id: string } }) => err.probe?.id);
+        assert.ok(first, "a probe at first");
+        // Excluded (a retry this tick already saw): the next route is the probe.
+        const got = await store.transaction((tx) => tx.claimDue({ limit: 10, exclude: [first] }));
+        assert.equal(got.length, 1, "one probe");
+        assert.notEqual(got[0]!.id, first);
+        assert.equal(got[0]!.probe, true);
+      },
+    },
+    {
       name: "a failed probe opens the destination again for twice the cool-down",
       run: async (c, t) => {
         if (!needsClock(c, t)) return;
