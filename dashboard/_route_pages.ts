@@ -96,7 +96,7 @@ export function routesPage(
             <td><a href="${b}/routes/${r.id}">${r.id.slice(0, 8)}…</a></td>
             <td>${r.kind}</td>
             <td>${r.channel}</td>
-            <td>${r.destinationKey ?? redact(r.destination)}</td>
+            <td>${redact(r.destination)}</td>
             <td class="s-${r.status}">${r.status}</td>
             <td class="num">${r.attempts}</td>
             <td>${clock(r.updatedAt)}</td>

@@ -105,6 +105,20 @@ describe("the dashboard handler", () => {
     assert.equal((await get("/routes?since=yesterday")).status, 400);
   });
 
+  it("the list names each route's destination, not the channel's one key", async () => {
+    const { routeIds: [id] } = await env.store.enqueue({ kind: "ops.note" }, [
+      { channel: "log", destination: "ops-console" },
+    ]);
+    try {
+      const row = new RegExp(`<tr data-route="${id}">([\\s\\S]*?)</tr>`)
+        .exec(await text("/routes?kind=ops.note"))?.[1] ?? "";
+      assert.match(row, /<td>ops-console<\/td>/);
+      assert.doesNotMatch(row, /<td>\*<\/td>/);
+    } finally {
+      await env.store.cancel([id!]);
+    }
+  });
+
   it("a failed route shows its attempts, escaped, with its secrets left out", async () => {
     const page = await text(`/routes/${failedId}`);
     assert.match(page, /data-testid="status">failed</);
