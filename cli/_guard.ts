@@ -3,8 +3,7 @@
  * exception nothing caught. One is known and harmless (postgres.js 3.4.9
  * writes to a connection already closed, from a `setImmediate`: upstream
  * issues #1066, #1154, #1208; the queries on it were already rejected), so
- * it is logged and the program goes on; so does a write to a closed pipe
- * (output to a reader that went away). Any other is logged, redacted like
+ * it is logged and the program goes on. Any other is logged, redacted like
  * every message Herald did not write itself, and ends the program with 1.
  *
  * @module
@@ -34,12 +33,6 @@ export function guardUncaught(
       );
       return;
     }
-    if (isClosedPipe(err)) {
-      // Whoever read the program's output went away (`herald run --once | head -1`):
-      // what it writes is dropped, and the work goes on. Nothing is logged: the
-      // log may be the pipe that closed.
-      return;
-    }
     if (isDriverConnectionLoss(err)) {
       // The driver rejected a query of a connection the server ended (a
       // restart, a failover) where nothing awaited it any more: the
@@ -67,10 +60,31 @@ export function isDriverClosedSocketWrite(err: unknown): boolean {
     /postgres[\\/]src[\\/]connection/.test(stack);
 }
 
-/** A write to a pipe whose reader has closed it (Node emits it on `process.stdout`). */
-export function isClosedPipe(err: unknown): boolean {
-  const e = err as { code?: unknown; syscall?: unknown } | null;
-  return e?.code === "EPIPE" && e.syscall === "write";
+/** A stream of the program's output; `process.stdout` and `process.stderr` outside tests. */
+export interface OutputStream {
+  on(event: "error", listener: (err: unknown) => void): unknown;
+  off(event: "error", listener: (err: unknown) => void): unknown;
+}
+
+/**
+ * Lets a write to a closed pipe go on the program's own output: whoever read
+ * it went away (`herald run --once | head -1`), so what is written is
+ * dropped and the work goes on, as on Deno and Bun (Node emits the EPIPE as
+ * an error no one handles). Nothing is logged: the log may be the pipe that
+ * closed. Any other error on them is thrown, for the guard to end the
+ * program. Returns the function that removes the listeners.
+ */
+export function letClosedPipesGo(
+  streams: readonly OutputStream[] = [process.stdout, process.stderr],
+): () => void {
+  const onError = (err: unknown): void => {
+    const e = err as { code?: unknown; syscall?: unknown } | null;
+    if (e?.code !== "EPIPE" || e.syscall !== "write") throw err;
+  };
+  for (const stream of streams) stream.on("error", onError);
+  return () => {
+    for (const stream of streams) stream.off("error", onError);
+  };
 }
 
 /** A driver error saying the server ended the connection (shutdown, terminate, crash). */

@@ -24,7 +24,7 @@ import { enqueueCommand } from "./enqueue.ts";
 import { routesCommand, showCommand, statsCommand } from "./inspect.ts";
 import { cancelCommand, migrateCommand, pruneCommand, retryCommand } from "./change.ts";
 import { runCommand } from "./run.ts";
-import { guardUncaught } from "./_guard.ts";
+import { guardUncaught, letClosedPipesGo } from "./_guard.ts";
 import { demoCommand } from "./demo.ts";
 import { destinationsCommand } from "./destinations.ts";
 import { dashboardCommand } from "./dashboard.ts";
@@ -91,7 +91,12 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   let unguard = (): void => {};
   try {
     const common = readCommon(values, io.env);
-    unguard = guardUncaught(common.logger, secrets);
+    const unpipe = letClosedPipesGo();
+    const unguardUncaught = guardUncaught(common.logger, secrets);
+    unguard = () => {
+      unguardUncaught();
+      unpipe();
+    };
     return await command.run(values, positionals, common, io);
   } catch (err) {
     if (err instanceof InvalidArgumentError) {

@@ -1,12 +1,12 @@
 /**
  * The program's uncaught-exception guard (cli/_guard.ts), on a stand-in for
- * `process`: the known driver write and a closed pipe are let go, anything else is logged
+ * `process`: the known driver write is ignored, anything else is logged
  * redacted and ends the program with 1.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { guardUncaught } from "../../cli/_guard.ts";
+import { guardUncaught, letClosedPipesGo } from "../../cli/_guard.ts";
 import { recordingLogger } from "../_helpers/kit.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
@@ -47,16 +47,23 @@ describe("the program's uncaught-exception guard", () => {
     target.emit("unhandledRejection", lost);
     assert.deepEqual(exits, [1], "no exit for it");
     assert.equal(lines[2]?.level, "warn");
-    // Output to a reader that went away (`| head -1`): dropped, the work goes on, nothing logged.
-    const closed = Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write" });
-    target.emit("uncaughtException", closed);
-    assert.deepEqual(exits, [1], "no exit for it");
-    assert.equal(lines.length, 3, "and no line: the log may be the closed pipe");
     // Any other unhandled rejection ends the program, as an uncaught exception does.
     target.emit("unhandledRejection", new TypeError("a bug"));
     assert.deepEqual(exits, [1, 1]);
     unguard();
     assert.equal(target.listenerCount("uncaughtException"), 0);
     assert.equal(target.listenerCount("unhandledRejection"), 0);
+  });
+
+  it("lets a write to a closed pipe go on the program's output, and throws anything else", () => {
+    const stdout = new EventEmitter();
+    const unpipe = letClosedPipesGo([stdout]);
+    // Output to a reader that went away (`| head -1`): dropped, the work goes on.
+    const closed = Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write" });
+    assert.doesNotThrow(() => stdout.emit("error", closed));
+    // Anything else reaches the uncaught-exception guard, which ends the program.
+    assert.throws(() => stdout.emit("error", new Error("EBADF")), /EBADF/);
+    unpipe();
+    assert.equal(stdout.listenerCount("error"), 0);
   });
 });
