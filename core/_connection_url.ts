@@ -24,21 +24,27 @@ export function checkConnectionUrl(field: string, url: string): void {
   }
   const rest = url.slice(url.indexOf("://") + 3);
   const authority = rest.split(/[?/]/)[0]!;
-  const after = rest.slice(authority.length);
-  // An unencoded '/' or '?' in a password ends the authority early, and the
-  // rest of it turns up in the path or query, '@' and all.
-  const beforeValue = after.split("=")[0]!;
-  if (beforeValue.includes("@")) {
-    throw new InvalidArgumentError(field, `has an '@' after its host: ${ENCODE_HINT}`);
+  // The driver takes the hosts after the first '@' (the URL standard, after
+  // the last): with several hosts, an '@' in the password moves into a host.
+  const hosts = authority.slice(authority.indexOf("@") + 1);
+  if (hosts.includes("@") && hosts.includes(",")) {
+    throw new InvalidArgumentError(field, `has several '@' before its hosts: ${ENCODE_HINT}`);
   }
-  const hosts = authority.slice(authority.lastIndexOf("@") + 1);
+  let parsed: URL;
   try {
     decodeURIComponent(authority);
     // As the driver parses it: several hosts (h1:5432,h2:5432) are read as the first.
-    const parsed = new URL(url.replace(hosts, hosts.split(",")[0]!));
+    parsed = new URL(url.replace(hosts, hosts.split(",")[0]!));
     decodeURIComponent(parsed.username);
     decodeURIComponent(parsed.password);
   } catch {
     throw new InvalidArgumentError(field, `is not a valid URL: ${ENCODE_HINT}`);
+  }
+  // An unencoded '/' or '?' in a password ends the authority early, and the
+  // rest turns up as the database name (`pw@host/db`) or a query key, which
+  // the server would echo back. A database named `a@b` alone is let be.
+  const keys = [...parsed.searchParams.keys()];
+  if (/@[^/]*[/:]/.test(parsed.pathname.slice(1)) || keys.some((k) => k.includes("@"))) {
+    throw new InvalidArgumentError(field, `has an '@' after its host: ${ENCODE_HINT}`);
   }
 }
