@@ -166,27 +166,29 @@ export function parseTime(
   direction: "ago" | "ahead",
   now = Date.now(),
 ): Date {
-  if (/^\d+(?:\.\d+)?(ms|s|m|h|d|w)$/.test(raw.trim())) {
-    const ms = parseDuration(field, raw);
-    const d = new Date(direction === "ago" ? now - ms : now + ms);
-    if (!(d.getTime() >= DELIVER_AT_RANGE[0] && d.getTime() <= DELIVER_AT_RANGE[1])) {
-      throw new InvalidArgumentError(field, "names a time outside the years 1 to 9999", raw);
-    }
-    return d;
-  }
-  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(raw);
-  const d = day ? new Date(raw) : new Date(Number.NaN);
-  // A date that does not exist (2030-02-30) would roll over into the next month.
-  if (day && !isCalendarDate(+day[1]!, +day[2]!, +day[3]!)) d.setTime(Number.NaN);
-  if (Number.isNaN(d.getTime())) {
-    const relative = direction === "ago" ? "a duration ago (1h)" : "a duration from now (5m)";
+  const relative = /^\d+(?:\.\d+)?(ms|s|m|h|d|w)$/.test(raw.trim());
+  const ms = relative ? parseDuration(field, raw) : 0;
+  const d = relative ? new Date(direction === "ago" ? now - ms : now + ms) : isoTime(raw);
+  if (Number.isNaN(d.getTime()) && !relative) {
+    const duration = direction === "ago" ? "a duration ago (1h)" : "a duration from now (5m)";
     throw new InvalidArgumentError(
       field,
-      `must be an ISO 8601 time (2026-01-31T12:00:00Z) or ${relative}`,
+      `must be an ISO 8601 time (2026-01-31T12:00:00Z) or ${duration}`,
       raw,
     );
   }
+  if (!(d.getTime() >= DELIVER_AT_RANGE[0] && d.getTime() <= DELIVER_AT_RANGE[1])) {
+    throw new InvalidArgumentError(field, "names a time outside the years 1 to 9999", raw);
+  }
   return d;
+}
+
+/** An ISO 8601 time; an invalid Date for anything else, a day the calendar lacks included. */
+function isoTime(raw: string): Date {
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(raw);
+  // A date that does not exist (2030-02-30) would roll over into the next month.
+  if (!day || !isCalendarDate(+day[1]!, +day[2]!, +day[3]!)) return new Date(Number.NaN);
+  return new Date(raw);
 }
 
 /** Whether `year-month-day` is a day of the calendar (not February 30th). */

@@ -217,12 +217,16 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
     : booleanEnv("HERALD_LISTEN", env["HERALD_LISTEN"], true);
   const port = num("metrics-port", "HERALD_METRICS_PORT");
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
-    throw new InvalidArgumentError("--metrics-port", "must be a port number from 0 to 65535", port);
+    throw new InvalidArgumentError(
+      named.get("--metrics-port")!,
+      "must be a port number from 0 to 65535",
+      port,
+    );
   }
   const host = pick(values, "metrics-host", env, "HERALD_METRICS_HOST") ?? "127.0.0.1";
   if (!common.databaseUrl && (numbers.concurrency ?? 1) > 1) {
     throw new InvalidArgumentError(
-      "--concurrency",
+      named.get("--concurrency")!,
       "must be 1 on the embedded database (one connection); set DATABASE_URL for more",
       numbers.concurrency,
     );
@@ -234,7 +238,7 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
     cooldownMs: num("cooldown", "HERALD_COOLDOWN_MS"),
     disableAfterMs: disableAfter === undefined
       ? undefined
-      : parseDuration("--disable-after", disableAfter),
+      : parseDuration(sourceOf(values, "disable-after", "HERALD_DISABLE_AFTER"), disableAfter),
   });
   const options = {
     channels: channelsFromEnv(env),
@@ -261,7 +265,10 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
         booleanEnv("HERALD_DASHBOARD_READ_ONLY", env["HERALD_DASHBOARD_READ_ONLY"], false),
     },
     env,
-    { host: "--dashboard-host", port: "--dashboard-port" },
+    {
+      host: sourceOf(values, "dashboard-host", "HERALD_DASHBOARD_HOST"),
+      port: sourceOf(values, "dashboard-port", "HERALD_DASHBOARD_PORT"),
+    },
   );
   return {
     options,
@@ -274,7 +281,7 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
       ? WAIT_DEFAULT_MS
       : wait === "0"
       ? 0
-      : parseDuration("--wait-for-database", wait),
+      : parseDuration(sourceOf(values, "wait-for-database", "HERALD_WAIT_FOR_DATABASE"), wait),
   };
 }
 

@@ -104,6 +104,17 @@ export const CLI: readonly CliCase[] = [
   [["run", "--once"], { HERALD_CONCURRENCY: "0x10" }, /'HERALD_CONCURRENCY': must be a number/],
   [["run", "--once"], { HERALD_CONCURRENCY: "-1" }, /'HERALD_CONCURRENCY': must be an integer/],
   [["routes", "--limit", "0b11"], {}, /'--limit': must be a number/],
+  [["run", "--once"], { HERALD_METRICS_PORT: "70000" }, /'HERALD_METRICS_PORT': must be a port/],
+  [
+    ["run", "--once"],
+    { HERALD_DISABLE_AFTER: "abc" },
+    /'HERALD_DISABLE_AFTER': must be a duration/,
+  ],
+  [
+    ["enqueue", "--channel", "log", "--to", "x", "--deliver-at", "0000-06-01T00:00:00Z"],
+    {},
+    /'--deliver-at': names a time outside the years 1 to 9999/,
+  ],
   [["run", "--once"], { HERALD_WEBHOOK_SECRET: `whsec_${SECRET}!` }, /'HERALD_WEBHOOK_SECRET'/],
   [["run", "--once"], { HERALD_ALLOW_ADDRESSES: "10.0.0.0/99" }, /'HERALD_ALLOW_ADDRESSES'/],
   [["run", "--once"], { HERALD_EMAIL_PROVIDER: "resend" }, /'HERALD_EMAIL_API_KEY': is required/],
