@@ -64,17 +64,14 @@ export async function enqueue(
 }
 
 /**
- * The error to give for a schema without Herald's tables (42P01) or with an
- * older version of them (42703): the driver's alone says only which relation
- * or column is missing.
+ * The error to give for a schema without Herald's tables (42P01): the
+ * driver's alone names only the relation.
  */
 function unmigrated(schema: string, err: unknown): HeraldError | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code !== "42P01" && code !== "42703") return undefined;
-  const state = code === "42P01" ? "has no Herald tables" : "is older than this Herald";
+  if ((err as { code?: unknown } | null)?.code !== "42P01") return undefined;
   return new HeraldError(
     "HERALD_STORE",
-    `schema ${schema} ${state}: run the migrations first (herald migrate, or store.migrate())`,
+    `schema ${schema} has no Herald tables: run the migrations first (herald migrate, or store.migrate())`,
     { cause: err },
   );
 }
