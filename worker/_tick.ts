@@ -13,7 +13,8 @@
  * mode's lock safety net is two send timeouts plus the margin. The next claim
  * skips the batch before it by id, so a retry that batch commits as due at
  * once is not claimed again in the same tick. A batch claimed ahead that is
- * still waiting when shutdown begins sends nothing: its routes are left as
+ * still waiting when shutdown begins, or when its transaction is lost (the
+ * connection dropped), sends nothing: its routes are left as
  * they were.
  *
  * @module

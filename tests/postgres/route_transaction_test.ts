@@ -222,8 +222,9 @@ describe("a route transaction's destination reports", () => {
       const waiting = () =>
         env.sql`SELECT FROM pg_stat_activity
                 WHERE wait_event_type = 'Lock' AND query LIKE ${`%"${env.schema}".destinations%`}`;
-      while ((await waiting()).length === 0) {
-        // Polled: the report's backend is waiting on d1 once it shows up here.
+      // Polled, a bounded number of times: the report's backend waits on d1 once it shows here.
+      for (let polls = 0; (await waiting()).length === 0; polls++) {
+        assert.ok(polls < 10_000, "the report never waited on d1's lock");
       }
       await env.sql.begin((tx) =>
         tx`SELECT FROM ${s}.destinations WHERE key = ${d2} FOR UPDATE NOWAIT`
