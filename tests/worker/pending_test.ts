@@ -13,18 +13,27 @@ import { ok, setup } from "./_setup.ts";
 
 checkLeaks();
 
+/**
+ * A route sent, its commit lost, and the salvage unable to reach the
+ * database: its outcome is kept by the worker, nothing recorded yet.
+ */
+async function keptOutcome() {
+  const channel = ok();
+  const fixture = setup({ channels: { log: channel } });
+  const { routeIds: [id] } = await fixture.enqueue();
+  fixture.store.failNext("commit", new Error("connection lost at commit"));
+  fixture.store.failNext(
+    "salvage",
+    new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached"),
+  );
+  assert.equal(await fixture.worker.tick(), 1);
+  return { ...fixture, id: id!, channel };
+}
+
 describe("outcomes kept while the database is out of reach", () => {
   it("are recorded before the next claim, and the route is not sent again meanwhile", async () => {
-    const channel = ok();
-    const { worker, store, enqueue, lines } = setup({ channels: { log: channel } });
-    const { routeIds: [id] } = await enqueue();
-    store.failNext("commit", new Error("connection lost at commit"));
-    store.failNext(
-      "salvage",
-      new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached"),
-    );
-    assert.equal(await worker.tick(), 1);
-    assert.equal((await store.getRoute(id!))?.status, "queued", "nothing recorded yet");
+    const { worker, store, id, channel, lines } = await keptOutcome();
+    assert.equal((await store.getRoute(id))?.status, "queued", "nothing recorded yet");
     assert.ok(
       lines.some((l) =>
         /connection lost; outcomes kept to record before the next claim/.test(l.msg)
@@ -33,21 +42,13 @@ describe("outcomes kept while the database is out of reach", () => {
     assert.equal(lines.filter((l) => l.level === "error").length, 0, "out of reach is no refusal");
     // The database answers again: the kept outcome is recorded first, the route not re-sent.
     assert.equal(await worker.tick(), 0);
-    const route = await store.getRoute(id!);
+    const route = await store.getRoute(id);
     assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
     assert.equal(channel.calls.length, 1, "sent once");
   });
 
   it("while a kept outcome is being recorded, another tick does not claim its route", async () => {
-    const channel = ok();
-    const { worker, store, enqueue } = setup({ channels: { log: channel } });
-    const { routeIds: [id] } = await enqueue();
-    store.failNext("commit", new Error("connection lost at commit"));
-    store.failNext(
-      "salvage",
-      new HeraldError("HERALD_UNAVAILABLE", "the database could not be reached"),
-    );
-    assert.equal(await worker.tick(), 1);
+    const { worker, store, id, channel } = await keptOutcome();
     // The database is back, but slow: the next salvage waits at the gate.
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
@@ -60,7 +61,7 @@ describe("outcomes kept while the database is out of reach", () => {
     assert.equal(await worker.tick(), 0, "another loop's tick leaves the route alone");
     open();
     assert.equal(await recording, 0);
-    const route = await store.getRoute(id!);
+    const route = await store.getRoute(id);
     assert.deepEqual([route?.status, route?.attempts], ["sent", 1]);
     assert.equal(channel.calls.length, 1, "sent once");
   });
