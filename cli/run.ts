@@ -200,8 +200,9 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
   // Each flag's name as given (`--concurrency`, or `HERALD_CONCURRENCY` from the environment).
   const named = new Map<string, string>();
   const num = (flag: string, name: string): number | undefined => {
-    named.set(`--${flag}`, sourceOf(values, flag, name));
-    return numberFlag(named.get(`--${flag}`)!, pick(values, flag, env, name));
+    const given = sourceOf(values, flag, name);
+    named.set(`--${flag}`, given);
+    return numberFlag(given, pick(values, flag, env, name));
   };
   const numbers = {
     concurrency: num("concurrency", "HERALD_CONCURRENCY"),
