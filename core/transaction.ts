@@ -88,9 +88,10 @@ export interface Subscription {
   /** Stops listening. */
   close(): Promise<void>;
   /**
-   * Optional: resolves true if the subscription still hears notifications
-   * (it sends itself one and waits up to `timeoutMs`). The worker checks it
-   * every few seconds and subscribes again when it is false.
+   * Optional: resolves true if the subscription still hears notifications:
+   * it heard one since the last call ended, or it sends itself one and hears
+   * it within `timeoutMs`. The worker checks it every few seconds and
+   * subscribes again when it is false.
    */
   alive?(timeoutMs: number): Promise<boolean>;
 }

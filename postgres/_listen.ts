@@ -34,12 +34,16 @@ export async function listen(
   // their payload tells them apart from enqueues (whose payload is empty).
   const token = `probe:${crypto.randomUUID()}`;
   const heard = new Set<() => void>();
+  // Anything heard on the channel (an enqueue, any worker's probe) proves the
+  // subscription hears it; see \`alive\` below.
+  const count = { heard: 0, checked: 0 };
   let sub: { unlisten(): Promise<void> };
   try {
     // Bounded here, so an instance of ours whose LISTEN never answers is
     // ended, not left behind (the caller's own bound cannot reach it).
     sub = await bounded(
       listening.listen(channel, (payload) => {
+        count.heard++;
         if (!payload.startsWith("probe:")) return handlers.onNotify();
         if (payload !== token) return; // another worker's probe: no wake-up
         for (const resolve of heard) resolve();
@@ -64,7 +68,16 @@ export async function listen(
       if (own) await own.end({ timeout: 0 });
       else await sub.unlisten();
     },
-    alive: (timeoutMs) => probe(sql, channel, token, heard, timeoutMs),
+    // Something heard since the last check ended is proof enough, so no NOTIFY
+    // of our own: a busy channel is never probed, and an idle fleet sends about
+    // one probe a round, which every worker hears, rather than one per worker
+    // heard by all (N squared deliveries).
+    async alive(timeoutMs) {
+      const answered = count.heard !== count.checked ||
+        await probe(sql, channel, token, heard, timeoutMs);
+      count.checked = count.heard;
+      return answered;
+    },
   };
 }
 

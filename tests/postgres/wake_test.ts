@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Worker } from "../../worker.ts";
 import { silentLogger } from "../../observe/logger.ts";
 import postgres from "postgres";
-import { PostgresStore } from "../../store.ts";
+import { PostgresStore, wakeChannel } from "../../store.ts";
 import { DATABASE_URL, useFreshStore } from "../_helpers/pg.ts";
 import { nextEvent, scriptedChannel } from "../_helpers/kit.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
@@ -94,6 +94,45 @@ describe("wake-ups on Postgres", () => {
     } finally {
       stop.abort();
       await running;
+    }
+  });
+
+  it("a subscription that heard the channel since its last check sends no probe of its own", async () => {
+    const { sql, schema, store } = env();
+    // A bystander on the wake-up channel sees every probe sent on it; a marker on
+    // a channel of its own (same session: one queue, in commit order) tells when
+    // every NOTIFY committed before it has arrived, and no subscription hears it.
+    const probes: string[] = [];
+    const markers = new Map<string, () => void>();
+    const markerChannel = `${wakeChannel(schema)}_marker`;
+    const bystander = await sql.listen(wakeChannel(schema), (payload) => {
+      if (payload.startsWith("probe:")) probes.push(payload);
+    });
+    const marking = await sql.listen(markerChannel, (payload) => markers.get(payload)?.());
+    const drained = async (): Promise<void> => {
+      const marker = crypto.randomUUID();
+      const seen = new Promise<void>((resolve) => markers.set(marker, resolve));
+      await sql`SELECT pg_notify(${markerChannel}, ${marker})`;
+      await seen;
+    };
+    let notified!: () => void;
+    const notify = new Promise<void>((resolve) => (notified = resolve));
+    const sub = await store.listen({ onNotify: () => notified(), onConnect: () => {} });
+    try {
+      await store.enqueue({ kind: "k" }, [{ channel: "log", destination: "x" }]);
+      await notify;
+      assert.equal(await sub.alive!(30_000), true, "the enqueue's notification was heard");
+      await drained();
+      assert.equal(probes.length, 0, "no probe: the enqueue proved the channel is heard");
+
+      // Quiet since the last check: it probes, and hears its own probe.
+      assert.equal(await sub.alive!(30_000), true);
+      await drained();
+      assert.equal(probes.length, 1, "one probe of its own");
+    } finally {
+      await sub.close();
+      await bystander.unlisten();
+      await marking.unlisten();
     }
   });
 });
