@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from "../core/errors.ts";
 import { ROUTE_STATUSES as STATUSES } from "../core/route.ts";
 import type { RouteRecord, RouteStatus } from "../core/route.ts";
-import { redact } from "../core/_redact.ts";
+import { redact, redactDestination } from "../core/_redact.ts";
 import { channelCount, troubledCount } from "../core/operator.ts";
 import { HELD_UNTIL } from "../core/destination.ts";
 import { numberFlag } from "./_flags.ts";
@@ -128,7 +128,7 @@ export const routesCommand: Command = {
           r.channel,
           // The destination itself (a URL cut to its host), not its key: a
           // channel's one key (`*`) would hide who an e-mail or SMS is for.
-          redact(r.destination),
+          redactDestination(r.destination),
           r.status,
           String(r.attempts),
           r.status !== "queued"
@@ -191,7 +191,7 @@ function publicRoute(r: RouteRecord): Record<string, string | number | null> {
     notificationId: r.notificationId,
     kind: r.kind,
     channel: r.channel,
-    destination: redact(r.destination),
+    destination: redactDestination(r.destination),
     destinationKey: r.destinationKey === null ? null : redact(r.destinationKey),
     status: r.status,
     attempts: r.attempts,

@@ -5,12 +5,35 @@
  *
  * @module
  */
+import { httpUrl } from "./destination_key.ts";
 
 const URL_PATTERN = /\b([a-z][a-z0-9+.-]*):\/\/[^\s"'<>()]+/gi;
-const KEYED_SECRET =
-  /\b(token|secret|password|passwd|api[_-]?key|apikey|authorization|auth|key|signature|sig)(["']?\s*[:=]\s*["']?)([^\s"'&,;]+)/gi;
+/** An http(s) URL spelled without `//` (`https:host/…`, `https:\\host\…`): the parser takes it. */
+const LOOSE_HTTP_URL = /\bhttps?:(?!\/\/)[/\\]*[^\s"'<>()]+/gi;
+/** The words a credential's name ends in, in any case or style (`client_secret`, `accessToken`). */
+const CREDENTIAL = "[a-z0-9_-]*?(?:token|secret|password|passwd|pwd|api[_-]?key|apikey|" +
+  "authorization|auth|key|signature|sig|credentials?)";
+/** `name=value` or `name: value`, the value quoted or not (`refresh_token=…`, `x-api-key: …`). */
+const KEYED_SECRET = new RegExp(
+  `(?<![a-z0-9_-])(${CREDENTIAL})(\\s*[:=]\\s*["']?)([^\\s"'&,;]+)`,
+  "gi",
+);
+/**
+ * `"name": "value"`, both quoted (JSON, a dict). A quoted name with an
+ * unquoted text after it is prose (`Invalid 'HERALD_DASHBOARD_TOKEN': must
+ * be…`), not a credential.
+ */
+const QUOTED_SECRET = new RegExp(`(["'])(${CREDENTIAL})\\1(\\s*[:=]\\s*)(["'])[^"']+\\4`, "gi");
+/** An `Authorization` header's value, whatever its scheme (`Token X`, `Digest …`). */
+const AUTHORIZATION = /\b((?:proxy-)?authorization)(\s*[:=]\s*["']?)(?:[a-z-]+\s+)?[^\s"'&,;]+/gi;
 const BEARER = /\b(bearer|basic)\s+[a-z0-9._~+/=-]+/gi;
 const WHSEC = /\bwhsec_[a-z0-9+/=]+/gi;
+/** Tokens known by their prefix: Slack, Stripe, GitHub, SendGrid. */
+const PREFIXED_TOKEN = new RegExp(
+  "\\b(?:xox[abeoprs]-[a-z0-9-]+|[rs]k_(?:live|test)_[a-z0-9]+|gh[oprsu]_[a-z0-9]+|" +
+    "github_pat_[a-z0-9_]+|SG\\.[a-z0-9_-]+\\.[a-z0-9_-]+)",
+  "gi",
+);
 
 /** The longest `last_error` Herald stores. */
 export const MAX_ERROR_LENGTH = 500;
@@ -24,6 +47,19 @@ export function redactUrl(url: string): string {
   } catch {
     return "[redacted url]";
   }
+}
+
+/**
+ * A route's destination as Herald shows it (CLI, dashboard, events): an
+ * http(s) URL in any spelling a channel would send to is cut to scheme and
+ * host; anything else with a path separator may be a URL missing its scheme
+ * (a token in its path) and is masked whole; an e-mail address, a phone
+ * number or a chat id is shown, through {@link redact}.
+ */
+export function redactDestination(destination: string): string {
+  const url = httpUrl(destination);
+  if (url !== undefined) return redactUrl(url.href);
+  return /[/\\]/.test(destination) ? "[redacted]" : redact(destination);
 }
 
 /**
@@ -42,8 +78,12 @@ export function redact(text: string, extraSecrets: readonly string[] = []): stri
   }
   out = out
     .replace(URL_PATTERN, (m) => redactUrl(m))
+    .replace(LOOSE_HTTP_URL, (m) => redactUrl(m))
     .replace(WHSEC, "whsec_[redacted]")
+    .replace(PREFIXED_TOKEN, "[redacted]")
     .replace(BEARER, "$1 [redacted]")
+    .replace(AUTHORIZATION, "$1$2[redacted]")
+    .replace(QUOTED_SECRET, "$1$2$1$3$4[redacted]$4")
     .replace(KEYED_SECRET, "$1$2[redacted]");
   return out.length > MAX_ERROR_LENGTH ? `${cut(out, MAX_ERROR_LENGTH - 1)}…` : out;
 }

@@ -5,6 +5,9 @@
  * @module
  */
 
+/** The longest host name DNS allows; a destination's may be no longer (its key is indexed). */
+export const MAX_HOST_LENGTH = 253;
+
 /** The key of every destination of a channel that is not addressed by URL. */
 export const CHANNEL_WIDE = "*";
 
@@ -26,15 +29,27 @@ const SHARED_HOSTS =
  * provider: the whole channel is one destination, `*`.
  */
 export function destinationKey(destination: string): string {
-  if (!/^https?:\/\//i.test(destination)) return CHANNEL_WIDE;
+  const url = httpUrl(destination);
+  if (url === undefined) return CHANNEL_WIDE;
+  if (!SHARED_HOSTS.test(url.hostname)) return url.origin;
+  // The parsed form: every spelling a channel sends to the same URL
+  // (`https:host/…`, `HTTPS://Host/…`) is one destination.
+  return `${url.origin}#${fnv1a64(url.href)}`;
+}
+
+/**
+ * `destination` parsed, when it is an http(s) URL in any spelling the URL
+ * parser takes (and so a channel sends to: `https:host/…`, `https:\\host\…`,
+ * a tab inside); `undefined` otherwise.
+ */
+export function httpUrl(destination: string): URL | undefined {
   let url: URL;
   try {
     url = new URL(destination);
   } catch {
-    return CHANNEL_WIDE;
+    return undefined;
   }
-  if (!SHARED_HOSTS.test(url.hostname)) return url.origin;
-  return `${url.origin}#${fnv1a64(destination)}`;
+  return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
 }
 
 /**

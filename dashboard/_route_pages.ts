@@ -9,7 +9,7 @@ import type { AttemptRecord, RouteRecord } from "../core/route.ts";
 import { ROUTE_STATUSES } from "../core/route.ts";
 import type { NotificationRecord, RouteFilter } from "../core/operator.ts";
 import { HELD_UNTIL } from "../core/destination.ts";
-import { redact } from "../core/_redact.ts";
+import { redactDestination } from "../core/_redact.ts";
 import { action, age, clock, flashBox, type Html, layout, type PageContext } from "./_layout.ts";
 
 /** The largest payload shown in full; a bigger one is cut, saying so. */
@@ -96,7 +96,7 @@ export function routesPage(
             <td><a href="${b}/routes/${r.id}">${r.id.slice(0, 8)}…</a></td>
             <td>${r.kind}</td>
             <td>${r.channel}</td>
-            <td>${redact(r.destination)}</td>
+            <td>${redactDestination(r.destination)}</td>
             <td class="s-${r.status}">${r.status}</td>
             <td class="num">${r.attempts}</td>
             <td>${clock(r.updatedAt)}</td>
@@ -151,7 +151,7 @@ export function routePage(
         <dt>channel</dt>
         <dd>${r.channel}</dd>
         <dt>destination</dt>
-        <dd>${redact(r.destination)}</dd>
+        <dd>${redactDestination(r.destination)}</dd>
         <dt>destination key</dt>
         <dd>${r.destinationKey ?? "-"}</dd>
         <dt>attempts</dt>

@@ -7,7 +7,7 @@
 import type { RouteEventDetail, WorkerEventName } from "../core/events.ts";
 import type { Finalisation, Route } from "../core/route.ts";
 import type { Logger } from "../observe/logger.ts";
-import { redact } from "../core/_redact.ts";
+import { redactDestination } from "../core/_redact.ts";
 
 /** The part of an event's detail every route event carries. */
 export function routeDetail(route: Route, attempt: number): RouteEventDetail {
@@ -16,7 +16,7 @@ export function routeDetail(route: Route, attempt: number): RouteEventDetail {
     notificationId: route.notificationId,
     kind: route.kind,
     channel: route.channel,
-    destination: redact(route.destination),
+    destination: redactDestination(route.destination),
     attempt,
   };
 }

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { describeError, redact, redactUrl } from "../../core/_redact.ts";
+import { describeError, redact, redactDestination, redactUrl } from "../../core/_redact.ts";
+import { CHANNEL_WIDE, destinationKey } from "../../core/destination_key.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
 checkLeaks();
@@ -35,6 +36,104 @@ describe("redact", () => {
     assert.ok(redact("lone \uD800 half").isWellFormed());
   });
 
+  it("masks credentials by any name ending in a credential word, and an Authorization's value", () => {
+    const planted = {
+      client_secret: "CsPlanted0001",
+      refresh_token: "RtPlanted0002",
+      access_token: "AtPlanted0003",
+      auth_token: "AuPlanted0004",
+      x_api_key: "XkPlanted0005",
+      accessToken: "CtPlanted0006",
+      privateKey: "PkPlanted0007",
+      "x-api-key": "XhPlanted0008",
+    };
+    const json = redact(`refresh failed: ${JSON.stringify(planted)}`);
+    const pairs = redact(Object.entries(planted).map(([k, v]) => `${k}=${v}`).join("&"));
+    const colons = redact(Object.entries(planted).map(([k, v]) => `${k}: ${v}`).join(", "));
+    for (const secret of Object.values(planted)) {
+      for (const out of [json, pairs, colons]) {
+        assert.equal(out.includes(secret), false, `${secret} leaked in ${out}`);
+      }
+    }
+    assert.match(json, /"client_secret":"\[redacted\]"/, "the name stays, to say what was masked");
+    const spaced = redact(`{"api_key": "AkPlanted0016", 'Authorization': 'Token TkPlanted0017'}`);
+    for (const s of ["AkPlanted0016", "TkPlanted0017"]) {
+      assert.equal(spaced.includes(s), false, spaced);
+    }
+    const auth = redact(
+      "Authorization: Token TkPlanted0009 Proxy-Authorization: Digest DgPlanted10",
+    );
+    for (const s of ["TkPlanted0009", "DgPlanted10"]) assert.equal(auth.includes(s), false, auth);
+  });
+  it("masks tokens known by their prefix", () => {
+    const tokens = [
+      "xoxb-1234-5678-PlantedSlackBot",
+      "sk_live_PlantedStripe0011",
+      "ghp_PlantedGitHubToken0012",
+      "github_pat_Planted_0013",
+      "SG.PlantedSendGrid.Key0014",
+    ];
+    const out = redact(`provider said: ${tokens.join(" / ")}`);
+    for (const t of tokens) assert.equal(out.includes(t), false, `${t} leaked in ${out}`);
+  });
+  it("leaves the words of ordinary errors alone", () => {
+    for (
+      const text of [
+        'duplicate key value violates unique constraint "routes_pkey"',
+        "Key (id)=(42) already exists.",
+        "invalid token provided; HTTP 401",
+        "status_code: 503",
+        "Invalid 'HERALD_DASHBOARD_TOKEN': must be at least 16 characters",
+        `Invalid 'secret': must be "whsec_" followed by base64`,
+      ]
+    ) assert.equal(redact(text), text);
+  });
+  it("cuts an http(s) URL written without its '//' as any other", () => {
+    const out = redact("POST https:hooks.slack.com/services/T0/B0/PathPlanted0015 failed");
+    assert.equal(out.includes("PathPlanted0015"), false, out);
+    assert.match(out, /https:\/\/hooks\.slack\.com\/\[redacted\]/);
+  });
+});
+
+describe("redactDestination", () => {
+  const token = "SECRETslackTOKEN123";
+  it("cuts every spelling of an http(s) URL that a channel would send to", () => {
+    for (
+      const destination of [
+        `https://hooks.slack.com/services/T0/B0/${token}`,
+        `https:hooks.slack.com/services/T0/B0/${token}`,
+        `https:/hooks.slack.com/services/T0/B0/${token}`,
+        `https:\\\\hooks.slack.com\\services\\T0\\B0\\${token}`,
+        `HTTPS://Hooks.Slack.com/services/T0/B0/${token}`,
+        `https://hooks.slack.com/services/T0/B0\t/${token}`,
+      ]
+    ) {
+      assert.equal(new URL(destination).host, "hooks.slack.com", destination);
+      assert.equal(redactDestination(destination), "https://hooks.slack.com/[redacted]");
+    }
+  });
+  it("masks whole what may be a URL without its scheme; shows addresses, numbers and chat ids", () => {
+    assert.equal(redactDestination(`hooks.slack.com/services/T0/B0/${token}`), "[redacted]");
+    for (const shown of ["ada@example.com", "+4915112345678", "-1001234567890", "@channel"]) {
+      assert.equal(redactDestination(shown), shown);
+    }
+  });
+  it("gives every spelling of one webhook URL its one key, never the channel's", () => {
+    const url = `https://hooks.slack.com/services/T0/B0/${token}`;
+    const key = destinationKey(url);
+    assert.notEqual(key, CHANNEL_WIDE);
+    const spellings = [
+      url.replace("//", ""),
+      url.replaceAll("/", "\\"),
+      url.replace("https://hooks.slack.com", "HTTPS://Hooks.Slack.COM"),
+    ];
+    for (const spelling of spellings) assert.equal(destinationKey(spelling), key, spelling);
+    assert.equal(destinationKey("https:example.com/hook"), "https://example.com");
+    assert.equal(destinationKey("ada@example.com"), CHANNEL_WIDE);
+  });
+});
+
+describe("describeError", () => {
   it("describes non-errors", () => {
     assert.equal(describeError(42), "non-error thrown: 42");
     assert.equal(describeError(new TypeError("boom")), "TypeError: boom");

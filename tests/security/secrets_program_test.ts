@@ -60,6 +60,10 @@ async function enqueueLeaky(p: Peers): Promise<readonly string[]> {
       { channel: "webhook", destination: `${p.bad400.url}/hook?token=${QUERY_TOKEN}` },
       { channel: "slack", destination: `${p.bad503.url}${SLACK_PATH}` },
       { channel: "slack", destination: `http://127.0.0.1:${p.closed}${SLACK_PATH}` },
+      // Spellings the URL parser takes (and a channel sends to) without "//"; each to
+      // an origin of its own (Slack's default rate is per destination, 1 a second).
+      { channel: "slack", destination: `${p.bad400.url.replace("//", "")}${SLACK_PATH}` },
+      { channel: "slack", destination: `${p.tg400.url}${SLACK_PATH}`.replaceAll("/", "\\") },
       { channel: "email", destination: "ada@example.com" },
       { channel: "sms", destination: "+4915112345678" },
       { channel: "telegram", destination: "@heraldtest" },
@@ -76,7 +80,7 @@ function readCommands(routeIds: readonly string[]): string[][] {
     ["stats", "--json"],
     ["routes", "--limit", "200"],
     ["routes", "--json", "--limit", "200"],
-    ...routeIds.slice(0, 3).map((id) => ["show", id, "--json"]),
+    ...routeIds.slice(0, 5).map((id) => ["show", id, "--json"]),
     ["show", routeIds[1]!],
     // A bad flag next to a password-bearing --database-url.
     ["routes", "--database-url", DB_URL, "--limit", "zero"],
