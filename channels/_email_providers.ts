@@ -162,7 +162,7 @@ const sendgrid: EmailApi = {
  */
 function _sendgridAnswer(answer: HttpAnswer, where: string): Error | undefined {
   const { status } = answer;
-  const detail = detailOf(answer.text, answer.secrets);
+  const detail = detailOf(answer.text, answer.secrets, answer.cut);
   if (status === 403 && /temporarily blocked/i.test(_sendgridMessages(answer.text))) {
     return statusError({ channel: "email", status, where, detail, transient: true });
   }

@@ -56,6 +56,8 @@ export interface HttpAnswer {
   readonly headers: Headers;
   /** At most {@link MAX_BODY_BYTES} (or the call's `maxBodyBytes`) of the body, as UTF-8. */
   readonly text: string;
+  /** The body was longer, and `text` was cut off at the cap (maybe inside a secret). */
+  readonly cut: boolean;
   /** The injected clock (epoch ms) when the answer arrived, for date-valued headers. */
   readonly receivedAt: number;
   /** What to mask in any text taken from the answer: the call's secrets and URL credentials. */
@@ -137,8 +139,8 @@ export async function postHttp(
       redirect: "manual",
       signal,
     });
-    const text = await _readCapped(response, call.maxBodyBytes ?? MAX_BODY_BYTES);
-    return _classify({ ...call, secrets }, response, text, where, http.now);
+    const body = await _readCapped(response, call.maxBodyBytes ?? MAX_BODY_BYTES);
+    return _classify({ ...call, secrets }, response, body, where, http.now);
   } catch (err) {
     // Whatever failed, an abort explains it best: the worker's first, so it
     // sees its own reason, then our timeout.
@@ -203,17 +205,39 @@ export function objectOf(value: unknown): Readonly<Record<string, unknown>> | un
     : undefined;
 }
 
-/** A body excerpt safe for messages: whitespace folded, secrets masked, short. */
-export function detailOf(text: string, secrets: readonly string[]): string {
+/**
+ * A body excerpt safe for messages: whitespace folded, secrets masked, short.
+ * `cutOff`: the text was cut at the answer's size cap, maybe inside a secret.
+ */
+export function detailOf(text: string, secrets: readonly string[], cutOff = false): string {
   // Mask first, then cut: a cut through a secret would leave a prefix no mask matches.
-  const masked = redact(text.replace(/\s+/g, " ").trim(), secrets);
+  const folded = text.replace(/\s+/g, " ").trim();
+  const masked = redact(cutOff ? withoutSecretTail(folded, secrets) : folded, secrets);
   return masked.length > 300 ? `${cut(masked, 300)}…` : masked;
+}
+
+/**
+ * `text` without a trailing run of 4 or more characters that begins one of
+ * `secrets`: what is left of a secret where the answer was cut off.
+ */
+function withoutSecretTail(text: string, secrets: readonly string[]): string {
+  let tail = 0;
+  for (const secret of secrets) {
+    const from = Math.max(0, text.length - secret.length + 1);
+    for (let i = from; i <= text.length - 4 && text.length - i > tail; i++) {
+      if (secret.startsWith(text.slice(i))) {
+        tail = text.length - i;
+        break;
+      }
+    }
+  }
+  return tail === 0 ? text : `${text.slice(0, -tail)}…`;
 }
 
 function _classify(
   call: HttpCall,
   response: Response,
-  text: string,
+  { text, cut }: { text: string; cut: boolean },
   where: string,
   now: () => number,
 ): DeliveryDetails {
@@ -230,6 +254,7 @@ function _classify(
     status,
     headers: response.headers,
     text,
+    cut,
     receivedAt: now(),
     secrets: call.secrets,
   };
@@ -240,14 +265,17 @@ function _classify(
     channel: call.channel,
     status,
     where,
-    detail: detailOf(text, call.secrets),
+    detail: detailOf(text, call.secrets, cut),
     retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), answer.receivedAt),
   });
 }
 
 /** Reads at most `max` bytes and cancels the rest, so a huge answer costs nothing. */
-async function _readCapped(response: Response, max: number): Promise<string> {
-  if (response.body === null) return "";
+async function _readCapped(
+  response: Response,
+  max: number,
+): Promise<{ text: string; cut: boolean }> {
+  if (response.body === null) return { text: "", cut: false };
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -269,7 +297,7 @@ async function _readCapped(response: Response, max: number): Promise<string> {
     all.set(chunk, at);
     at += chunk.byteLength;
   }
-  return new TextDecoder().decode(all.subarray(0, max));
+  return { text: new TextDecoder().decode(all.subarray(0, max)), cut: size > max || !done };
 }
 
 /** Node's "fetch failed" says nothing; the useful part is in `cause`. */
@@ -299,7 +327,10 @@ function _withUrlSecrets(secrets: readonly string[], url: URL): string[] {
       // An undecodable segment is masked in its raw form only.
     }
   }
+  // Each query value decoded and as sent (`%3D`, `+`), and the query whole.
   for (const value of url.searchParams.values()) parts.push(value);
+  for (const pair of url.search.slice(1).split("&")) parts.push(pair.slice(pair.indexOf("=") + 1));
+  parts.push(url.search, url.search.slice(1));
   // Short segments ("hooks", "v1") are not secret; longest first so a whole
   // path is masked before its pieces.
   return [...secrets, ...parts.filter((p) => p.length >= 8)].sort((a, b) => b.length - a.length);

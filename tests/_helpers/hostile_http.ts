@@ -45,6 +45,8 @@ export interface EchoOptions {
   readonly status?: number;
   /** Characters of filler before the echo, to move a secret across a truncation point. */
   readonly pad?: number;
+  /** The filler's character; default `#` (whitespace folds to one space in an excerpt). */
+  readonly padWith?: string;
   /** Answer as JSON `{ ok: false, description }` (Telegram's shape) instead of plain text. */
   readonly json?: boolean;
 }
@@ -52,7 +54,7 @@ export interface EchoOptions {
 /** A server answering every request with an error that echoes it back. */
 export function echoServer(options: EchoOptions = {}): Promise<TestServer> {
   return startServer((req: RecordedRequest, res: ServerResponse) => {
-    const text = `${"#".repeat(options.pad ?? 0)}${echoOf(req)}`;
+    const text = `${(options.padWith ?? "#").repeat(options.pad ?? 0)}${echoOf(req)}`;
     const body = options.json
       ? JSON.stringify({ ok: false, error_code: options.status ?? 400, description: text })
       : text;

@@ -98,6 +98,21 @@ describe("transport failures", () => {
     assert.match(err.message, /redirect; redirects are not followed/);
   });
 
+  it("masks a query value echoed as it was sent (percent-encoded, '+' for a space)", async () => {
+    const key = "AzFnKeyPlanted0123456789";
+    const { result: err } = await capture(
+      (q, res) => void res.writeHead(401).end(JSON.stringify({ query: q.path.split("?")[1] })),
+      (server) =>
+        channel.send(
+          makeRoute({ destination: `${server.url}/api/fn?code=${key}%3D%3D&name=a+${key}` }),
+          makeCtx(),
+        ),
+    );
+    assert.ok(err instanceof PermanentError, String(err));
+    assert.match(err.message, /HTTP 401/);
+    assert.equal(err.message.includes(key.slice(0, 10)), false, err.message);
+  });
+
   it("reads at most a few KiB of an oversize answer and cancels the rest", async () => {
     const big = "x".repeat(1024 * 1024);
     const ok = await sendTo((_q, res) => void res.writeHead(200).end(big));

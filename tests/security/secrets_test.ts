@@ -197,6 +197,26 @@ describe(`no secret leaks on ${RUNTIME}: cut excerpts, a database out of reach`,
     }
   });
 
+  it("a secret cut by the answer's size cap does not leak its prefix", async () => {
+    // Blank filler (folded to one space in the excerpt) puts the 4 KiB cap inside
+    // the path token: what is left of it would otherwise reach the excerpt whole.
+    const pad = 4_096 - "POST ".length - SLACK_PATH.indexOf(SLACK_TOKEN) - 15;
+    const srv = trackClose("a receiver", await echoServer({ status: 400, pad, padWith: " " }));
+    try {
+      let text = "";
+      try {
+        const route = makeRoute({ destination: `${srv.url}${SLACK_PATH}` });
+        await slackChannel(LOCAL).send(route, makeCtx());
+      } catch (err) {
+        text = errorText(err);
+      }
+      assert.match(text, /HTTP 400/);
+      assertNoLeaks([{ where: "slack error", text }]);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it("a database that cannot be reached: errors and logs keep the password out", async () => {
     const unreachable = new URL(DB_URL);
     unreachable.port = String(await closedPort());
