@@ -56,3 +56,16 @@ export function requireString(value: unknown, field: string): string {
   }
   return value;
 }
+
+/**
+ * Checks a credential that goes into a header: printable ASCII with no
+ * space, as providers issue them. One pasted with a line break would
+ * otherwise fail every send as a network error, retried for ever.
+ */
+export function requireToken(value: unknown, field: string): string {
+  const token = requireString(value, field);
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new InvalidArgumentError(field, "must be printable ASCII with no spaces or line breaks");
+  }
+  return token;
+}

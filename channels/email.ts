@@ -10,7 +10,13 @@ import type { Route } from "../core/route.ts";
 import { postHttp, resolveHttp } from "./_http.ts";
 import type { HttpOptions } from "./options.ts";
 import { applyTemplate, stringField } from "./_payload.ts";
-import { baseUrl, HTTP_OPTIONS, refuseUnknownOptions, requireString } from "./_options.ts";
+import {
+  baseUrl,
+  HTTP_OPTIONS,
+  refuseUnknownOptions,
+  requireString,
+  requireToken,
+} from "./_options.ts";
 import { EMAIL_APIS, EMAIL_PROVIDERS } from "./_email_providers.ts";
 import type { EmailMessage, EmailProvider } from "./options.ts";
 
@@ -74,7 +80,7 @@ export function emailChannel(options: EmailChannelOptions): Channel {
     );
   }
   const api = EMAIL_APIS[options.provider];
-  const apiKey = requireString(options.apiKey, "apiKey");
+  const apiKey = requireToken(options.apiKey, "apiKey");
   const from = requireString(options.from, "from");
   if (/[\r\n]/.test(from)) throw new InvalidArgumentError("from", "must be a single line", from);
   const target = `${baseUrl(options.baseUrl ?? api.defaultBaseUrl, "baseUrl")}${api.path}`;

@@ -10,7 +10,13 @@ import type { Route } from "../core/route.ts";
 import { postHttp, resolveHttp } from "./_http.ts";
 import type { HttpOptions } from "./options.ts";
 import { applyTemplate, requireText } from "./_payload.ts";
-import { baseUrl, HTTP_OPTIONS, refuseUnknownOptions, requireString } from "./_options.ts";
+import {
+  baseUrl,
+  HTTP_OPTIONS,
+  refuseUnknownOptions,
+  requireString,
+  requireToken,
+} from "./_options.ts";
 
 /** Twilio's public API endpoint. */
 export const TWILIO_API_URL = "https://api.twilio.com";
@@ -79,9 +85,11 @@ export function smsChannel(options: SmsChannelOptions): Channel {
       accountSid,
     );
   }
-  const authToken = requireString(options.authToken, "authToken");
+  const authToken = requireToken(options.authToken, "authToken");
   const from = requireString(options.from, "from").trim();
-  const user = options.apiKeySid ?? accountSid;
+  const user = options.apiKeySid === undefined
+    ? accountSid
+    : requireToken(options.apiKeySid, "apiKeySid");
   const target = `${baseUrl(options.baseUrl ?? TWILIO_API_URL, "baseUrl")}` +
     `/2010-04-01/Accounts/${accountSid}/Messages.json`;
   const authorization = `Basic ${btoa(`${user}:${authToken}`)}`;

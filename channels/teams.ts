@@ -124,11 +124,19 @@ function _bearer(
     throw new InvalidArgumentError("bearerTokenHosts", "must list host names", hosts);
   }
   return async (destination) => {
-    let host: string;
+    let url: URL;
     try {
-      host = new URL(destination).hostname;
+      url = new URL(destination);
     } catch {
       return {}; // the address guard refuses it, without echoing it
+    }
+    const host = url.hostname;
+    // Plain http only on this machine (a local stand-in): elsewhere the token
+    // would cross the network in clear.
+    if (url.protocol !== "https:" && !/^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(host)) {
+      throw new PermanentError(
+        `teams: the bearer token goes only over https, not to ${url.protocol}//${host}`,
+      );
     }
     if (!hosts.some((h) => host === h || host.endsWith(`.${h}`))) {
       throw new PermanentError(

@@ -79,6 +79,12 @@ export async function signWebhook(params: SignWebhookParams): Promise<string> {
  * ```
  */
 export async function verifyWebhook(params: VerifyWebhookParams): Promise<boolean> {
+  const tolerance = params.toleranceMs ?? DEFAULT_TOLERANCE_MS;
+  // NaN would compare false and let every old message through (an unset
+  // environment variable read with Number() gives one).
+  if (typeof tolerance !== "number" || !(tolerance >= 0) || tolerance === Infinity) {
+    throw new InvalidArgumentError("toleranceMs", "must be a finite number, 0 or more", tolerance);
+  }
   const keys = await importSecrets(params.secret, "secret");
   const id = _header(params.headers, "webhook-id");
   const stamp = _header(params.headers, "webhook-timestamp");
@@ -87,7 +93,6 @@ export async function verifyWebhook(params: VerifyWebhookParams): Promise<boolea
   if (!/^[0-9]{1,12}$/.test(stamp)) return false;
   const timestamp = Number(stamp);
   const now = (params.now ?? Date.now)();
-  const tolerance = params.toleranceMs ?? DEFAULT_TOLERANCE_MS;
   if (Math.abs(now - timestamp * 1000) > tolerance) return false;
 
   const content = _signedContent(id, timestamp, params.body);

@@ -110,6 +110,21 @@ describe("Standard Webhooks signatures: verifying", () => {
   });
 });
 
+describe("Standard Webhooks signatures: a tolerance that is not one", () => {
+  it("refuses NaN, Infinity and a negative toleranceMs, naming it (NaN accepted any age)", async () => {
+    const base = { secret: SPEC.secret, headers: headers(SPEC.signature), body: SPEC.body };
+    const years = () => AT() + 20 * 365 * 86_400_000; // the vector, replayed 20 years on
+    for (const toleranceMs of [Number.NaN, Infinity, -1, "300000" as unknown as number]) {
+      await assert.rejects(
+        verifyWebhook({ ...base, now: years, toleranceMs }),
+        (err: unknown) => err instanceof InvalidArgumentError && err.field === "toleranceMs",
+        String(toleranceMs),
+      );
+    }
+    assert.equal(await verifyWebhook({ ...base, now: years, toleranceMs: 0 }), false);
+  });
+});
+
 describe("Standard Webhooks signatures: secrets refused", () => {
   it("throws InvalidArgumentError for a malformed secret, without echoing it", async () => {
     await assert.rejects(

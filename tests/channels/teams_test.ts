@@ -136,6 +136,27 @@ describe("teams channel: tenant-restricted Workflows triggers, refused", () => {
     assert.equal(reqs.length, 0);
   });
 
+  it("never sends the token over plain http beyond this machine", async () => {
+    let requests = 0;
+    const teams = teamsChannel({
+      bearerToken: TOKEN,
+      fetch: () => {
+        requests++;
+        return Promise.resolve(new Response(null, { status: 202 }));
+      },
+      resolve: () => Promise.resolve(["20.42.64.1"]),
+    });
+    const destination =
+      "http://prod-00.westus.logic.azure.com/workflows/x/triggers/manual/paths/invoke";
+    const err = await rejection(teams.send(makeRoute({ destination }), makeCtx()));
+    assert.ok(err instanceof PermanentError, String(err));
+    assert.match(
+      err.message,
+      /goes only over https, not to http:\/\/prod-00\.westus\.logic\.azure\.com/,
+    );
+    assert.equal(requests, 0);
+  });
+
   it("retries when the token function fails, and checks its options", async () => {
     const failing = {
       ...trusted,

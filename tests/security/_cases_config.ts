@@ -45,6 +45,12 @@ export const CONFIG: readonly Refusal[] = [
     run: () => emailChannel({ provider: "resend", apiKey: " ", from: "a@example.com" }),
   },
   {
+    name: "email apiKey pasted with a line break (every send would fail, retried for ever)",
+    field: "apiKey",
+    run: () =>
+      emailChannel({ provider: "resend", apiKey: `re_${SECRET}\r\nX: y`, from: "a@example.com" }),
+  },
+  {
     name: "email from with CRLF (header injection)",
     field: "from",
     run: () =>
@@ -86,6 +92,17 @@ export const CONFIG: readonly Refusal[] = [
     name: "sms authToken missing",
     field: "authToken",
     run: () => smsChannel({ accountSid: SID, authToken: "", from: "+15005550006" }),
+  },
+  {
+    name: "sms authToken outside Latin-1 (btoa would throw a DOMException)",
+    field: "authToken",
+    run: () => smsChannel({ accountSid: SID, authToken: "tök€n", from: "+15005550006" }),
+  },
+  {
+    name: "sms apiKeySid with a space",
+    field: "apiKeySid",
+    run: () =>
+      smsChannel({ accountSid: SID, apiKeySid: "SK 1", authToken: "t", from: "+15005550006" }),
   },
   {
     name: "sms baseUrl with a query",
