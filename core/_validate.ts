@@ -7,8 +7,9 @@
 import { InvalidArgumentError } from "./errors.ts";
 import { type FieldNames, shownKey, unknownField } from "./_fields.ts";
 import type { JsonValue, NotificationInput, RouteInput, TraceHeaders } from "./route.ts";
-import type { DestinationSettings } from "./destination.ts";
+import type { DestinationAction, DestinationSettings } from "./destination.ts";
 import { checkTrace } from "./_trace_context.ts";
+import { httpUrl, MAX_HOST_LENGTH } from "./destination_key.ts";
 import { isPlainObject, MAX_PAYLOAD_DEPTH, read, snapshotJson, textProblem } from "./_snapshot.ts";
 
 /** Limits on what one `enqueue` call may carry. */
@@ -161,6 +162,14 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
   }
   const bad = textProblem(destination);
   if (bad) throw new InvalidArgumentError(`${at}.destination`, bad);
+  // Its origin becomes its destination's key, indexed: no DNS name is longer.
+  const host = httpUrl(destination)?.hostname ?? "";
+  if (host.length > MAX_HOST_LENGTH) {
+    throw new InvalidArgumentError(
+      `${at}.destination`,
+      `its host name is ${host.length} characters; a host name has at most ${MAX_HOST_LENGTH}`,
+    );
+  }
 
   const deliverAt = input["deliverAt"];
   if (deliverAt !== undefined && deliverAt !== null) {
@@ -246,6 +255,35 @@ function checkText(value: unknown, field: string, max: number): string {
   const bad = textProblem(value);
   if (bad) throw new InvalidArgumentError(field, bad);
   return value;
+}
+
+/** The longest destination key a store takes (a computed one is under 300 characters). */
+export const MAX_KEY_LENGTH = 512;
+const ACTIONS: readonly DestinationAction[] = ["pause", "resume", "disable", "enable"];
+
+/**
+ * Checks a destination named by an operator (channel and key) and, for a
+ * change of state, the action and its reason, before any store sees them.
+ * Throws `InvalidArgumentError` naming the parameter.
+ */
+export function checkDestinationCall(
+  channel: unknown,
+  key: unknown,
+  change?: { action: unknown; reason: unknown },
+): void {
+  if (typeof channel !== "string" || !CHANNEL_NAME.test(channel)) {
+    throw new InvalidArgumentError(
+      "channel",
+      "must be 1-63 characters of a-z, 0-9, '_' or '-', starting with a letter",
+      channel,
+    );
+  }
+  checkText(key, "key", MAX_KEY_LENGTH);
+  if (change === undefined) return;
+  if (!ACTIONS.includes(change.action as DestinationAction)) {
+    throw new InvalidArgumentError("action", `must be one of ${ACTIONS.join(", ")}`, change.action);
+  }
+  if (change.reason !== undefined) checkText(change.reason, "reason", 500);
 }
 
 /**

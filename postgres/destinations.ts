@@ -7,7 +7,7 @@
  * @module
  */
 import type postgres from "postgres";
-import { checkSettings } from "../core/_validate.ts";
+import { checkDestinationCall, checkSettings } from "../core/_validate.ts";
 import { changeOf, HELD_UNTIL, nextDestination, stateAfter } from "../core/destination.ts";
 import type {
   DestinationAction,
@@ -137,6 +137,7 @@ export async function setDestinationState(
   action: DestinationAction,
   reason?: string,
 ): Promise<DestinationState> {
+  checkDestinationCall(channel, key, { action, reason });
   const state = stateAfter(action);
   const s = sql(schema);
   return await sql.begin(async (tx) => {
@@ -169,6 +170,7 @@ export async function configureDestination(
   key: string,
   settings: DestinationSettings,
 ): Promise<void> {
+  checkDestinationCall(channel, key);
   checkSettings(settings);
   const keep = (field: keyof DestinationSettings): boolean => settings[field] === undefined;
   const s = sql(schema);

@@ -25,7 +25,7 @@ import type {
   WakeHandlers,
 } from "../../store.ts";
 import { SCHEMA_VERSION } from "../../store.ts";
-import { checkEnqueue } from "../../core/_validate.ts";
+import { checkDestinationCall, checkEnqueue } from "../../core/_validate.ts";
 import { checkPrune } from "../../core/operator.ts";
 import type { PruneOptions } from "../../core/operator.ts";
 import { destinationKey } from "../../core/destination_key.ts";
@@ -296,6 +296,11 @@ export class FakeStore implements Store, DestinationAdmin {
     action: DestinationAction,
     reason?: string,
   ): Promise<DestinationState> {
+    try {
+      checkDestinationCall(channel, key, { action, reason });
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const locked = (id: string): boolean => this.#t.locks.has(id);
     const { state, released } = this.#t.destinations.setState(
       channel,
@@ -312,6 +317,7 @@ export class FakeStore implements Store, DestinationAdmin {
   /** As `PostgresStore.configureDestination`. */
   configureDestination(channel: string, key: string, settings: DestinationSettings): Promise<void> {
     try {
+      checkDestinationCall(channel, key);
       this.#t.destinations.configure(channel, key, settings);
       return Promise.resolve();
     } catch (err) {

@@ -37,7 +37,6 @@ export const DESTINATIONS: readonly DestinationCase[] = [
   ["webhook", "http://１２７．０．０．１:PORT/", /loopback address \(127\.0\.0\.1\)/],
   ["webhook", "http://bücher.example/", /resolves to a private address/],
   ["webhook", "http://xn--80ak6aa92e.com/", /resolves to a private address/],
-  ["webhook", `http://${"a".repeat(4000)}.example/`, /resolves to a private address|not a valid/],
   ["webhook", "http://hooks.example.com:99999/", /not a valid absolute URL/],
   ["webhook", "http://[fe80::1%25eth0]/", /not a valid absolute URL/],
   ["webhook", "http://hooks.exa\tmple.com/", /resolves to a private address/],

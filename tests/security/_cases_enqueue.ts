@@ -243,6 +243,18 @@ export const ENQUEUE: readonly EnqueueCase[] = [
     [{ channel: "webhook", destination: `https://${"a".repeat(10_240)}.example.com/${SECRET}` }],
     "routes[0].destination",
   ],
+  [
+    "destination with a 4,000-character host name (under the length limit)",
+    OK_NOTE,
+    [{ channel: "webhook", destination: `https://${"a".repeat(4_000)}.com/${SECRET}` }],
+    "routes[0].destination",
+  ],
+  [
+    "destination with a 254-character host name, spelt without '//'",
+    OK_NOTE,
+    [{ channel: "slack", destination: `https:${"h".repeat(250)}.com/${SECRET}` }],
+    "routes[0].destination",
+  ],
   ["destination with NUL", OK_NOTE, [{
     channel: "webhook",
     destination: "https://a.example/\u0000",
