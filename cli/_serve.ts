@@ -56,6 +56,31 @@ export function serve(
   });
 }
 
+/** A name of this machine alone, as a `Host` header gives it (port stripped). */
+const LOOPBACK_NAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|::1)$/i;
+
+/**
+ * `handle`, answering only requests that name this machine in their `Host`
+ * when it listens on a loopback address: a web page whose DNS name was
+ * rebound to 127.0.0.1 sends its own name, and is refused (403). Listening
+ * elsewhere (for a scraper on another host), it answers whatever the name.
+ */
+export function loopbackOnly(
+  handle: (request: Request) => Promise<Response>,
+  listenHost: string,
+): (request: Request) => Promise<Response> {
+  if (!LOOPBACK_NAME.test(listenHost)) return handle;
+  return (request) => {
+    const host = request.headers.get("host");
+    if (host === null || LOOPBACK_NAME.test(host.replace(/:\d*$/, ""))) return handle(request);
+    return Promise.resolve(
+      new Response("Herald: this address answers only requests to 127.0.0.1 or localhost.\n", {
+        status: 403,
+      }),
+    );
+  };
+}
+
 /** The port a server listens on. */
 export function portOf(server: Server): number {
   const address = server.address();

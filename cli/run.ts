@@ -20,7 +20,7 @@ import { openDatabase } from "./_command.ts";
 import type { Io } from "./_command.ts";
 import type { Command } from "./_command.ts";
 import { Progress } from "./_progress.ts";
-import { serve, stop } from "./_serve.ts";
+import { loopbackOnly, serve, stop } from "./_serve.ts";
 import { onStopSignals } from "./_signals.ts";
 import { dashboardSettings, dashboardStore, startDashboard } from "./dashboard.ts";
 import type { DashboardSettings } from "./dashboard.ts";
@@ -343,5 +343,5 @@ function serveMetrics(
 ): Promise<Server> {
   const metrics = new Metrics();
   metrics.observe(worker);
-  return serve(metricsHandler(metrics, store, healthy), { host, port });
+  return serve(loopbackOnly(metricsHandler(metrics, store, healthy), host), { host, port });
 }

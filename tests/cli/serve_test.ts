@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import type { Server } from "node:http";
-import { portOf, serve, stop } from "../../cli/_serve.ts";
+import { loopbackOnly, portOf, serve, stop } from "../../cli/_serve.ts";
 import { checkLeaks } from "../_helpers/leaks.ts";
 
 checkLeaks();
@@ -81,5 +81,30 @@ describe("the node:http bridge", () => {
         err instanceof Error && err.message.startsWith(`cannot listen on 127.0.0.1:${port}: `) &&
         /EADDRINUSE/.test(err.message),
     );
+  });
+});
+
+describe("loopbackOnly: /metrics on a loopback address answers only this machine's names", () => {
+  const ok = () => Promise.resolve(new Response("metrics"));
+  const asked = (host: string | undefined) =>
+    new Request("http://localhost/metrics", host === undefined ? {} : { headers: { host } });
+
+  it("refuses a page whose DNS name was rebound to 127.0.0.1 (its own name as Host)", async () => {
+    const guarded = loopbackOnly(ok, "127.0.0.1");
+    for (
+      const host of ["attacker.example", "attacker.example:9464", "127.0.0.1.", "localhost.evil"]
+    ) {
+      assert.equal((await guarded(asked(host))).status, 403, host);
+    }
+    for (const host of ["127.0.0.1:9464", "localhost:9464", "[::1]:9464", "LOCALHOST", undefined]) {
+      assert.equal((await guarded(asked(host))).status, 200, String(host));
+    }
+  });
+
+  it("listening beyond loopback (a scraper elsewhere), any name is answered", async () => {
+    for (const listen of ["0.0.0.0", "10.1.2.3", "::"]) {
+      assert.equal((await loopbackOnly(ok, listen)(asked("prometheus.internal:9464"))).status, 200);
+    }
+    assert.equal((await loopbackOnly(ok, "::1")(asked("evil.example"))).status, 403);
   });
 });
