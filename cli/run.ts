@@ -13,8 +13,7 @@ import { checkWorkerOptions, Worker } from "../worker.ts";
 import type { WorkerOptions } from "../worker.ts";
 import type { PostgresStore } from "../store.ts";
 import { booleanEnv, defined, numberFlag, parseDuration, pick, sourceOf } from "./_flags.ts";
-import { sleep } from "../core/_async.ts";
-import { describeError } from "../core/_redact.ts";
+import { migrateWhenReachable } from "./_wait.ts";
 import type { Common, Values } from "./_flags.ts";
 import { openDatabase } from "./_command.ts";
 import type { Io } from "./_command.ts";
@@ -124,7 +123,7 @@ async function run(
   const servers: Server[] = [];
   const closers: (() => Promise<void>)[] = [];
   try {
-    await migrateWhenReachable(db.store, settings.waitMs, common);
+    await migrateWhenReachable(db.store, settings.waitMs, common.logger);
     const worker = new Worker({ ...settings.options, store: db.store });
     if (values["once"]) return await drain(worker, common, io, values["json"] === true);
     const stopping = new AbortController();
@@ -288,36 +287,6 @@ function readSettings(values: Values, common: Common, env: Io["env"]): RunSettin
 
 /** How long `run` waits for an unreachable database by default. */
 const WAIT_DEFAULT_MS = 5 * 60_000;
-
-/**
- * Migrates, waiting up to `waitMs` while the database cannot be reached (a
- * fleet started with or before its database, a failover window): retried
- * after 100 ms, doubling up to 5 s, one log line per attempt.
- */
-async function migrateWhenReachable(
-  store: PostgresStore,
-  waitMs: number,
-  common: Common,
-): Promise<void> {
-  const deadline = performance.now() + waitMs;
-  for (let attempt = 1;; attempt++) {
-    try {
-      await store.migrate();
-      if (attempt > 1) common.logger.log("info", "database reachable", { attempts: attempt });
-      return;
-    } catch (err) {
-      const unreachable = (err as { code?: unknown } | null)?.code === "HERALD_UNAVAILABLE";
-      const ms = Math.min(100 * 2 ** (attempt - 1), 5_000);
-      if (!unreachable || performance.now() + ms > deadline) throw err;
-      common.logger.log("warn", "database not reachable yet; waiting", {
-        attempt,
-        retry_in_ms: ms,
-        error: describeError((err as { cause?: unknown }).cause ?? err),
-      });
-      await sleep(ms);
-    }
-  }
-}
 
 /**
  * The first SIGINT/SIGTERM stops claiming (`stop`), a second aborts sends
