@@ -35,11 +35,17 @@ const PREFIXED_TOKEN = new RegExp(
   "gi",
 );
 
+/** An origin with no path, query or user, maybe tagged `#` and 16 hex digits: a destination key. */
+const DESTINATION_KEY = /^https?:\/\/[^/?#@\\\s]+(#[0-9a-f]{16})?$/i;
+
 /** The longest `last_error` Herald stores. */
 export const MAX_ERROR_LENGTH = 500;
 
 /** Cuts a URL down to `scheme://host` (the path and query may hold tokens). */
 export function redactUrl(url: string): string {
+  // A destination's key (an origin, maybe with its 16-hex-digit tag) holds
+  // nothing a host name does not: shown whole, so operators can tell keys apart.
+  if (DESTINATION_KEY.test(url)) return url;
   try {
     const u = new URL(url);
     if (u.host === "") return `${u.protocol}//[redacted]`;

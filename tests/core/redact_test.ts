@@ -88,6 +88,15 @@ describe("redact", () => {
       ]
     ) assert.equal(redact(text), text);
   });
+  it("shows a destination key whole: an origin, maybe with its 16-hex-digit tag", () => {
+    for (const key of ["https://hooks.slack.com#a15c92b9e06a97d1", "http://127.0.0.1:18104"]) {
+      assert.equal(redact(`destination opened: ${key}`), `destination opened: ${key}`);
+      assert.equal(redactUrl(key), key);
+    }
+    // Anything more than that is cut as any URL.
+    assert.equal(redactUrl("https://h.example#access_token=x"), "https://h.example/[redacted]");
+    assert.equal(redactUrl("https://u:pw@h.example"), "https://h.example/[redacted]");
+  });
   it("cuts an http(s) URL written without its '//' as any other", () => {
     const out = redact("POST https:hooks.slack.com/services/T0/B0/PathPlanted0015 failed");
     assert.equal(out.includes("PathPlanted0015"), false, out);
