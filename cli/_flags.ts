@@ -62,7 +62,8 @@ export const COMMON_HELP = `Common options (each also read from the environment 
   --log-level LEVEL      HERALD_LOG_LEVEL    debug | info | warn | error (default info)
   --log-format FORMAT    HERALD_LOG_FORMAT   json | pretty (default json)
   --json                                     machine-readable output on standard output: one
-                                             JSON object (routes, destinations: one per line)
+                                             JSON object (routes, destinations: one per line);
+                                             run, dashboard and demo only log (see --log-format)
   -h, --help                                 this help`;
 
 /** A flag's value, else the environment variable's. */
