@@ -46,7 +46,7 @@ export const retryCommand: Command = {
 herald retry --failed [--channel C] [--since TIME] [--dry-run] [options]
 
   --force          also retry routes already sent
-  --failed         every failed route (of --channel, updated since --since)
+  --failed         every failed or poisoned route (of --channel, updated since --since)
   --since TIME     ISO 8601 time, or a duration ago such as 1h
   --dry-run        with --failed: count what would be retried, change nothing`,
   options: {

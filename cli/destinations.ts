@@ -208,9 +208,10 @@ function detail(d: DestinationInfo): string {
     `queued:               ${d.queued}, oldest due ${formatTime(d.oldestDueAt)}`,
     `deferred by its rate: ${d.deferred} due route(s) waiting for a token`,
     `max in flight:        ${setting(d.settings.maxInFlight)}`,
-    `rate:                 ${setting(d.settings.ratePerSecond, "/s")}, burst ${
-      setting(d.settings.burst)
-    }`,
+    // The rate and burst default to the channel's own limit (none, or its provider's).
+    `rate:                 ${
+      d.settings.ratePerSecond === null ? "the channel's" : `${d.settings.ratePerSecond}/s`
+    }, burst ${d.settings.burst ?? "the channel's (1 when it sets none)"}`,
     `failure threshold:    ${setting(d.settings.failureThreshold)}`,
     `cooldown:             ${setting(d.settings.cooldownMs, " ms")}`,
   ].join("\n");

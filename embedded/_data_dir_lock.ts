@@ -310,8 +310,8 @@ function lockedError(dataDir: string, path: string, holder: Holder): HeraldError
       STALE_MS / 1000
     } s after its last heartbeat`;
   const shared = holder.socket !== undefined && remote === ""
-    ? "; operator commands (herald stats, routes, show, enqueue, retry, cancel) reach the " +
-      "database through it"
+    ? "; operator commands (herald stats, routes, show, enqueue, retry, cancel, prune, " +
+      "destinations, dashboard) reach the database through it"
     : "";
   return new HeraldError(
     "HERALD_LOCKED",
