@@ -221,8 +221,10 @@ async function handleBatch(deps: TickDeps, tx: RouteTransaction, run: Run): Prom
     maxInFlight: config.maxInFlight,
     rates: config.rates,
   });
-  // A full claim: more may be due (fewer than asked means nothing else is).
-  if (full(routes, run.limit)) deps.relay();
+  // All it asked for: more may be due, and another loop may as well join in.
+  // A short claim with a rate-limited or probing route may have left some
+  // behind too (see full()), but this loop claims again at once for those.
+  if (routes.length >= run.limit) deps.relay();
   for (const route of routes) {
     batch.claimed.push(route);
     tokens.note(route.nextTokenMs);

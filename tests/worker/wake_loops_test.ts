@@ -188,6 +188,27 @@ describe("wake-ups (LISTEN): one loop at a time", () => {
     }
   });
 
+  it("a short batch with a rate-limited route claims again in its own loop, waking no other", async () => {
+    const limited = { ...gates(() => {}).channel, rateLimit: { perSecond: 1, burst: 5 } };
+    const { worker, enqueue, store, loops, stop } = await looping({
+      concurrency: 4,
+      routesPerTransaction: 10,
+      channels: { log: limited },
+    });
+    try {
+      const before = store.lockTimeouts.length; // one transaction per claim
+      const sent = nextEvent(worker, "sent");
+      await enqueue();
+      await sent;
+      await loops.until(() => loops.asleep() === 4);
+      // The woken loop's claim (one route, rate-limited: more may be due behind
+      // it) and the claim it makes ahead (nothing); no other loop is woken for it.
+      assert.equal(store.lockTimeouts.length - before, 2);
+    } finally {
+      await stop();
+    }
+  });
+
   it("routes enqueued together fan out: each claim that finds one wakes another loop", async () => {
     const { store, loops, g, stop } = await looping({ concurrency: 3 });
     try {
