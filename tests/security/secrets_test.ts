@@ -20,7 +20,7 @@ import { slackChannel } from "../../channels/slack.ts";
 import { makeCtx, makeRoute } from "../_helpers/http_route.ts";
 import { closedPort } from "../_helpers/http_server.ts";
 import { uniqueSchema } from "../_helpers/pg.ts";
-import { echoServer } from "../_helpers/hostile_http.ts";
+import { type EchoOptions, echoServer } from "../_helpers/hostile_http.ts";
 import { checkLeaks, trackClose, trackWorker } from "../_helpers/leaks.ts";
 import { RUNTIME } from "../_helpers/spawn.ts";
 import {
@@ -177,44 +177,37 @@ describe(`no secret leaks on ${RUNTIME}`, () => {
   });
 });
 
+/** Sends a Slack route to an echo server answering 400 as `echo` says; scans the error for leaks. */
+async function slackErrorLeaksNothing(echo: EchoOptions): Promise<void> {
+  const srv = trackClose("a receiver", await echoServer({ status: 400, ...echo }));
+  try {
+    let text = "";
+    try {
+      await slackChannel(LOCAL).send(
+        makeRoute({ destination: `${srv.url}${SLACK_PATH}` }),
+        makeCtx(),
+      );
+    } catch (err) {
+      text = errorText(err);
+    }
+    assert.match(text, /HTTP 400/);
+    assertNoLeaks([{ where: "slack error", text }]);
+  } finally {
+    await srv.close();
+  }
+}
+
 describe(`no secret leaks on ${RUNTIME}: cut excerpts, a database out of reach`, () => {
   it("a secret cut by the 300-character detail excerpt does not leak its prefix", async () => {
     // Slack path token placed so that the excerpt's cut falls inside it.
-    const pad = 285 - "POST ".length - SLACK_PATH.indexOf(SLACK_TOKEN);
-    const srv = trackClose("a receiver", await echoServer({ status: 400, pad }));
-    try {
-      const slack = slackChannel(LOCAL);
-      let text = "";
-      try {
-        await slack.send(makeRoute({ destination: `${srv.url}${SLACK_PATH}` }), makeCtx());
-      } catch (err) {
-        text = errorText(err);
-      }
-      assert.match(text, /HTTP 400/);
-      assertNoLeaks([{ where: "slack error", text }]);
-    } finally {
-      await srv.close();
-    }
+    await slackErrorLeaksNothing({ pad: 285 - "POST ".length - SLACK_PATH.indexOf(SLACK_TOKEN) });
   });
 
   it("a secret cut by the answer's size cap does not leak its prefix", async () => {
     // Blank filler (folded to one space in the excerpt) puts the 4 KiB cap inside
     // the path token: what is left of it would otherwise reach the excerpt whole.
     const pad = 4_096 - "POST ".length - SLACK_PATH.indexOf(SLACK_TOKEN) - 15;
-    const srv = trackClose("a receiver", await echoServer({ status: 400, pad, padWith: " " }));
-    try {
-      let text = "";
-      try {
-        const route = makeRoute({ destination: `${srv.url}${SLACK_PATH}` });
-        await slackChannel(LOCAL).send(route, makeCtx());
-      } catch (err) {
-        text = errorText(err);
-      }
-      assert.match(text, /HTTP 400/);
-      assertNoLeaks([{ where: "slack error", text }]);
-    } finally {
-      await srv.close();
-    }
+    await slackErrorLeaksNothing({ pad, padWith: " " });
   });
 
   it("a database that cannot be reached: errors and logs keep the password out", async () => {

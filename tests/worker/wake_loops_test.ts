@@ -171,42 +171,34 @@ const enqueueTo = (store: FakeStore, ...destinations: string[]): Promise<Enqueue
     destinations.map((destination) => ({ channel: "log", destination })),
   );
 
+/** How many route transactions (claims) one enqueued route costs a worker of `options`, all loops asleep again. */
+async function claimsForOneRoute(options: Partial<WorkerOptions>): Promise<number> {
+  const { worker, enqueue, store, loops, stop } = await looping(options);
+  try {
+    const before = store.lockTimeouts.length; // one transaction per claim
+    const sent = nextEvent(worker, "sent");
+    await enqueue();
+    await sent;
+    await loops.until(() => loops.asleep() === options.concurrency);
+    return store.lockTimeouts.length - before;
+  } finally {
+    await stop();
+  }
+}
+
 describe("wake-ups (LISTEN): one loop at a time", () => {
   it("a notification wakes one sleeping loop: a lone route costs one claim that finds nothing, not one per loop", async () => {
-    const { worker, enqueue, store, loops, stop } = await looping({ concurrency: 4 });
-    try {
-      const before = store.lockTimeouts.length; // one transaction per claim
-      const sent = nextEvent(worker, "sent");
-      await enqueue();
-      await sent;
-      await loops.until(() => loops.asleep() === 4);
-      // The woken loop's claim (it finds the route and wakes one more loop),
-      // its next claim and the other loop's claim (both find nothing).
-      assert.equal(store.lockTimeouts.length - before, 3);
-    } finally {
-      await stop();
-    }
+    // The woken loop's claim (it finds the route and wakes one more loop),
+    // its next claim and the other loop's claim (both find nothing).
+    assert.equal(await claimsForOneRoute({ concurrency: 4 }), 3);
   });
 
   it("a short batch with a rate-limited route claims again in its own loop, waking no other", async () => {
     const limited = { ...gates(() => {}).channel, rateLimit: { perSecond: 1, burst: 5 } };
-    const { worker, enqueue, store, loops, stop } = await looping({
-      concurrency: 4,
-      routesPerTransaction: 10,
-      channels: { log: limited },
-    });
-    try {
-      const before = store.lockTimeouts.length; // one transaction per claim
-      const sent = nextEvent(worker, "sent");
-      await enqueue();
-      await sent;
-      await loops.until(() => loops.asleep() === 4);
-      // The woken loop's claim (one route, rate-limited: more may be due behind
-      // it) and the claim it makes ahead (nothing); no other loop is woken for it.
-      assert.equal(store.lockTimeouts.length - before, 2);
-    } finally {
-      await stop();
-    }
+    // The woken loop's claim (one route, rate-limited: more may be due behind
+    // it) and the claim it makes ahead (nothing); no other loop is woken for it.
+    const options = { concurrency: 4, routesPerTransaction: 10, channels: { log: limited } };
+    assert.equal(await claimsForOneRoute(options), 2);
   });
 
   it("routes enqueued together fan out: each claim that finds one wakes another loop", async () => {
