@@ -177,7 +177,7 @@ describe(`no secret leaks on ${RUNTIME}`, () => {
   });
 });
 
-/** Sends a Slack route to an echo server answering 400 as `echo` says; scans the error for leaks. */
+/** Sends a Slack route to an echo server answering 400 as `echo` says; scans its error. */
 async function slackErrorLeaksNothing(echo: EchoOptions): Promise<void> {
   const srv = trackClose("a receiver", await echoServer({ status: 400, ...echo }));
   try {

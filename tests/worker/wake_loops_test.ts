@@ -171,7 +171,7 @@ const enqueueTo = (store: FakeStore, ...destinations: string[]): Promise<Enqueue
     destinations.map((destination) => ({ channel: "log", destination })),
   );
 
-/** How many route transactions (claims) one enqueued route costs a worker of `options`, all loops asleep again. */
+/** How many route transactions (claims) one enqueued route costs, until every loop sleeps again. */
 async function claimsForOneRoute(options: Partial<WorkerOptions>): Promise<number> {
   const { worker, enqueue, store, loops, stop } = await looping(options);
   try {
