@@ -170,7 +170,7 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Embed
     closers.unshift(() => sql.end({ timeout: 5 }));
     const maintenance = await startMaintenance(sql);
     closers.unshift(() => maintenance.stop());
-    const shared = share ? await shareLocally(socket) : undefined;
+    const shared = share ? await shareLocally(socket.forAnotherProcess) : undefined;
     if (shared) {
       closers.unshift(shared.close);
       // Best effort: a full disk may refuse the lock file's rewrite; the database works without it.

@@ -38,6 +38,8 @@ export interface Batch {
 /** What the session needs of a virtual connection (`PgliteSocket` is one). */
 export interface SessionSocket {
   readonly pid: number;
+  /** A client of another process (through the shared socket): see {@link CLIENT_TURN_MS}. */
+  readonly fromAnotherProcess: boolean;
   status: TxStatus;
   inFlight: boolean;
   closed: boolean;
@@ -49,6 +51,16 @@ export interface SessionSocket {
   finishClose(): void;
 }
 
+/**
+ * How long the backend stays with a client of another process (an operator
+ * command) after each of its statements, waiting for its next one. Without
+ * it, the worker's next route transaction, queued the moment the last one
+ * ended, took the backend between any two statements of `herald stats`, and
+ * the command waited for one send per statement (5 of them, 10 s and more
+ * behind 2-second sends) instead of the one in progress when it began.
+ */
+export const CLIENT_TURN_MS = 100;
+
 /** Serialises the virtual connections of one PGlite at transaction granularity. */
 export class Session {
   readonly #db: ProtocolDb;
@@ -59,9 +71,13 @@ export class Session {
   #owner: SessionSocket | undefined;
   #pumping = false;
   #nextPid = 1;
+  readonly #clientTurnMs: number;
+  /** A client of another process between two statements, and when its turn lapses. */
+  #turn: { socket: SessionSocket; timer: ReturnType<typeof setTimeout> } | undefined;
 
-  constructor(db: ProtocolDb) {
+  constructor(db: ProtocolDb, clientTurnMs = CLIENT_TURN_MS) {
     this.#db = db;
+    this.#clientTurnMs = clientTurnMs;
   }
 
   add(socket: SessionSocket): number {
@@ -78,20 +94,42 @@ export class Session {
   drop(socket: SessionSocket): void {
     this.#sockets.delete(socket);
     this.#ready = this.#ready.filter((s) => s !== socket);
+    this.#endTurn(socket);
   }
 
   schedule(socket: SessionSocket): void {
     if (!this.#ready.includes(socket)) this.#ready.push(socket);
+    this.#kick();
+  }
+
+  #kick(): void {
     if (this.#pumping) return;
     this.#pumping = true;
     // Deferred so that the driver's burst of writes goes to PGlite as one call.
     queueMicrotask(() => void this.#pump());
   }
 
+  /** Keeps the backend for `socket`'s next statement, up to the client's turn. */
+  #holdFor(socket: SessionSocket): void {
+    this.#endTurn(undefined);
+    const timer = setTimeout(() => this.#endTurn(socket), this.#clientTurnMs);
+    (timer as { unref?: () => void }).unref?.(); // never what keeps a process alive
+    this.#turn = { socket, timer };
+  }
+
+  /** Ends the client's turn (`socket`'s only, when given) and lets the others in. */
+  #endTurn(socket: SessionSocket | undefined): void {
+    if (!this.#turn || (socket !== undefined && this.#turn.socket !== socket)) return;
+    clearTimeout(this.#turn.timer);
+    this.#turn = undefined;
+    if (this.#ready.length > 0) this.#kick();
+  }
+
   async #pump(): Promise<void> {
     try {
       for (;;) {
-        const index = this.#owner ? this.#ready.indexOf(this.#owner) : 0;
+        const next = this.#owner ?? this.#turn?.socket;
+        const index = next ? this.#ready.indexOf(next) : 0;
         const socket = this.#ready[index];
         if (index < 0 || !socket) return; // idle, or the owner has not sent its next message yet
         this.#ready.splice(index, 1);
@@ -130,6 +168,7 @@ export class Session {
     }
     if (this.#owner === socket) this.#owner = undefined;
     this.#sockets.delete(socket);
+    this.#endTurn(socket);
     socket.finishClose();
   }
 
@@ -171,6 +210,7 @@ export class Session {
     if (status) socket.status = status;
     const idle = socket.status === "I" && batch.synced && last === READY;
     this.#owner = idle ? undefined : socket;
+    if (idle && socket.fromAnotherProcess) this.#holdFor(socket);
 
     if (keep.length > 0) socket.deliver(keep.length === 1 ? keep[0]! : Buffer.concat(keep));
     if (notifications.length > 0) {

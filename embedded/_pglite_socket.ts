@@ -32,14 +32,26 @@ import type { Batch, ProtocolDb, TxStatus } from "./_pglite_session.ts";
 
 export type { ProtocolDb } from "./_pglite_session.ts";
 
+/** Makes virtual connections: this process's own, or (`forAnotherProcess`) a shared socket's. */
+export interface SocketFactory {
+  (): PgliteSocket;
+  readonly forAnotherProcess: () => PgliteSocket;
+}
+
 /**
  * For the driver's `socket` option: `postgres({ socket: pgliteSocketFactory(db), ... })`.
  * Call it once per database: the virtual connections of one factory share its
  * arbitration, those of two factories would trample each other's transactions.
+ * `clientTurnMs`: see `CLIENT_TURN_MS` (tests set their own).
  */
-export function pgliteSocketFactory(db: ProtocolDb): () => PgliteSocket {
-  const session = new Session(db);
-  return () => new PgliteSocket(session);
+export function pgliteSocketFactory(
+  db: ProtocolDb,
+  { clientTurnMs }: { clientTurnMs?: number } = {},
+): SocketFactory {
+  const session = new Session(db, clientTurnMs);
+  return Object.assign(() => new PgliteSocket(session, false), {
+    forAnotherProcess: () => new PgliteSocket(session, true),
+  });
 }
 
 /**
@@ -55,6 +67,7 @@ export class PgliteSocket extends EventEmitter {
   readonly port = 0;
 
   readonly pid: number;
+  readonly fromAnotherProcess: boolean;
   status: TxStatus = "I";
   inFlight = false;
   closed = false;
@@ -71,9 +84,10 @@ export class PgliteSocket extends EventEmitter {
   #held: Buffer[] = [];
   #hadError = false;
 
-  constructor(session: Session) {
+  constructor(session: Session, fromAnotherProcess: boolean) {
     super();
     this.#session = session;
+    this.fromAnotherProcess = fromAnotherProcess;
     this.pid = session.add(this);
   }
 
