@@ -271,7 +271,10 @@ export interface DestinationInfo {
   readonly failingSince: Date | null;
   /** The last failure's time. */
   readonly lastFailureAt: Date | null;
-  /** The last success's time. */
+  /**
+   * The last success's time: the latest in the last hour's attempt log, or
+   * the last that changed its health (a recovery, a success after failures).
+   */
   readonly lastSuccessAt: Date | null;
   /** The last failure's reason, secret-free. */
   readonly lastError: string | null;

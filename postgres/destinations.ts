@@ -235,7 +235,9 @@ export async function listDestinations(
       -- count per route read every queued route changed in the hour (a
       -- backlog's enqueues) and was 12 times slower beside one.
       SELECT r.channel, r.destination_key AS key, count(*)::int AS attempts,
-             count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures
+             count(*) FILTER (WHERE a.outcome <> 'sent')::int AS failures,
+             max(a.started_at + a.duration_ms * interval '1 millisecond')
+               FILTER (WHERE a.outcome = 'sent') AS last_sent
       FROM ${s}.notification_routes r
       JOIN ${s}.route_attempts a ON a.route_id = r.route_id
       WHERE r.status = ANY(${`{${ROUTE_STATUSES.join(",")}}`}::text[])
@@ -253,7 +255,9 @@ export async function listDestinations(
             WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
               AND l.classid = (hashtext(${slotPrefix(schema)} || dest.channel || E'\\n' || dest.key)
                                  ::bigint & 4294967295)::oid) AS in_flight,
-           coalesce(hour.attempts, 0) AS attempts_hour, coalesce(hour.failures, 0) AS failures_hour
+           coalesce(hour.attempts, 0) AS attempts_hour, coalesce(hour.failures, 0) AS failures_hour,
+           -- A healthy destination's successes change nothing in its row: the log has them.
+           greatest(dest.last_success_at, hour.last_sent) AS last_success
     FROM dest
     LEFT JOIN hour ON hour.channel = dest.channel AND hour.key = dest.key
     ORDER BY CASE coalesce(dest.state, 'closed') WHEN 'disabled' THEN 0 WHEN 'open' THEN 1
@@ -275,7 +279,7 @@ function toInfo(row: postgres.Row): DestinationInfo {
     openUntil: date(health.openUntil),
     failingSince: date(health.failingSince),
     lastFailureAt: date(health.lastFailureAt),
-    lastSuccessAt: date(health.lastSuccessAt),
+    lastSuccessAt: row["last_success"] ?? null,
     lastError: health.lastError,
     reason: health.reason,
     settings: {

@@ -244,16 +244,17 @@ export class FakeDestinations {
       string,
       { channel: string; key: string; n: number; due: number; oldest: number | null }
     >();
-    const hour = new Map<string, { attempts: number; failures: number }>();
+    const hour = new Map<string, { attempts: number; failures: number; lastSent: number | null }>();
     for (const r of routes) {
       if (r.destinationKey === null) continue;
       const id = idOf(r.channel, r.destinationKey);
       const log = attempts.get(r.id) ?? [];
-      const h = hour.get(id) ?? { attempts: 0, failures: 0 };
+      const h = hour.get(id) ?? { attempts: 0, failures: 0, lastSent: null };
       for (const a of log) {
         if (a.startedAt.getTime() <= now - 3_600_000) continue;
         h.attempts++;
         if (a.outcome !== "sent") h.failures++;
+        else h.lastSent = Math.max(h.lastSent ?? 0, a.startedAt.getTime() + a.durationMs);
       }
       hour.set(id, h);
       if (r.status !== "queued") continue;
@@ -282,7 +283,8 @@ export class FakeDestinations {
         openUntil: date(d.openUntil),
         failingSince: date(d.failingSince),
         lastFailureAt: date(d.lastFailureAt),
-        lastSuccessAt: date(d.lastSuccessAt),
+        // A healthy destination's successes change nothing in its row: the log has them.
+        lastSuccessAt: date(latest(d.lastSuccessAt, hour.get(id)?.lastSent ?? null)),
         lastError: d.lastError,
         reason: d.reason,
         settings: {
@@ -306,4 +308,9 @@ export class FakeDestinations {
       b.queued - a.queued || a.channel.localeCompare(b.channel) || a.key.localeCompare(b.key)
     );
   }
+}
+
+/** The later of two times, either maybe unknown. */
+function latest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
 }

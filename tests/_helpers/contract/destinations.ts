@@ -223,6 +223,24 @@ export const DESTINATIONS: ContractArea = {
       },
     },
     {
+      name: "a destination's last success includes sends that left its health as it was",
+      run: async ({ store }) => {
+        const healthy = "https://fine.example";
+        await store.enqueue({ kind: "k" }, [{ channel: "webhook", destination: `${healthy}/a` }]);
+        const before = Date.now();
+        await store.transaction(async (tx) => {
+          const [route] = await tx.claimDue({ limit: 1, exclude: [] });
+          assert.ok(route, "a route to claim");
+          await tx.finalise([rec(route.id, { status: "sent", attempts: 1 })]);
+          // A success on a healthy destination is not reported (nothing to change).
+        });
+        const info = await admin(store).destination("webhook", healthy);
+        assert.equal(info?.attemptsLastHour, 1);
+        const at = info?.lastSuccessAt?.getTime() ?? 0;
+        assert.ok(at >= before - 60_000 && at <= Date.now() + 60_000, `last success ${at}`);
+      },
+    },
+    {
       name: "configureDestination refuses a bad setting, naming it",
       run: async ({ store }) => {
         await assert.rejects(
