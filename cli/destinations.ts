@@ -70,9 +70,21 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--bu
       throw new InvalidArgumentError("COMMAND", `must be list or one of ${verbs.join(", ")}`, verb);
     }
     const { name, key } = named(channel, destination);
+    /** Says so when a change names a destination no route has gone to: likely a typo. */
+    const ahead = async (store: { destination(c: string, k: string): Promise<unknown> }) => {
+      if (await store.destination(name, key)) return;
+      const wide = key === CHANNEL_WIDE && destination !== CHANNEL_WIDE
+        ? ` ('${destination}' is not an http(s) URL, so it names the channel-wide destination '*')`
+        : "";
+      io.err(
+        `herald: note: no route has gone to ${name} ${key} yet${wide}; set ahead of its first ` +
+          "route (see 'herald destinations' for the names in use)",
+      );
+    };
     if (verb === "set") {
       const settings = readSettings(values);
       return withDatabase(common, io, async ({ store }) => {
+        await ahead(store);
         await store.configureDestination(name, key, settings);
         io.out(
           values["json"]
@@ -91,6 +103,7 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--bu
           io.err(`herald: no destination ${name} ${key} (see 'herald destinations')`);
           return 1;
         }
+        if (action === "pause" || action === "disable") await ahead(store);
         const state = await store.setDestinationState(name, key, action, reason);
         io.out(
           values["json"]
@@ -129,9 +142,16 @@ function readSettings(values: Values): DestinationSettings {
     const raw = values[flag];
     if (typeof raw !== "string") return undefined;
     if (raw === "default") return null;
-    const n = numberFlag(`--${flag}`, raw);
+    let n: number | undefined;
+    try {
+      n = numberFlag(`--${flag}`, raw);
+    } catch {
+      n = undefined; // said below, with the unit
+    }
     if (n === undefined || !(n > 0) || (!fraction && !Number.isInteger(n))) {
-      const what = fraction ? "a positive number" : "a positive integer";
+      const what = fraction
+        ? "a positive number"
+        : `a positive integer${flag === "cooldown" ? " of milliseconds" : ""}`;
       throw new InvalidArgumentError(`--${flag}`, `must be ${what} or 'default'`, raw);
     }
     return n;

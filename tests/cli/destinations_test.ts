@@ -124,6 +124,17 @@ describe(`herald destinations on ${RUNTIME}`, () => {
       (await runProgram(["destinations", "show", "webhook", "https://never.example"], pg)).code,
       1,
     );
+    // Pausing or setting ahead of the first route works, and says so: often a typo.
+    const ahead = await runProgram(["destinations", "pause", "webhook", "127.0.0.1:18101"], pg);
+    assert.equal(ahead.code, 0, ahead.stderr);
+    assert.match(ahead.stdout, /webhook \*: paused/);
+    assert.match(ahead.stderr, /no route has gone to webhook \* yet \('127\.0\.0\.1:18101' is not/);
+    const set = await runProgram(
+      ["destinations", "set", "webhok", "https://x.example", "--rate", "1"],
+      pg,
+    );
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stderr, /no route has gone to webhok https:\/\/x\.example yet; set ahead/);
   });
 });
 
