@@ -13,6 +13,7 @@ import type { Values } from "./_flags.ts";
 import { withDatabase } from "./_command.ts";
 import type { Command } from "./_command.ts";
 import { parseTraceparent } from "../core/_trace_context.ts";
+import { checkEnqueue } from "../core/_validate.ts";
 
 /** `herald enqueue` */
 export const enqueueCommand: Command = {
@@ -78,6 +79,12 @@ export const enqueueCommand: Command = {
       ...(priority === undefined ? {} : { priority }),
       ...(maxAttempts === undefined ? {} : { maxAttempts }),
     }));
+    try {
+      checkEnqueue(notification, routes); // before the database is opened, naming the flag
+    } catch (err) {
+      const payloadFlag = values["payload-file"] === undefined ? "--payload" : "--payload-file";
+      throw err instanceof InvalidArgumentError ? asFlag(err, payloadFlag) : err;
+    }
     return await withDatabase(common, io, async ({ store }) => {
       const res = await store.enqueue(notification, routes);
       if (values["json"]) {
@@ -92,6 +99,45 @@ export const enqueueCommand: Command = {
     });
   },
 };
+
+/** The flags (and variables) that fill each field `enqueue` checks. */
+const FLAG_OF: readonly [RegExp, string][] = [
+  [/^routes\[(\d+)\]\.destination$/, "--to"],
+  [/^routes\[\d+\]\.channel$/, "--channel"],
+  [/^routes\[\d+\]\.priority$/, "--priority"],
+  [/^routes\[\d+\]\.maxAttempts$/, "--max-attempts"],
+  [/^routes\[\d+\]\.deliverAt$/, "--deliver-at"],
+  [/^notification\.kind$/, "--kind"],
+  [/^notification\.idempotencyKey$/, "--idempotency-key"],
+  [/^notification\.traceparent$/, "TRACEPARENT"],
+  [/^notification\.tracestate$/, "TRACESTATE"],
+];
+
+/**
+ * `err` naming the flag the user typed rather than the field it filled: the
+ * nth `--to`, or the place in the payload (`payload.items[2]`).
+ */
+function asFlag(err: InvalidArgumentError, payloadFlag: string): InvalidArgumentError {
+  const got = err.message.match(/, got (.*)$/s)?.[1];
+  const rename = (flag: string, where: string) =>
+    new InvalidArgumentError(
+      flag,
+      `${where}${err.problem}${got === undefined ? "" : `, got ${got}`}`,
+    );
+  const inPayload = /^notification\.payload(.*)$/.exec(err.field);
+  if (inPayload) return rename(payloadFlag, inPayload[1] ? `at payload${inPayload[1]}: ` : "");
+  for (const [pattern, flag] of FLAG_OF) {
+    const m = pattern.exec(err.field);
+    if (m) return rename(flag, m[1] === undefined ? "" : `the ${ordinal(Number(m[1]) + 1)}: `);
+  }
+  return err;
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
+}
 
 async function readPayload(values: Values): Promise<JsonValue> {
   const inline = values["payload"];

@@ -186,7 +186,7 @@ function checkRoute(input: unknown, at: string): CheckedRoute {
   if (!Number.isInteger(priority) || Math.abs(priority as number) > INT4_MAX) {
     throw new InvalidArgumentError(
       `${at}.priority`,
-      "must be an integer (lower runs first)",
+      `must be an integer from -${INT4_MAX} to ${INT4_MAX} (lower runs first)`,
       priority,
     );
   }

@@ -75,7 +75,7 @@ describe(`the herald program on ${RUNTIME}`, () => {
         ["enqueue", "--channel", "log", "--to", "x", "--payload", "{not json"],
         /'--payload': is not valid JSON/,
       ],
-      [["enqueue", "--channel", "Bad!", "--to", "x"], /'routes\[0\]\.channel'/],
+      [["enqueue", "--channel", "Bad!", "--to", "x"], /'--channel': must be 1-63 characters/],
       [["enqueue", "--channel", "log", "--to", "x", "--deliver-at", "tomorrow"], /'--deliver-at'/],
       [["routes", "--status", "lost"], /'--status'/],
       [["retry"], /route ids or --failed/],

@@ -16,12 +16,12 @@ export const CLI: readonly CliCase[] = [
   [
     ["enqueue", "--channel", "log", "--to", "x", "--payload", '{"a":"\\u0000"}'],
     {},
-    /'notification\.payload\.a': must not contain NUL/,
+    /'--payload': at payload\.a: must not contain NUL/,
   ],
   [
     ["enqueue", "--channel", "log", "--to", "x", "--payload", '["\\ud800"]'],
     {},
-    /'notification\.payload\[0\]': must not contain lone/,
+    /'--payload': at payload\[0\]: must not contain lone/,
   ],
   [
     [
@@ -39,23 +39,23 @@ export const CLI: readonly CliCase[] = [
   [
     ["enqueue", "--channel", "log", "--to", "x", "--payload", '{"n":1e400}'],
     {},
-    /'notification\.payload\.n': must be a finite number/,
+    /'--payload': at payload\.n: must be a finite number/,
   ],
   [
     ["enqueue", "--channel", "log", "--to", "x", "--kind", "k".repeat(300)],
     {},
-    /'notification\.kind'/,
+    /'--kind'/,
   ],
   [
     ["enqueue", "--channel", "log", "--to", "x", "--idempotency-key", "i".repeat(300)],
     {},
-    /'notification\.idempotencyKey'/,
+    /'--idempotency-key'/,
   ],
-  [["enqueue", "--channel", "log", "--to", ""], {}, /'routes\[0\]\.destination'/],
+  [["enqueue", "--channel", "log", "--to", ""], {}, /'--to': the 1st: /],
   [
     ["enqueue", "--channel", "log", "--to", "x", "--to", ` https://hooks.example.com/${SECRET}`],
     {},
-    /'routes\[1\]\.destination': must not start or end with whitespace/,
+    /'--to': the 2nd: must not start or end with whitespace/,
   ],
   [
     ["enqueue", "--channel", "log", "--to", "x", "--payload", "{}", "--payload-file", "/dev/null"],
