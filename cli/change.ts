@@ -173,7 +173,12 @@ Ctrl-C (SIGINT) or SIGTERM stops it after the batch running, says how far it got
         const stoppedBy = stop.signal.aborted ? stop.signal.reason as StopSignal : undefined;
         if (values["json"]) {
           io.out(
-            JSON.stringify({ pruned: total, dryRun, ...(stoppedBy ? { stopped: stoppedBy } : {}) }),
+            JSON.stringify({
+              pruned: total,
+              dryRun,
+              // The count taken before it began, as the text form says "of N".
+              ...(stoppedBy ? { of: due, stopped: stoppedBy } : {}),
+            }),
           );
         } else if (stoppedBy) {
           io.out(

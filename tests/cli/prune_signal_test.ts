@@ -49,9 +49,20 @@ describe(`herald prune stopped by a signal, on ${RUNTIME}`, () => {
    * waits on the lock, with `done` (wrapped: a promise returned bare would be
    * awaited along with this one, until the program ends).
    */
-  async function pruneHeldInItsFirstBatch(): Promise<{ done: ReturnType<typeof collect> }> {
+  async function pruneHeldInItsFirstBatch(
+    json: boolean,
+  ): Promise<{ done: ReturnType<typeof collect> }> {
     child = startProgram(
-      ["prune", "--older-than", "1d", "--batch-size", "1", "--duty-cycle", "1"],
+      [
+        "prune",
+        "--older-than",
+        "1d",
+        "--batch-size",
+        "1",
+        "--duty-cycle",
+        "1",
+        ...(json ? ["--json"] : []),
+      ],
       { DATABASE_URL, HERALD_SCHEMA: env.schema },
     );
     const done = collect(child);
@@ -83,9 +94,11 @@ describe(`herald prune stopped by a signal, on ${RUNTIME}`, () => {
     return blocker`SELECT pg_advisory_unlock(hashtextextended(${pruneLock(env.schema)}, 0))`;
   }
 
+  // SIGTERM's run asks for --json: the same facts, as an object.
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     it(`${signal}: the batch running commits, the rest stays, exit ${code}`, async () => {
-      const { done } = await pruneHeldInItsFirstBatch();
+      const json = signal === "SIGTERM";
+      const { done } = await pruneHeldInItsFirstBatch(json);
       try {
         await signalAndHear(signal);
       } finally {
@@ -93,10 +106,19 @@ describe(`herald prune stopped by a signal, on ${RUNTIME}`, () => {
       }
       const out = await done;
       assert.equal(out.code, code, out.stderr);
-      assert.match(
-        out.stdout,
-        new RegExp(`pruned 1 of ${ROUTES} route\\(s\\), stopped by ${signal}`),
-      );
+      if (json) {
+        assert.deepEqual(JSON.parse(out.stdout), {
+          pruned: 1,
+          dryRun: false,
+          of: ROUTES,
+          stopped: signal,
+        });
+      } else {
+        assert.match(
+          out.stdout,
+          new RegExp(`pruned 1 of ${ROUTES} route\\(s\\), stopped by ${signal}`),
+        );
+      }
       assert.deepEqual(await left(), { routes: ROUTES - 1, notifications: ROUTES - 1 });
 
       const rest = await collect(
@@ -111,7 +133,7 @@ describe(`herald prune stopped by a signal, on ${RUNTIME}`, () => {
   }
 
   it("a second SIGINT quits at once: the batch running is rolled back", async () => {
-    const { done } = await pruneHeldInItsFirstBatch();
+    const { done } = await pruneHeldInItsFirstBatch(false);
     try {
       await signalAndHear("SIGINT");
       // Later than the window in which a signal counts as the first one again
