@@ -11,6 +11,7 @@ import { checkPrune, pruneRestMs } from "../core/operator.ts";
 import type { ChangeResult, PruneOptions, RetrySelection } from "../core/operator.ts";
 import { sleep } from "../core/_async.ts";
 import { checkRouteIds, isUuid } from "../core/_validate.ts";
+import { HELD } from "./destinations.ts";
 
 export { stats } from "./_stats.ts";
 export { activity, listRoutes, notification } from "./_browse.ts";
@@ -63,17 +64,19 @@ export async function retry(
     const ids = checkIds(selection.ids);
     return await changeByIds(sql, schema, ids, !options.force, (tx) =>
       tx`
-        UPDATE ${tx(schema)}.notification_routes SET status = 'queued', attempts = 0,
-               next_attempt_at = now(), queue_order = ${
-        queueOrder(tx, schema)
-      }, held_from = NULL, sent_at = NULL, last_error = NULL, updated_at = now()
-        WHERE route_id IN (
-          SELECT route_id FROM ${tx(schema)}.notification_routes
-          WHERE route_id = ANY(${pgArray(ids)}::uuid[])
-            AND status = ANY(${pgArray(allowed)}::text[])
-            AND (${options.force === true}::boolean OR sent_at IS NULL)
-          FOR UPDATE SKIP LOCKED)
-        RETURNING route_id`);
+        UPDATE ${tx(schema)}.notification_routes r SET status = 'queued', attempts = 0,
+               ${dueOrHeld(tx)}, queue_order = ${queueOrder(tx, schema)},
+               sent_at = NULL, last_error = NULL, updated_at = now()
+        FROM (
+          SELECT q.route_id, d.state, d.open_until FROM ${tx(schema)}.notification_routes q
+          LEFT JOIN ${tx(schema)}.destinations d
+            ON d.channel = q.channel AND d.key = q.destination_key
+          WHERE q.route_id = ANY(${pgArray(ids)}::uuid[])
+            AND q.status = ANY(${pgArray(allowed)}::text[])
+            AND (${options.force === true}::boolean OR q.sent_at IS NULL)
+          FOR UPDATE OF q SKIP LOCKED) x
+        WHERE r.route_id = x.route_id
+        RETURNING r.route_id`);
   }
   const channel = selection.channel ?? null;
   const destination = selection.destination ?? null;
@@ -88,17 +91,18 @@ export async function retry(
     return { changed: row?.["n"] ?? 0, skipped: 0, notFound: [], refusedSent: 0 };
   }
   const changed = await sql`
-    UPDATE ${s}.notification_routes SET status = 'queued', attempts = 0, next_attempt_at = now(),
-           queue_order = ${queueOrder(sql, schema)}, held_from = NULL,
-           last_error = NULL, updated_at = now()
-    WHERE route_id IN (
-      SELECT route_id FROM ${s}.notification_routes
-      WHERE status IN ('failed', 'poisoned') AND sent_at IS NULL
-        AND (${channel}::text IS NULL OR channel = ${channel})
-        AND (${destination}::text IS NULL OR destination_key = ${destination})
-        AND (${since}::timestamptz IS NULL OR updated_at >= ${since})
-      FOR UPDATE SKIP LOCKED)
-    RETURNING route_id`;
+    UPDATE ${s}.notification_routes r SET status = 'queued', attempts = 0, ${dueOrHeld(sql)},
+           queue_order = ${queueOrder(sql, schema)}, last_error = NULL, updated_at = now()
+    FROM (
+      SELECT q.route_id, d.state, d.open_until FROM ${s}.notification_routes q
+      LEFT JOIN ${s}.destinations d ON d.channel = q.channel AND d.key = q.destination_key
+      WHERE q.status IN ('failed', 'poisoned') AND q.sent_at IS NULL
+        AND (${channel}::text IS NULL OR q.channel = ${channel})
+        AND (${destination}::text IS NULL OR q.destination_key = ${destination})
+        AND (${since}::timestamptz IS NULL OR q.updated_at >= ${since})
+      FOR UPDATE OF q SKIP LOCKED) x
+    WHERE r.route_id = x.route_id
+    RETURNING r.route_id`;
   return { changed: changed.length, skipped: 0, notFound: [], refusedSent: 0 };
 }
 
@@ -287,6 +291,24 @@ function pgArray(values: readonly string[]): string {
  * before migration 6 (no place), the next one (the claim needs every queued
  * route numbered).
  */
+/**
+ * A retried route's due time (now) and `held_from`, by its destination's
+ * state (`x.state`, `x.open_until`), as at enqueue: a paused or disabled
+ * destination's route is held far ahead and an open one's until its
+ * cool-down ends, its due time kept in `held_from`, so claims never step
+ * over a retried backlog that cannot go yet.
+ */
+function dueOrHeld(
+  sql: postgres.Sql | postgres.TransactionSql,
+): postgres.PendingQuery<postgres.Row[]> {
+  return sql`
+    next_attempt_at = CASE WHEN x.state IN ('paused', 'disabled') THEN ${HELD}::timestamptz
+                           WHEN x.state = 'open' THEN greatest(now(), x.open_until)
+                           ELSE now() END,
+    held_from = CASE WHEN x.state IN ('paused', 'disabled')
+                       OR (x.state = 'open' AND x.open_until > now()) THEN now() END`;
+}
+
 function queueOrder(
   sql: postgres.Sql | postgres.TransactionSql,
   schema: string,

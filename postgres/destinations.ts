@@ -23,7 +23,7 @@ import { ROUTE_STATUSES } from "../core/route.ts";
 import { wakeChannel } from "./schema.ts";
 
 /** Where held routes wait, as Postgres reads it. */
-const HELD = new Date(HELD_UNTIL).toISOString();
+export const HELD: string = new Date(HELD_UNTIL).toISOString();
 
 /** The advisory-lock namespace of a schema's in-flight slots (hashed with the destination). */
 export function slotPrefix(schema: string): string {

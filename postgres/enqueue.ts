@@ -12,7 +12,7 @@ import type { Tracer } from "@opentelemetry/api";
 import type { TracerLike } from "../core/telemetry.ts";
 import type { Enqueued, NotificationInput, RouteInput, TraceHeaders } from "../core/route.ts";
 import { checkEnqueue } from "../core/_validate.ts";
-import { HELD_UNTIL } from "../core/destination.ts";
+import { HELD } from "./destinations.ts";
 import { destinationKey } from "../core/destination_key.ts";
 import { activeHeaders, heraldTracer, publishSpan } from "../observe/tracing.ts";
 import { checkSchema, driverHandle, wakeChannel } from "./schema.ts";
@@ -75,9 +75,6 @@ function unmigrated(schema: string, err: unknown): HeraldError | undefined {
     { cause: err },
   );
 }
-
-/** Where held routes wait, as Postgres reads it. */
-const HELD = new Date(HELD_UNTIL).toISOString();
 
 /**
  * One statement: the notification, its routes, their destinations' rows and

@@ -25,8 +25,8 @@ describe("PostgresStore operator tools", () => {
     await env.cleanup();
   });
 
-  const seed = (outcomes: (Outcome | null)[], channel = "webhook") =>
-    seedOutcomes(env.store, outcomes, { channel });
+  const seed = (outcomes: (Outcome | null)[], channel = "webhook", host?: string) =>
+    seedOutcomes(env.store, outcomes, { channel, ...(host ? { host } : {}) });
   const sent: Outcome = { status: "sent", attempts: 1 };
   const failed: Outcome = { status: "failed", attempts: 3, error: "HTTP 404" };
   const later: Outcome = { status: "retry", attempts: 1, delayMs: 3_600_000, error: "HTTP 503" };
@@ -131,6 +131,26 @@ describe("PostgresStore operator tools", () => {
     const future = new Date(Date.now() + 60_000);
     assert.equal((await env.store.retry({ failed: true, since: future })).changed, 0);
     assert.equal((await env.store.retry({ failed: true })).changed, 1);
+  });
+
+  it("retry keeps a held destination's routes held: parked while paused, due on resume", async () => {
+    const [a, b] = await seed([failed, failed], "webhook", "held.example");
+    const [other] = await seed([failed], "webhook", "fine.example");
+    await env.store.setDestinationState("webhook", "https://held.example", "pause");
+    assert.equal((await env.store.retry({ ids: [a!] })).changed, 1);
+    assert.equal((await env.store.retry({ failed: true })).changed, 2);
+    for (const id of [a!, b!]) {
+      const route = await env.store.getRoute(id);
+      assert.equal(route?.status, "queued");
+      // Parked at the end of the queue, not due now: claims never step over them.
+      assert.ok(route!.nextAttemptAt.getTime() > Date.now() + 365 * 86_400_000, id);
+    }
+    assert.ok((await env.store.getRoute(other!))!.nextAttemptAt.getTime() <= Date.now() + 60_000);
+    await env.store.setDestinationState("webhook", "https://held.example", "resume");
+    for (const id of [a!, b!]) {
+      const due = (await env.store.getRoute(id))!.nextAttemptAt.getTime();
+      assert.ok(due <= Date.now() + 60_000, `${id} due again on resume`);
+    }
   });
 
   it("cancel cancels queued routes only and skips one a worker holds", async () => {
