@@ -60,6 +60,20 @@ export interface SessionSocket {
  * behind 2-second sends) instead of the one in progress when it began.
  */
 export const CLIENT_TURN_MS = 100;
+/**
+ * The longest run of such turns while this process waits: past it, this
+ * process's oldest waiting connection goes next, so a client that never
+ * pauses (a prune through the holder, between batches) cannot stop the worker.
+ */
+export const CLIENT_STREAK_MS = 1_000;
+
+/** How a session shares its backend with clients of other processes; tests set their own. */
+export interface TurnOptions {
+  readonly clientTurnMs?: number;
+  readonly clientStreakMs?: number;
+  /** The clock (ms) that times a streak. */
+  readonly now?: () => number;
+}
 
 /** Serialises the virtual connections of one PGlite at transaction granularity. */
 export class Session {
@@ -71,13 +85,19 @@ export class Session {
   #owner: SessionSocket | undefined;
   #pumping = false;
   #nextPid = 1;
-  readonly #clientTurnMs: number;
+  readonly #turns: Required<TurnOptions>;
   /** A client of another process between two statements, and when its turn lapses. */
   #turn: { socket: SessionSocket; timer: ReturnType<typeof setTimeout> } | undefined;
+  /** When the clients' current run of turns began (none since this process last ran). */
+  #streakSince: number | undefined;
 
-  constructor(db: ProtocolDb, clientTurnMs = CLIENT_TURN_MS) {
+  constructor(db: ProtocolDb, turns: TurnOptions = {}) {
     this.#db = db;
-    this.#clientTurnMs = clientTurnMs;
+    this.#turns = {
+      clientTurnMs: turns.clientTurnMs ?? CLIENT_TURN_MS,
+      clientStreakMs: turns.clientStreakMs ?? CLIENT_STREAK_MS,
+      now: turns.now ?? (() => performance.now()),
+    };
   }
 
   add(socket: SessionSocket): number {
@@ -109,27 +129,51 @@ export class Session {
     queueMicrotask(() => void this.#pump());
   }
 
-  /** Keeps the backend for `socket`'s next statement, up to the client's turn. */
+  /**
+   * Keeps the backend for `socket`'s next statement, up to the client's turn,
+   * unless the clients' run of turns is over (this process goes next).
+   */
   #holdFor(socket: SessionSocket): void {
     this.#endTurn(undefined);
-    const timer = setTimeout(() => this.#endTurn(socket), this.#clientTurnMs);
+    const now = this.#turns.now();
+    this.#streakSince ??= now;
+    if (now - this.#streakSince >= this.#turns.clientStreakMs) {
+      this.#streakSince = undefined;
+      return;
+    }
+    const timer = setTimeout(() => this.#endTurn(socket, true), this.#turns.clientTurnMs);
     (timer as { unref?: () => void }).unref?.(); // never what keeps a process alive
     this.#turn = { socket, timer };
   }
 
-  /** Ends the client's turn (`socket`'s only, when given) and lets the others in. */
-  #endTurn(socket: SessionSocket | undefined): void {
+  /**
+   * Ends the client's turn (`socket`'s only, when given) and lets the others
+   * in; `lapsed`: the client paused, so its run of turns is over too.
+   */
+  #endTurn(socket: SessionSocket | undefined, lapsed = false): void {
     if (!this.#turn || (socket !== undefined && this.#turn.socket !== socket)) return;
     clearTimeout(this.#turn.timer);
     this.#turn = undefined;
+    if (lapsed) this.#streakSince = undefined;
     if (this.#ready.length > 0) this.#kick();
+  }
+
+  /**
+   * Whose batch goes next: the owner's (mid-transaction), else during a
+   * client's turn that client's or another client's of another process,
+   * else the oldest waiting; -1 to wait.
+   */
+  #next(): number {
+    if (this.#owner) return this.#ready.indexOf(this.#owner);
+    const turn = this.#turn;
+    if (turn) return this.#ready.findIndex((s) => s === turn.socket || s.fromAnotherProcess);
+    return this.#ready.length > 0 ? 0 : -1;
   }
 
   async #pump(): Promise<void> {
     try {
       for (;;) {
-        const next = this.#owner ?? this.#turn?.socket;
-        const index = next ? this.#ready.indexOf(next) : 0;
+        const index = this.#next();
         const socket = this.#ready[index];
         if (index < 0 || !socket) return; // idle, or the owner has not sent its next message yet
         this.#ready.splice(index, 1);
@@ -210,7 +254,8 @@ export class Session {
     if (status) socket.status = status;
     const idle = socket.status === "I" && batch.synced && last === READY;
     this.#owner = idle ? undefined : socket;
-    if (idle && socket.fromAnotherProcess) this.#holdFor(socket);
+    if (!socket.fromAnotherProcess) this.#streakSince = undefined; // this process had its turn
+    else if (idle) this.#holdFor(socket);
 
     if (keep.length > 0) socket.deliver(keep.length === 1 ? keep[0]! : Buffer.concat(keep));
     if (notifications.length > 0) {

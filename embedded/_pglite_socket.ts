@@ -28,7 +28,7 @@ import {
   TERMINATE,
 } from "./_pg_wire.ts";
 import { Session } from "./_pglite_session.ts";
-import type { Batch, ProtocolDb, TxStatus } from "./_pglite_session.ts";
+import type { Batch, ProtocolDb, TurnOptions, TxStatus } from "./_pglite_session.ts";
 
 export type { ProtocolDb } from "./_pglite_session.ts";
 
@@ -42,13 +42,10 @@ export interface SocketFactory {
  * For the driver's `socket` option: `postgres({ socket: pgliteSocketFactory(db), ... })`.
  * Call it once per database: the virtual connections of one factory share its
  * arbitration, those of two factories would trample each other's transactions.
- * `clientTurnMs`: see `CLIENT_TURN_MS` (tests set their own).
+ * `turns`: how clients of other processes share it (`_pglite_session.ts`; tests set their own).
  */
-export function pgliteSocketFactory(
-  db: ProtocolDb,
-  { clientTurnMs }: { clientTurnMs?: number } = {},
-): SocketFactory {
-  const session = new Session(db, clientTurnMs);
+export function pgliteSocketFactory(db: ProtocolDb, turns: TurnOptions = {}): SocketFactory {
+  const session = new Session(db, turns);
   return Object.assign(() => new PgliteSocket(session, false), {
     forAnotherProcess: () => new PgliteSocket(session, true),
   });
