@@ -19,11 +19,22 @@ const KEYED_SECRET = new RegExp(
   "gi",
 );
 /**
- * `"name": "value"`, both quoted (JSON, a dict). A quoted name with an
- * unquoted text after it is prose (`Invalid 'HERALD_DASHBOARD_TOKEN': must
- * be…`), not a credential.
+ * `"name": "value"`, both quoted (JSON, a dict), the value maybe cut off
+ * before its closing quote (a cut answer).
  */
-const QUOTED_SECRET = new RegExp(`(["'])(${CREDENTIAL})\\1(\\s*[:=]\\s*)(["'])[^"']+\\4`, "gi");
+const QUOTED_SECRET = new RegExp(
+  `(["'])(${CREDENTIAL})\\1(\\s*[:=]\\s*)(["'])[^"']+(?:\\4|$)`,
+  "gi",
+);
+/**
+ * `"name": value`, a quoted name and a bare value that looks like a token
+ * (8 or more such characters, a digit among them). Prose after a quoted name
+ * is not one (`Invalid 'HERALD_DASHBOARD_TOKEN': must be at least 16…`).
+ */
+const QUOTED_NAME_SECRET = new RegExp(
+  `(["'])(${CREDENTIAL})\\1(\\s*[:=]\\s*)(?=[\\w.~+/=-]*\\d)[\\w.~+/=-]{8,}`,
+  "gi",
+);
 /** An `Authorization` header's value, whatever its scheme (`Token X`, `Digest …`). */
 const AUTHORIZATION = /\b((?:proxy-)?authorization)(\s*[:=]\s*["']?)(?:[a-z-]+\s+)?[^\s"'&,;]+/gi;
 const BEARER = /\b(bearer|basic)\s+[a-z0-9._~+/=-]+/gi;
@@ -37,6 +48,8 @@ const PREFIXED_TOKEN = new RegExp(
 
 /** An origin with no path, query or user, maybe tagged `#` and 16 hex digits: a destination key. */
 const DESTINATION_KEY = /^https?:\/\/[^/?#@\\\s]+(#[0-9a-f]{16})?$/i;
+/** The most of a text the patterns read: their cost grows with it, and 500 are kept. */
+const MAX_REDACTED_INPUT = 16_384;
 
 /** The longest `last_error` Herald stores. */
 export const MAX_ERROR_LENGTH = 500;
@@ -45,13 +58,26 @@ export const MAX_ERROR_LENGTH = 500;
 export function redactUrl(url: string): string {
   // A destination's key (an origin, maybe with its 16-hex-digit tag) holds
   // nothing a host name does not: shown whole, so operators can tell keys apart.
-  if (DESTINATION_KEY.test(url)) return url;
+  if (isDestinationKey(url)) return url;
   try {
     const u = new URL(url);
     if (u.host === "") return `${u.protocol}//[redacted]`;
     return `${u.protocol}//${u.host}/[redacted]`;
   } catch {
     return "[redacted url]";
+  }
+}
+
+/** True when `text` is exactly an origin (as the URL parser writes it), maybe with its tag. */
+function isDestinationKey(text: string): boolean {
+  const m = DESTINATION_KEY.exec(text);
+  if (!m) return false;
+  try {
+    const u = new URL(text);
+    return u.username === "" && u.password === "" &&
+      `${u.origin}${m[1] ?? ""}`.toLowerCase() === text.toLowerCase();
+  } catch {
+    return false;
   }
 }
 
@@ -82,6 +108,9 @@ export function redact(text: string, extraSecrets: readonly string[] = []): stri
   for (const secret of extraSecrets) {
     if (secret.length >= 4) out = out.split(secret).join("[redacted]");
   }
+  // Far past what is kept: the patterns below cost more than linear time on
+  // some hostile texts, and a custom channel's message has no bound of its own.
+  if (out.length > MAX_REDACTED_INPUT) out = cut(out, MAX_REDACTED_INPUT);
   out = out
     .replace(URL_PATTERN, (m) => redactUrl(m))
     .replace(LOOSE_HTTP_URL, (m) => redactUrl(m))
@@ -90,6 +119,7 @@ export function redact(text: string, extraSecrets: readonly string[] = []): stri
     .replace(BEARER, "$1 [redacted]")
     .replace(AUTHORIZATION, "$1$2[redacted]")
     .replace(QUOTED_SECRET, "$1$2$1$3$4[redacted]$4")
+    .replace(QUOTED_NAME_SECRET, "$1$2$1$3[redacted]")
     .replace(KEYED_SECRET, "$1$2[redacted]");
   return out.length > MAX_ERROR_LENGTH ? `${cut(out, MAX_ERROR_LENGTH - 1)}…` : out;
 }

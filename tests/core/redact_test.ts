@@ -65,6 +65,21 @@ describe("redact", () => {
     );
     for (const s of ["TkPlanted0009", "DgPlanted10"]) assert.equal(auth.includes(s), false, auth);
   });
+  it("masks a quoted name's value when it is cut off, or bare and token-like", () => {
+    const cases = [
+      `{"token": "eyJhbGciOiJIUzI1NiJ9PlantedCut`, // an answer cut inside the value
+      `{'api_key': sk-abc123def456}`,
+      `"password": hunter2hunter2`,
+    ];
+    for (const text of cases) {
+      const out = redact(text);
+      for (
+        const secret of ["eyJhbGciOiJIUzI1NiJ9PlantedCut", "sk-abc123def456", "hunter2hunter2"]
+      ) {
+        assert.equal(out.includes(secret), false, `${secret} leaked in ${out}`);
+      }
+    }
+  });
   it("masks tokens known by their prefix", () => {
     const tokens = [
       "xoxb-1234-5678-PlantedSlackBot",
@@ -93,9 +108,15 @@ describe("redact", () => {
       assert.equal(redact(`destination opened: ${key}`), `destination opened: ${key}`);
       assert.equal(redactUrl(key), key);
     }
-    // Anything more than that is cut as any URL.
+    // Anything more than that is cut as any URL, whatever it looks like before parsing.
     assert.equal(redactUrl("https://h.example#access_token=x"), "https://h.example/[redacted]");
     assert.equal(redactUrl("https://u:pw@h.example"), "https://h.example/[redacted]");
+    for (
+      const encoded of [
+        "https://bob%3AS3cretPass%40api.example.com",
+        "https://hooks.slack.com%2Fservices%2FT0%2FB0%2FXyZSecretToken123",
+      ]
+    ) assert.equal(redactUrl(encoded), "[redacted url]");
   });
   it("cuts an http(s) URL written without its '//' as any other", () => {
     const out = redact("POST https:hooks.slack.com/services/T0/B0/PathPlanted0015 failed");
