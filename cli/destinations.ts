@@ -14,10 +14,11 @@ import type {
   DestinationSettings,
 } from "../core/destination.ts";
 import { CHANNEL_NAME } from "../core/_validate.ts";
+import { redactDestination } from "../core/_redact.ts";
 import { defined, numberFlag } from "./_flags.ts";
 import type { Values } from "./_flags.ts";
 import { withDatabase } from "./_command.ts";
-import type { Command } from "./_command.ts";
+import type { Command, Io } from "./_command.ts";
 import { formatDuration, formatTime, table } from "./_format.ts";
 
 const ACTIONS: readonly DestinationAction[] = ["pause", "resume", "disable", "enable"];
@@ -70,17 +71,7 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--bu
       throw new InvalidArgumentError("COMMAND", `must be list or one of ${verbs.join(", ")}`, verb);
     }
     const { name, key } = named(channel, destination);
-    /** Says so when a change names a destination no route has gone to: likely a typo. */
-    const ahead = async (store: { destination(c: string, k: string): Promise<unknown> }) => {
-      if (await store.destination(name, key)) return;
-      const wide = key === CHANNEL_WIDE && destination !== CHANNEL_WIDE
-        ? ` ('${destination}' is not an http(s) URL, so it names the channel-wide destination '*')`
-        : "";
-      io.err(
-        `herald: note: no route has gone to ${name} ${key} yet${wide}; set ahead of its first ` +
-          "route (see 'herald destinations' for the names in use)",
-      );
-    };
+    const ahead = (store: Known) => noteIfUnknown(store, io, name, key, destination!);
     if (verb === "set") {
       const settings = readSettings(values);
       return withDatabase(common, io, async ({ store }) => {
@@ -124,6 +115,30 @@ herald destinations set CHANNEL DESTINATION [--max-in-flight N] [--rate R] [--bu
     });
   },
 };
+
+/** What {@link noteIfUnknown} reads of a store. */
+interface Known {
+  destination(channel: string, key: string): Promise<unknown>;
+}
+
+/** Says so when a change names a destination no route has gone to: often a typo. */
+async function noteIfUnknown(
+  store: Known,
+  io: Io,
+  name: string,
+  key: string,
+  given: string,
+): Promise<void> {
+  if (await store.destination(name, key)) return;
+  const wide = key === CHANNEL_WIDE && given !== CHANNEL_WIDE
+    ? ` ('${redactDestination(given)}' is not an http(s) URL, so it names the channel-wide ` +
+      "destination '*')"
+    : "";
+  io.err(
+    `herald: note: no route has gone to ${name} ${key} yet${wide}; set ahead of its first ` +
+      "route (see 'herald destinations' for the names in use)",
+  );
+}
 
 /** The channel and the destination key the arguments name. */
 function named(channel: string | undefined, destination: string | undefined) {

@@ -135,6 +135,15 @@ describe(`herald destinations on ${RUNTIME}`, () => {
     );
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.stderr, /no route has gone to webhok https:\/\/x\.example yet; set ahead/);
+    // A URL without its scheme, in that note: masked (its path may be the token).
+    const token = "XyZSecretToken123";
+    const typo = await runProgram(
+      ["destinations", "pause", "slack", `hooks.slack.com/services/T0/B0/${token}`],
+      pg,
+    );
+    assert.equal(typo.code, 0, typo.stderr);
+    assert.match(typo.stderr, /'\[redacted\]' is not an http\(s\) URL/);
+    assert.equal(`${typo.stdout}${typo.stderr}`.includes(token), false);
   });
 });
 
