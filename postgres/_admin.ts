@@ -46,9 +46,11 @@ export async function attempts(
 }
 
 /**
- * Makes routes due now with a fresh attempt budget. By id: failed, cancelled
- * and queued routes (and sent ones with `force`). With `failed: true`: every
- * failed route, optionally of one channel and updated since a time.
+ * Requeues routes with a fresh attempt budget, due now (held as at enqueue
+ * while their destination is paused, disabled or open). By id: failed,
+ * poisoned, cancelled and queued routes (and sent ones with `force`). With
+ * `failed: true`: every failed or poisoned route, optionally of one channel
+ * or destination and updated since a time.
  */
 export async function retry(
   sql: postgres.Sql,
@@ -63,20 +65,12 @@ export async function retry(
   if ("ids" in selection) {
     const ids = checkIds(selection.ids);
     return await changeByIds(sql, schema, ids, !options.force, (tx) =>
-      tx`
-        UPDATE ${tx(schema)}.notification_routes r SET status = 'queued', attempts = 0,
-               ${dueOrHeld(tx)}, queue_order = ${queueOrder(tx, schema)},
-               sent_at = NULL, last_error = NULL, updated_at = now()
-        FROM (
-          SELECT q.route_id, d.state, d.open_until FROM ${tx(schema)}.notification_routes q
-          LEFT JOIN ${tx(schema)}.destinations d
-            ON d.channel = q.channel AND d.key = q.destination_key
-          WHERE q.route_id = ANY(${pgArray(ids)}::uuid[])
-            AND q.status = ANY(${pgArray(allowed)}::text[])
-            AND (${options.force === true}::boolean OR q.sent_at IS NULL)
-          FOR UPDATE OF q SKIP LOCKED) x
-        WHERE r.route_id = x.route_id
-        RETURNING r.route_id`);
+      requeue(
+        tx,
+        schema,
+        tx`q.route_id = ANY(${pgArray(ids)}::uuid[]) AND q.status = ANY(${pgArray(allowed)}::text[])
+           AND (${options.force === true}::boolean OR q.sent_at IS NULL)`,
+      ));
   }
   const channel = selection.channel ?? null;
   const destination = selection.destination ?? null;
@@ -90,19 +84,14 @@ export async function retry(
         AND (${since}::timestamptz IS NULL OR updated_at >= ${since})`;
     return { changed: row?.["n"] ?? 0, skipped: 0, notFound: [], refusedSent: 0 };
   }
-  const changed = await sql`
-    UPDATE ${s}.notification_routes r SET status = 'queued', attempts = 0, ${dueOrHeld(sql)},
-           queue_order = ${queueOrder(sql, schema)}, last_error = NULL, updated_at = now()
-    FROM (
-      SELECT q.route_id, d.state, d.open_until FROM ${s}.notification_routes q
-      LEFT JOIN ${s}.destinations d ON d.channel = q.channel AND d.key = q.destination_key
-      WHERE q.status IN ('failed', 'poisoned') AND q.sent_at IS NULL
+  const changed = await requeue(
+    sql,
+    schema,
+    sql`q.status IN ('failed', 'poisoned') AND q.sent_at IS NULL
         AND (${channel}::text IS NULL OR q.channel = ${channel})
         AND (${destination}::text IS NULL OR q.destination_key = ${destination})
-        AND (${since}::timestamptz IS NULL OR q.updated_at >= ${since})
-      FOR UPDATE OF q SKIP LOCKED) x
-    WHERE r.route_id = x.route_id
-    RETURNING r.route_id`;
+        AND (${since}::timestamptz IS NULL OR q.updated_at >= ${since})`,
+  );
   return { changed: changed.length, skipped: 0, notFound: [], refusedSent: 0 };
 }
 
@@ -287,28 +276,49 @@ function pgArray(values: readonly string[]): string {
 }
 
 /**
+ * Requeues the routes (alias `q`) that `where` picks, not locked elsewhere,
+ * with a fresh budget, each due now or held as at enqueue while its
+ * destination is paused, disabled or open: held far ahead (its due time kept
+ * in `held_from`) or until its cool-down ends, so claims never step over a
+ * retried backlog that cannot go yet. The destinations' rows are read under
+ * FOR SHARE: a resume committing meanwhile is waited for and then seen, and
+ * one that comes after waits for this and then releases what it held.
+ */
+function requeue(
+  sql: postgres.Sql | postgres.TransactionSql,
+  schema: string,
+  where: postgres.PendingQuery<postgres.Row[]>,
+): Promise<readonly postgres.Row[]> {
+  const s = sql(schema);
+  return sql`
+    WITH picked AS (
+      SELECT q.route_id, q.channel, q.destination_key FROM ${s}.notification_routes q
+      WHERE ${where}
+      FOR UPDATE SKIP LOCKED
+    ), held AS (
+      SELECT d.channel, d.key, d.state, d.open_until FROM ${s}.destinations d
+      WHERE (d.channel, d.key) IN (SELECT channel, destination_key FROM picked)
+      FOR SHARE
+    )
+    UPDATE ${s}.notification_routes r SET status = 'queued', attempts = 0,
+           next_attempt_at = CASE WHEN x.state IN ('paused', 'disabled') THEN ${HELD}::timestamptz
+                                  WHEN x.state = 'open' THEN greatest(now(), x.open_until)
+                                  ELSE now() END,
+           held_from = CASE WHEN x.state IN ('paused', 'disabled')
+                              OR (x.state = 'open' AND x.open_until > now()) THEN now() END,
+           queue_order = ${queueOrder(sql, schema)}, sent_at = NULL, last_error = NULL,
+           updated_at = now()
+    FROM (SELECT p.route_id, h.state, h.open_until FROM picked p
+          LEFT JOIN held h ON h.channel = p.channel AND h.key = p.destination_key) x
+    WHERE r.route_id = x.route_id
+    RETURNING r.route_id`;
+}
+
+/**
  * A retried route's place in the queue: its own, or for a route written
  * before migration 6 (no place), the next one (the claim needs every queued
  * route numbered).
  */
-/**
- * A retried route's due time (now) and `held_from`, by its destination's
- * state (`x.state`, `x.open_until`), as at enqueue: a paused or disabled
- * destination's route is held far ahead and an open one's until its
- * cool-down ends, its due time kept in `held_from`, so claims never step
- * over a retried backlog that cannot go yet.
- */
-function dueOrHeld(
-  sql: postgres.Sql | postgres.TransactionSql,
-): postgres.PendingQuery<postgres.Row[]> {
-  return sql`
-    next_attempt_at = CASE WHEN x.state IN ('paused', 'disabled') THEN ${HELD}::timestamptz
-                           WHEN x.state = 'open' THEN greatest(now(), x.open_until)
-                           ELSE now() END,
-    held_from = CASE WHEN x.state IN ('paused', 'disabled')
-                       OR (x.state = 'open' AND x.open_until > now()) THEN now() END`;
-}
-
 function queueOrder(
   sql: postgres.Sql | postgres.TransactionSql,
   schema: string,

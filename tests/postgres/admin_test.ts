@@ -153,6 +153,35 @@ describe("PostgresStore operator tools", () => {
     }
   });
 
+  it("retry holds a disabled destination's routes, and an open one's until its cool-down ends", async () => {
+    const { sql, schema } = env;
+    const [d] = await seed([failed], "webhook", "disabled.example");
+    const [o] = await seed([failed], "webhook", "open.example");
+    const [h] = await seed([failed], "webhook", "half-open.example");
+    await env.store.setDestinationState("webhook", "https://disabled.example", "disable");
+    const openFor = async (key: string, interval: string) =>
+      await sql`UPDATE ${sql(schema)}.destinations SET state = 'open',
+                  open_until = now() + ${interval}::interval WHERE key = ${key}`;
+    await openFor("https://open.example", "1 hour");
+    await openFor("https://half-open.example", "-1 minute"); // its cool-down over
+    assert.equal((await env.store.retry({ ids: [d!, o!, h!] })).changed, 3);
+    const rows = await sql`
+      SELECT destination_key AS key, extract(epoch FROM next_attempt_at - now())::float8 AS wait,
+             held_from IS NOT NULL AS held
+      FROM ${sql(schema)}.notification_routes WHERE route_id IN ${sql([d!, o!, h!])}`;
+    const by = new Map(rows.map((r) => [r["key"] as string, r]));
+    const wait = (key: string) => by.get(key)!["wait"] as number;
+    assert.ok(wait("https://disabled.example") > 365 * 86_400, "disabled: held far ahead");
+    assert.equal(by.get("https://disabled.example")!["held"], true);
+    assert.equal(by.get("https://open.example")!["held"], true, "open: held, its due time kept");
+    const open = wait("https://open.example");
+    assert.ok(
+      open > 0 && open <= 3_600,
+      `open: until its cool-down ends, within the hour (${open})`,
+    );
+    assert.equal(by.get("https://half-open.example")!["held"], false, "cool-down over: due now");
+  });
+
   it("cancel cancels queued routes only and skips one a worker holds", async () => {
     const [q, s, held] = await seed([null, sent, null]);
     await env.store.transaction(async (tx) => {
