@@ -111,6 +111,20 @@ describe("transport failures", () => {
     assert.ok(err instanceof PermanentError, String(err));
     assert.match(err.message, /HTTP 401/);
     assert.equal(err.message.includes(key.slice(0, 10)), false, err.message);
+    // One raw value alone, as sent, not the whole query.
+    const { result: alone } = await capture(
+      (q, res) => {
+        const raw = q.path.split("?")[1]!.split("&")[0]!.split("=")[1];
+        res.writeHead(401).end(JSON.stringify({ error: `bad code ${raw}` }));
+      },
+      (server) =>
+        channel.send(
+          makeRoute({ destination: `${server.url}/api/fn?code=${key}%3D%3D` }),
+          makeCtx(),
+        ),
+    );
+    assert.ok(alone instanceof PermanentError, String(alone));
+    assert.equal(alone.message.includes(key.slice(0, 10)), false, alone.message);
   });
 
   it("reads at most a few KiB of an oversize answer and cancels the rest", async () => {
