@@ -242,9 +242,11 @@ export class PostgresStore implements Store, D.DestinationAdmin {
   }
 
   /**
-   * Makes routes due now with a fresh attempt budget: by id (sent ones only
-   * with `force`), or every failed route (of a channel, since a time; with
-   * `dryRun`, only counted). Routes a worker holds now are skipped, not waited for.
+   * Makes routes due now with a fresh attempt budget (held, as at enqueue,
+   * while their destination is paused, disabled or open): by id (sent ones
+   * only with `force`), or every failed or poisoned route (of a channel or
+   * destination, since a time; with `dryRun`, only counted). Routes a worker
+   * holds now are skipped, not waited for.
    */
   async retry(
     selection: Op.RetrySelection,

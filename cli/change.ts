@@ -41,7 +41,7 @@ export const migrateCommand: Command = {
 
 /** `herald retry` */
 export const retryCommand: Command = {
-  summary: "make routes due now with a fresh attempt budget",
+  summary: "make routes due now with a fresh budget (held if their destination is paused or open)",
   usage: `herald retry ROUTE_ID... [--force] [options]
 herald retry --failed [--channel C] [--since TIME] [--dry-run] [options]
 
