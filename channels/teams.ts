@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isLoopbackName } from "../core/_host.ts";
 import type { Channel } from "./channel.ts";
 import { InvalidArgumentError, PermanentError } from "../core/errors.ts";
 import type { Route } from "../core/route.ts";
@@ -133,7 +134,7 @@ function _bearer(
     const host = url.hostname;
     // Plain http only on this machine (a local stand-in): elsewhere the token
     // would cross the network in clear.
-    if (url.protocol !== "https:" && !/^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(host)) {
+    if (url.protocol !== "https:" && !isLoopbackName(host)) {
       throw new PermanentError(
         `teams: the bearer token goes only over https, not to ${url.protocol}//${host}`,
       );

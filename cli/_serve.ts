@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { Readable } from "node:stream";
+import { hostName, isLoopbackName } from "../core/_host.ts";
 
 /** Where to listen. */
 export interface Listen {
@@ -56,9 +57,6 @@ export function serve(
   });
 }
 
-/** A name of this machine alone, as a `Host` header gives it (port stripped). */
-const LOOPBACK_NAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|::1)$/i;
-
 /**
  * `handle`, answering only requests that name this machine in their `Host`
  * when it listens on a loopback address: a web page whose DNS name was
@@ -69,10 +67,10 @@ export function loopbackOnly(
   handle: (request: Request) => Promise<Response>,
   listenHost: string,
 ): (request: Request) => Promise<Response> {
-  if (!LOOPBACK_NAME.test(listenHost)) return handle;
+  if (!isLoopbackName(listenHost)) return handle;
   return (request) => {
     const host = request.headers.get("host");
-    if (host === null || LOOPBACK_NAME.test(host.replace(/:\d*$/, ""))) return handle(request);
+    if (host === null || isLoopbackName(hostName(host))) return handle(request);
     return Promise.resolve(
       new Response("Herald: this address answers only requests to 127.0.0.1 or localhost.\n", {
         status: 403,

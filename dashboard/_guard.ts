@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { hostName } from "../core/_host.ts";
 import type { MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { bodyLimit } from "hono/body-limit";
@@ -114,14 +115,6 @@ export function postGuard(readOnly: boolean, csrf: string): MiddlewareHandler[] 
       await next();
     },
   ];
-}
-
-/** `host:port`, `[v6]:port` or a bare name, lower-cased, without the port. */
-function hostName(host: string): string {
-  const h = host.trim().toLowerCase();
-  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
-  const colon = h.lastIndexOf(":");
-  return colon >= 0 && h.indexOf(":") === colon ? h.slice(0, colon) : h;
 }
 
 async function hmac(key: string, message: string): Promise<string> {
