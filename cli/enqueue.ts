@@ -118,12 +118,10 @@ const FLAG_OF: readonly [RegExp, string][] = [
  * nth `--to`, or the place in the payload (`payload.items[2]`).
  */
 function asFlag(err: InvalidArgumentError, payloadFlag: string): InvalidArgumentError {
-  const got = err.message.match(/, got (.*)$/s)?.[1];
+  // What the message shows of the value (`, got …`) follows its field and problem.
+  const shown = err.message.slice(`Invalid '${err.field}': ${err.problem}`.length);
   const rename = (flag: string, where: string) =>
-    new InvalidArgumentError(
-      flag,
-      `${where}${err.problem}${got === undefined ? "" : `, got ${got}`}`,
-    );
+    new InvalidArgumentError(flag, `${where}${err.problem}${shown}`);
   const inPayload = /^notification\.payload(.*)$/.exec(err.field);
   if (inPayload) return rename(payloadFlag, inPayload[1] ? `at payload${inPayload[1]}: ` : "");
   for (const [pattern, flag] of FLAG_OF) {
